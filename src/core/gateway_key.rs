@@ -1,0 +1,179 @@
+//! Gateway keys (`ag-…`): generation, and the checks made on every relayed call.
+
+use crate::core::crypto::{random_token, secret_hint, sha256_hex, CryptoError};
+use crate::core::error::GatewayError;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+pub const KEY_PREFIX: &str = "ag-";
+const KEY_RANDOM_LEN: usize = 48;
+
+/// A freshly minted key: `full` is shown once, only `hash` and `hint` are stored.
+pub struct MintedKey {
+    pub full: String,
+    pub hash: String,
+    pub hint: String,
+}
+
+pub fn mint_key() -> Result<MintedKey, CryptoError> {
+    let full = random_token(KEY_PREFIX, KEY_RANDOM_LEN)?;
+    Ok(MintedKey { hash: hash_key(&full), hint: secret_hint(&full, 7), full })
+}
+
+/// How a presented key is looked up (and how it is stored).
+pub fn hash_key(presented: &str) -> String {
+    sha256_hex(presented.as_bytes())
+}
+
+/// What the relay needs to know about a key, cached in the isolate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatewayKeyRecord {
+    pub id: i64,
+    pub organization_id: i64,
+    pub user_id: Option<i64>,
+    pub enabled: bool,
+    pub expires_at: Option<i64>,
+    pub allowed_models: Vec<String>,
+    pub allowed_ips: Vec<String>,
+}
+
+impl GatewayKeyRecord {
+    /// Refuses a disabled or expired key (401: the key is not usable at all).
+    pub fn check_usable(&self, now_ms: i64) -> Result<(), GatewayError> {
+        if !self.enabled {
+            return Err(GatewayError::Unauthorized("This API key has been disabled".into()));
+        }
+        if self.expires_at.is_some_and(|t| t <= now_ms) {
+            return Err(GatewayError::Unauthorized("This API key has expired".into()));
+        }
+        Ok(())
+    }
+
+    /// Refuses a client address outside the key's allow-list (403).
+    pub fn check_ip(&self, client_ip: Option<&str>) -> Result<(), GatewayError> {
+        if self.allowed_ips.is_empty() {
+            return Ok(());
+        }
+        let ip = client_ip.and_then(|s| s.trim().parse::<IpAddr>().ok());
+        match ip {
+            Some(ip) if self.allowed_ips.iter().any(|cidr| cidr_contains(cidr, ip)) => Ok(()),
+            _ => Err(GatewayError::Forbidden("Your IP address is not allowed to use this API key".into())),
+        }
+    }
+
+    /// Refuses a model outside the key's allow-list (403).
+    pub fn check_model(&self, model: &str) -> Result<(), GatewayError> {
+        if self.allowed_models.is_empty() || self.allowed_models.iter().any(|p| wildcard_match(p, model)) {
+            Ok(())
+        } else {
+            Err(GatewayError::Forbidden(format!("This API key is not allowed to use the model `{model}`")))
+        }
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || !text[first.len()..].ends_with(last) || text.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Whether `ip` lies in `cidr` (`a.b.c.d/n`, `v6::/n`, or a bare address).
+pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
+    let (addr, bits) = match cidr.trim().split_once('/') {
+        Some((a, b)) => (a, b.parse::<u32>().ok()),
+        None => (cidr.trim(), None),
+    };
+    match (addr.parse::<IpAddr>(), ip) {
+        (Ok(IpAddr::V4(net)), IpAddr::V4(ip)) => prefix_eq(u128::from(u32::from(net)), u128::from(u32::from(ip)), bits.unwrap_or(32), 32),
+        (Ok(IpAddr::V6(net)), IpAddr::V6(ip)) => prefix_eq(u128::from(net), u128::from(ip), bits.unwrap_or(128), 128),
+        _ => false,
+    }
+}
+
+fn prefix_eq(net: u128, ip: u128, bits: u32, width: u32) -> bool {
+    if bits > width {
+        return false;
+    }
+    let shift = width - bits;
+    shift >= width || (net >> shift) == (ip >> shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> GatewayKeyRecord {
+        GatewayKeyRecord {
+            id: 1,
+            organization_id: 1,
+            user_id: None,
+            enabled: true,
+            expires_at: None,
+            allowed_models: vec![],
+            allowed_ips: vec![],
+        }
+    }
+
+    #[test]
+    fn minted_keys_hash_to_their_stored_hash() {
+        let k = mint_key().unwrap();
+        assert!(k.full.starts_with("ag-") && k.full.len() == 51);
+        assert_eq!(hash_key(&k.full), k.hash);
+        assert!(!k.hint.contains(&k.full[7..47]));
+    }
+
+    #[test]
+    fn disabled_and_expired_keys_are_unauthorized() {
+        let mut r = record();
+        assert!(r.check_usable(10).is_ok());
+        r.expires_at = Some(10);
+        assert_eq!(r.check_usable(10).unwrap_err().status(), 401);
+        r.expires_at = None;
+        r.enabled = false;
+        assert_eq!(r.check_usable(10).unwrap_err().status(), 401);
+    }
+
+    #[test]
+    fn model_allow_list_supports_wildcards() {
+        let mut r = record();
+        r.allowed_models = vec!["gpt-4o*".into(), "claude-*-4-5".into(), "exact".into()];
+        for ok in ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "exact"] {
+            assert!(r.check_model(ok).is_ok(), "{ok}");
+        }
+        for no in ["gpt-4", "claude-sonnet-4-6", "exactly", "xgpt-4o"] {
+            assert_eq!(r.check_model(no).unwrap_err().status(), 403, "{no}");
+        }
+        assert!(wildcard_match("*", "anything"));
+        assert!(wildcard_match("a*b*c", "aXbYc"));
+        assert!(!wildcard_match("ab*ba", "aba"));
+    }
+
+    #[test]
+    fn ip_allow_list_matches_cidrs() {
+        let mut r = record();
+        r.allowed_ips = vec!["10.0.0.0/8".into(), "192.168.1.7".into(), "2001:db8::/32".into()];
+        for ok in ["10.1.2.3", "192.168.1.7", "2001:db8::1"] {
+            assert!(r.check_ip(Some(ok)).is_ok(), "{ok}");
+        }
+        for no in ["11.0.0.1", "192.168.1.8", "2001:db9::1", "garbage"] {
+            assert_eq!(r.check_ip(Some(no)).unwrap_err().status(), 403, "{no}");
+        }
+        assert!(r.check_ip(None).is_err());
+        assert!(cidr_contains("0.0.0.0/0", "8.8.8.8".parse().unwrap()));
+        assert!(!cidr_contains("10.0.0.0/33", "10.0.0.1".parse().unwrap()));
+    }
+}

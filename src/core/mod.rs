@@ -1,0 +1,11 @@
+//! Platform-free core: everything here compiles and is unit-tested natively (no `worker` types).
+
+pub mod cooldown;
+pub mod crypto;
+pub mod error;
+pub mod gateway_key;
+pub mod headers;
+pub mod panels;
+pub mod request_head;
+pub mod routing;
+pub mod station;
