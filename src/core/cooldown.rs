@@ -32,13 +32,20 @@ impl ChannelCooldown {
     /// exactly what Retry-After asked for when the upstream said so).
     pub fn apply(&mut self, outcome: &ChannelOutcome, now_ms: i64, base_ms: i64) {
         if outcome.success {
-            *self = ChannelCooldown { channel_id: self.channel_id, ..Default::default() };
+            *self = ChannelCooldown {
+                channel_id: self.channel_id,
+                ..Default::default()
+            };
             return;
         }
         self.failures = self.failures.saturating_add(1);
         let backoff = match outcome.retry_after_s {
-            Some(seconds) => i64::try_from(seconds.saturating_mul(1000)).unwrap_or(MAX_COOLDOWN_MS).max(1000),
-            None => base_ms.max(1000).saturating_mul(1i64 << (self.failures - 1).min(20)),
+            Some(seconds) => i64::try_from(seconds.saturating_mul(1000))
+                .unwrap_or(MAX_COOLDOWN_MS)
+                .max(1000),
+            None => base_ms
+                .max(1000)
+                .saturating_mul(1i64 << (self.failures - 1).min(20)),
         };
         self.until_ms = now_ms.saturating_add(backoff.min(MAX_COOLDOWN_MS));
         self.last_error = outcome.error.chars().take(300).collect();
@@ -55,7 +62,10 @@ pub fn parse_retry_after(value: &str) -> Option<u64> {
     if let Ok(seconds) = v.parse::<u64>() {
         return Some(seconds);
     }
-    v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(|s| s.ceil() as u64)
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| s.ceil() as u64)
 }
 
 #[cfg(test)]
@@ -63,19 +73,42 @@ mod tests {
     use super::*;
 
     fn fail(retry: Option<u64>) -> ChannelOutcome {
-        ChannelOutcome { channel_id: 7, success: false, retry_after_s: retry, error: "HTTP 500".into() }
+        ChannelOutcome {
+            channel_id: 7,
+            success: false,
+            retry_after_s: retry,
+            error: "HTTP 500".into(),
+        }
     }
 
     #[test]
     fn backoff_doubles_and_success_clears() {
-        let mut c = ChannelCooldown { channel_id: 7, ..Default::default() };
+        let mut c = ChannelCooldown {
+            channel_id: 7,
+            ..Default::default()
+        };
         c.apply(&fail(None), 1_000, 600_000);
         assert_eq!((c.failures, c.until_ms), (1, 601_000));
         c.apply(&fail(None), 2_000, 600_000);
         assert_eq!(c.until_ms, 2_000 + 1_200_000);
         assert!(c.is_cooling(2_000));
-        c.apply(&ChannelOutcome { channel_id: 7, success: true, retry_after_s: None, error: String::new() }, 3_000, 600_000);
-        assert_eq!(c, ChannelCooldown { channel_id: 7, ..Default::default() });
+        c.apply(
+            &ChannelOutcome {
+                channel_id: 7,
+                success: true,
+                retry_after_s: None,
+                error: String::new(),
+            },
+            3_000,
+            600_000,
+        );
+        assert_eq!(
+            c,
+            ChannelCooldown {
+                channel_id: 7,
+                ..Default::default()
+            }
+        );
         assert!(!c.is_cooling(3_000));
     }
 

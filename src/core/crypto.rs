@@ -38,7 +38,9 @@ impl SecretBox {
     /// Derives the 256-bit key as SHA-256 of the secret, so any high-entropy string works.
     pub fn new(secret: &str) -> Self {
         let key = Sha256::digest(secret.as_bytes());
-        Self { cipher: Aes256Gcm::new(&key) }
+        Self {
+            cipher: Aes256Gcm::new(&key),
+        }
     }
 
     /// Encrypts `plaintext` with a fresh random nonce: `v1:` + hex(nonce ‖ ciphertext ‖ tag).
@@ -58,7 +60,9 @@ impl SecretBox {
 
     /// Decrypts a value made by [`SecretBox::seal`].
     pub fn open(&self, sealed: &str) -> Result<String, CryptoError> {
-        let body = sealed.strip_prefix(SEAL_PREFIX).ok_or(CryptoError::Malformed)?;
+        let body = sealed
+            .strip_prefix(SEAL_PREFIX)
+            .ok_or(CryptoError::Malformed)?;
         let bytes = unhex(body).ok_or(CryptoError::Malformed)?;
         if bytes.len() < NONCE_LEN + 16 {
             return Err(CryptoError::Malformed);
@@ -123,7 +127,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let nibble = |c: u8| match c {
@@ -171,15 +175,30 @@ mod tests {
     #[test]
     fn open_rejects_wrong_key_tampering_and_garbage() {
         let sealed = SecretBox::new("right").seal("secret").unwrap();
-        assert_eq!(SecretBox::new("wrong").open(&sealed), Err(CryptoError::Tampered));
+        assert_eq!(
+            SecretBox::new("wrong").open(&sealed),
+            Err(CryptoError::Tampered)
+        );
         let mut flipped = sealed.clone().into_bytes();
         let last = flipped.len() - 1;
         flipped[last] = if flipped[last] == b'0' { b'1' } else { b'0' };
         let flipped = String::from_utf8(flipped).unwrap();
-        assert_eq!(SecretBox::new("right").open(&flipped), Err(CryptoError::Tampered));
-        assert_eq!(SecretBox::new("right").open("plain"), Err(CryptoError::Malformed));
-        assert_eq!(SecretBox::new("right").open("v1:zz"), Err(CryptoError::Malformed));
-        assert_eq!(SecretBox::new("right").open("v1:00"), Err(CryptoError::Malformed));
+        assert_eq!(
+            SecretBox::new("right").open(&flipped),
+            Err(CryptoError::Tampered)
+        );
+        assert_eq!(
+            SecretBox::new("right").open("plain"),
+            Err(CryptoError::Malformed)
+        );
+        assert_eq!(
+            SecretBox::new("right").open("v1:zz"),
+            Err(CryptoError::Malformed)
+        );
+        assert_eq!(
+            SecretBox::new("right").open("v1:00"),
+            Err(CryptoError::Malformed)
+        );
     }
 
     #[test]

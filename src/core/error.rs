@@ -31,11 +31,18 @@ pub enum GatewayError {
     MethodNotAllowed,
     Conflict(String),
     /// Too many requests; `retry_after_s` becomes a `Retry-After` header.
-    RateLimited { message: String, retry_after_s: Option<u64> },
+    RateLimited {
+        message: String,
+        retry_after_s: Option<u64>,
+    },
     /// Every channel for the model failed or is unavailable.
     NoChannelAvailable(String),
     /// An upstream answered with an error we pass on (status kept).
-    Upstream { status: u16, message: String, retry_after_s: Option<u64> },
+    Upstream {
+        status: u16,
+        message: String,
+        retry_after_s: Option<u64>,
+    },
     UpstreamTimeout(String),
     /// A fault of ours: the message is generic, details go to the log only.
     Internal(String),
@@ -177,7 +184,10 @@ fn gemini_body(err: &GatewayError, status: u16, message: String) -> (u16, Value)
         504 => "DEADLINE_EXCEEDED",
         _ => "INTERNAL",
     };
-    (status, json!({"error": {"code": status, "message": message, "status": grpc_status}}))
+    (
+        status,
+        json!({"error": {"code": status, "message": message, "status": grpc_status}}),
+    )
 }
 
 #[cfg(test)]
@@ -186,7 +196,8 @@ mod tests {
 
     #[test]
     fn openai_shape_for_unknown_key_and_model() {
-        let (status, body) = GatewayError::Unauthorized("Invalid API key".into()).render(ErrorFormat::OpenAi);
+        let (status, body) =
+            GatewayError::Unauthorized("Invalid API key".into()).render(ErrorFormat::OpenAi);
         assert_eq!(status, 401);
         assert_eq!(body["error"]["type"], "invalid_request_error");
         assert_eq!(body["error"]["code"], "invalid_api_key");
@@ -212,9 +223,15 @@ mod tests {
         assert_eq!(status, 400);
         assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
         assert_eq!(body["error"]["details"][0]["reason"], "API_KEY_INVALID");
-        let (status, body) = GatewayError::RateLimited { message: "slow".into(), retry_after_s: Some(3) }
-            .render(ErrorFormat::Gemini);
-        assert_eq!((status, body["error"]["status"].as_str()), (429, Some("RESOURCE_EXHAUSTED")));
+        let (status, body) = GatewayError::RateLimited {
+            message: "slow".into(),
+            retry_after_s: Some(3),
+        }
+        .render(ErrorFormat::Gemini);
+        assert_eq!(
+            (status, body["error"]["status"].as_str()),
+            (429, Some("RESOURCE_EXHAUSTED"))
+        );
     }
 
     #[test]

@@ -17,7 +17,11 @@ pub struct MintedKey {
 
 pub fn mint_key() -> Result<MintedKey, CryptoError> {
     let full = random_token(KEY_PREFIX, KEY_RANDOM_LEN)?;
-    Ok(MintedKey { hash: hash_key(&full), hint: secret_hint(&full, 7), full })
+    Ok(MintedKey {
+        hash: hash_key(&full),
+        hint: secret_hint(&full, 7),
+        full,
+    })
 }
 
 /// How a presented key is looked up (and how it is stored).
@@ -41,10 +45,14 @@ impl GatewayKeyRecord {
     /// Refuses a disabled or expired key (401: the key is not usable at all).
     pub fn check_usable(&self, now_ms: i64) -> Result<(), GatewayError> {
         if !self.enabled {
-            return Err(GatewayError::Unauthorized("This API key has been disabled".into()));
+            return Err(GatewayError::Unauthorized(
+                "This API key has been disabled".into(),
+            ));
         }
         if self.expires_at.is_some_and(|t| t <= now_ms) {
-            return Err(GatewayError::Unauthorized("This API key has expired".into()));
+            return Err(GatewayError::Unauthorized(
+                "This API key has expired".into(),
+            ));
         }
         Ok(())
     }
@@ -57,16 +65,22 @@ impl GatewayKeyRecord {
         let ip = client_ip.and_then(|s| s.trim().parse::<IpAddr>().ok());
         match ip {
             Some(ip) if self.allowed_ips.iter().any(|cidr| cidr_contains(cidr, ip)) => Ok(()),
-            _ => Err(GatewayError::Forbidden("Your IP address is not allowed to use this API key".into())),
+            _ => Err(GatewayError::Forbidden(
+                "Your IP address is not allowed to use this API key".into(),
+            )),
         }
     }
 
     /// Refuses a model outside the key's allow-list (403).
     pub fn check_model(&self, model: &str) -> Result<(), GatewayError> {
-        if self.allowed_models.is_empty() || self.allowed_models.iter().any(|p| wildcard_match(p, model)) {
+        if self.allowed_models.is_empty()
+            || self.allowed_models.iter().any(|p| wildcard_match(p, model))
+        {
             Ok(())
         } else {
-            Err(GatewayError::Forbidden(format!("This API key is not allowed to use the model `{model}`")))
+            Err(GatewayError::Forbidden(format!(
+                "This API key is not allowed to use the model `{model}`"
+            )))
         }
     }
 }
@@ -78,7 +92,10 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
         return pattern == text;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || !text[first.len()..].ends_with(last) || text.len() < first.len() + last.len() {
+    if !text.starts_with(first)
+        || !text[first.len()..].ends_with(last)
+        || text.len() < first.len() + last.len()
+    {
         return false;
     }
     let mut rest = &text[first.len()..text.len() - last.len()];
@@ -98,8 +115,15 @@ pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
         None => (cidr.trim(), None),
     };
     match (addr.parse::<IpAddr>(), ip) {
-        (Ok(IpAddr::V4(net)), IpAddr::V4(ip)) => prefix_eq(u128::from(u32::from(net)), u128::from(u32::from(ip)), bits.unwrap_or(32), 32),
-        (Ok(IpAddr::V6(net)), IpAddr::V6(ip)) => prefix_eq(u128::from(net), u128::from(ip), bits.unwrap_or(128), 128),
+        (Ok(IpAddr::V4(net)), IpAddr::V4(ip)) => prefix_eq(
+            u128::from(u32::from(net)),
+            u128::from(u32::from(ip)),
+            bits.unwrap_or(32),
+            32,
+        ),
+        (Ok(IpAddr::V6(net)), IpAddr::V6(ip)) => {
+            prefix_eq(u128::from(net), u128::from(ip), bits.unwrap_or(128), 128)
+        }
         _ => false,
     }
 }
@@ -165,7 +189,11 @@ mod tests {
     #[test]
     fn ip_allow_list_matches_cidrs() {
         let mut r = record();
-        r.allowed_ips = vec!["10.0.0.0/8".into(), "192.168.1.7".into(), "2001:db8::/32".into()];
+        r.allowed_ips = vec![
+            "10.0.0.0/8".into(),
+            "192.168.1.7".into(),
+            "2001:db8::/32".into(),
+        ];
         for ok in ["10.1.2.3", "192.168.1.7", "2001:db8::1"] {
             assert!(r.check_ip(Some(ok)).is_ok(), "{ok}");
         }

@@ -36,10 +36,30 @@ mod tests {
 
     #[test]
     fn drops_credentials_proxy_and_cf_headers_keeps_the_rest() {
-        for dropped in ["Authorization", "x-api-key", "X-Forwarded-For", "x-forwarded-proto", "CF-Connecting-IP", "cf-ray", "Via", "X-Real-IP", "Forwarded", "Cookie", "Host", "Connection"] {
+        for dropped in [
+            "Authorization",
+            "x-api-key",
+            "X-Forwarded-For",
+            "x-forwarded-proto",
+            "CF-Connecting-IP",
+            "cf-ray",
+            "Via",
+            "X-Real-IP",
+            "Forwarded",
+            "Cookie",
+            "Host",
+            "Connection",
+        ] {
             assert!(!forwardable_request_header(dropped), "{dropped}");
         }
-        for kept in ["User-Agent", "Content-Type", "Accept", "anthropic-version", "OpenAI-Organization", "x-stainless-lang"] {
+        for kept in [
+            "User-Agent",
+            "Content-Type",
+            "Accept",
+            "anthropic-version",
+            "OpenAI-Organization",
+            "x-stainless-lang",
+        ] {
             assert!(forwardable_request_header(kept), "{kept}");
         }
     }

@@ -61,7 +61,10 @@ impl RouteTable {
     }
 
     pub fn channels(&self, model: &str) -> Option<&[Channel]> {
-        self.models.get(model).map(Vec::as_slice).filter(|c| !c.is_empty())
+        self.models
+            .get(model)
+            .map(Vec::as_slice)
+            .filter(|c| !c.is_empty())
     }
 }
 
@@ -78,9 +81,15 @@ pub fn choose_channel<'a>(
     roll: u32,
 ) -> Option<&'a Channel> {
     let untried: Vec<&Channel> = channels.iter().filter(|c| !tried.contains(&c.id)).collect();
-    let live: Vec<&Channel> = untried.iter().copied().filter(|c| cooldown_until(c.id).is_none()).collect();
+    let live: Vec<&Channel> = untried
+        .iter()
+        .copied()
+        .filter(|c| cooldown_until(c.id).is_none())
+        .collect();
     if live.is_empty() {
-        return untried.into_iter().min_by_key(|c| cooldown_until(c.id).unwrap_or(i64::MAX));
+        return untried
+            .into_iter()
+            .min_by_key(|c| cooldown_until(c.id).unwrap_or(i64::MAX));
     }
     let top = live.iter().map(|c| c.priority).max()?;
     let tier: Vec<&Channel> = live.into_iter().filter(|c| c.priority == top).collect();
@@ -131,7 +140,9 @@ mod tests {
     fn weights_plus_ten_split_traffic_proportionally() {
         // weights 0 and 30 → effective 10 and 40: 1 in 5 rolls picks the first.
         let chans = [ch(1, 0, 0), ch(2, 0, 30)];
-        let firsts = (0..50u32).filter(|&r| choose_channel(&chans, &[], |_| None, r).unwrap().id == 1).count();
+        let firsts = (0..50u32)
+            .filter(|&r| choose_channel(&chans, &[], |_| None, r).unwrap().id == 1)
+            .count();
         assert_eq!(firsts, 10);
     }
 
@@ -147,7 +158,13 @@ mod tests {
     #[test]
     fn all_cooling_picks_earliest_end_and_all_tried_gives_none() {
         let chans = [ch(1, 9, 10), ch(2, 0, 10), ch(3, 0, 10)];
-        let until = |id| Some(match id { 1 => 900, 2 => 100, _ => 500 });
+        let until = |id| {
+            Some(match id {
+                1 => 900,
+                2 => 100,
+                _ => 500,
+            })
+        };
         assert_eq!(choose_channel(&chans, &[], until, 7).unwrap().id, 2);
         assert_eq!(choose_channel(&chans, &[2], until, 7).unwrap().id, 3);
         assert!(choose_channel(&chans, &[1, 2, 3], |_| None, 7).is_none());
@@ -156,7 +173,10 @@ mod tests {
     #[test]
     fn negative_weight_counts_as_zero() {
         let chans = [ch(1, 0, -50)];
-        assert_eq!(choose_channel(&chans, &[], |_| None, u32::MAX).unwrap().id, 1);
+        assert_eq!(
+            choose_channel(&chans, &[], |_| None, u32::MAX).unwrap().id,
+            1
+        );
     }
 
     #[test]

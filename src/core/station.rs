@@ -60,17 +60,31 @@ impl NewStationInput {
         let platform_name = self.platform.unwrap_or_default();
         let platform = Platform::parse(&platform_name).ok_or_else(|| {
             let known: Vec<&str> = Platform::ALL.iter().map(|p| p.as_str()).collect();
-            bad(&format!("unknown platform `{platform_name}`; supported: {}", known.join(", ")))
+            bad(&format!(
+                "unknown platform `{platform_name}`; supported: {}",
+                known.join(", ")
+            ))
         })?;
         let base_url = normalize_base_url(self.base_url.as_deref().unwrap_or_default())?;
-        let access_token = self.access_token.map(|t| t.trim().to_string()).unwrap_or_default();
+        let access_token = self
+            .access_token
+            .map(|t| t.trim().to_string())
+            .unwrap_or_default();
         if access_token.is_empty() {
             return Err(bad("`access_token` is required for a new-api station"));
         }
         let panel_user_id = match self.user_id {
             Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => n.to_string(),
-            Some(serde_json::Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s,
-            _ => return Err(bad("`user_id` (the panel's numeric user id) is required for a new-api station")),
+            Some(serde_json::Value::String(s))
+                if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                s
+            }
+            _ => {
+                return Err(bad(
+                    "`user_id` (the panel's numeric user id) is required for a new-api station",
+                ))
+            }
         };
         let weight = self.weight.unwrap_or(10);
         if !(0..=1000).contains(&weight) {
@@ -95,12 +109,21 @@ impl NewStationInput {
 
 /// Accepts `http(s)://host[:port][/path]`, drops trailing slashes; rejects query, fragment, credentials.
 pub fn normalize_base_url(raw: &str) -> Result<String, GatewayError> {
-    let bad = || GatewayError::InvalidRequest(format!("`base_url` must be an http(s) URL without query or credentials, got `{raw}`"));
+    let bad = || {
+        GatewayError::InvalidRequest(format!(
+            "`base_url` must be an http(s) URL without query or credentials, got `{raw}`"
+        ))
+    };
     let url = raw.trim();
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).ok_or_else(bad)?;
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(bad)?;
     let host = rest.split('/').next().unwrap_or_default();
     let valid_host = !host.is_empty()
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
         && !host.starts_with(':');
     if !valid_host || url.contains(['?', '#', ' ', '@']) {
         return Err(bad());
@@ -114,32 +137,64 @@ mod tests {
     use serde_json::json;
 
     fn input(v: serde_json::Value) -> Result<NewStation, GatewayError> {
-        serde_json::from_value::<NewStationInput>(v).unwrap().validate()
+        serde_json::from_value::<NewStationInput>(v)
+            .unwrap()
+            .validate()
     }
 
     #[test]
     fn accepts_a_complete_new_api_station() {
-        let s = input(json!({"name":" Relay A ","platform":"new-api","base_url":"http://127.0.0.1:9000/",
-            "access_token":"tok","user_id":42,"weight":5,"priority":2,"checkin_enabled":true})).unwrap();
+        let s = input(
+            json!({"name":" Relay A ","platform":"new-api","base_url":"http://127.0.0.1:9000/",
+            "access_token":"tok","user_id":42,"weight":5,"priority":2,"checkin_enabled":true}),
+        )
+        .unwrap();
         assert_eq!(s.name, "Relay A");
         assert_eq!(s.base_url, "http://127.0.0.1:9000");
         assert_eq!(s.panel_user_id, "42");
         assert_eq!((s.weight, s.priority, s.checkin_enabled), (5, 2, true));
         let s = input(json!({"name":"b","platform":"new-api","base_url":"https://x.example/sub","access_token":"t","user_id":"7"})).unwrap();
-        assert_eq!((s.base_url.as_str(), s.weight, s.priority), ("https://x.example/sub", 10, 0));
+        assert_eq!(
+            (s.base_url.as_str(), s.weight, s.priority),
+            ("https://x.example/sub", 10, 0)
+        );
     }
 
     #[test]
     fn rejects_bad_input_with_a_clear_message() {
         let cases = [
-            (json!({"platform":"new-api","base_url":"http://a","access_token":"t","user_id":1}), "name"),
-            (json!({"name":"a","platform":"foo","base_url":"http://a","access_token":"t","user_id":1}), "unknown platform `foo`"),
-            (json!({"name":"a","platform":"new-api","base_url":"ftp://a","access_token":"t","user_id":1}), "base_url"),
-            (json!({"name":"a","platform":"new-api","base_url":"http://a?x=1","access_token":"t","user_id":1}), "base_url"),
-            (json!({"name":"a","platform":"new-api","base_url":"http://u:p@a","access_token":"t","user_id":1}), "base_url"),
-            (json!({"name":"a","platform":"new-api","base_url":"http://a","user_id":1}), "access_token"),
-            (json!({"name":"a","platform":"new-api","base_url":"http://a","access_token":"t","user_id":"x1"}), "user_id"),
-            (json!({"name":"a","platform":"new-api","base_url":"http://a","access_token":"t","user_id":1,"weight":-1}), "weight"),
+            (
+                json!({"platform":"new-api","base_url":"http://a","access_token":"t","user_id":1}),
+                "name",
+            ),
+            (
+                json!({"name":"a","platform":"foo","base_url":"http://a","access_token":"t","user_id":1}),
+                "unknown platform `foo`",
+            ),
+            (
+                json!({"name":"a","platform":"new-api","base_url":"ftp://a","access_token":"t","user_id":1}),
+                "base_url",
+            ),
+            (
+                json!({"name":"a","platform":"new-api","base_url":"http://a?x=1","access_token":"t","user_id":1}),
+                "base_url",
+            ),
+            (
+                json!({"name":"a","platform":"new-api","base_url":"http://u:p@a","access_token":"t","user_id":1}),
+                "base_url",
+            ),
+            (
+                json!({"name":"a","platform":"new-api","base_url":"http://a","user_id":1}),
+                "access_token",
+            ),
+            (
+                json!({"name":"a","platform":"new-api","base_url":"http://a","access_token":"t","user_id":"x1"}),
+                "user_id",
+            ),
+            (
+                json!({"name":"a","platform":"new-api","base_url":"http://a","access_token":"t","user_id":1,"weight":-1}),
+                "weight",
+            ),
         ];
         for (body, needle) in cases {
             let err = input(body.clone()).unwrap_err();

@@ -25,6 +25,8 @@ pub enum PanelError {
     NotSupported(String),
     /// Unexpected HTTP status.
     Http(u16),
+    /// No HTTP answer at all (connection refused, DNS, reset).
+    Unreachable(String),
     /// A body we cannot read.
     Malformed(String),
 }
@@ -36,6 +38,7 @@ impl fmt::Display for PanelError {
             PanelError::Refused(m) => write!(f, "panel refused: {m}"),
             PanelError::NotSupported(m) => write!(f, "not supported by this panel: {m}"),
             PanelError::Http(s) => write!(f, "unexpected HTTP status {s}"),
+            PanelError::Unreachable(m) => write!(f, "unreachable: {m}"),
             PanelError::Malformed(m) => write!(f, "unreadable response: {m}"),
         }
     }

@@ -1,0 +1,117 @@
+//! Isolate-memory caches in front of KV/D1/the Durable Object, each entry with a short TTL.
+//! Workers run one request at a time per isolate thread, so `thread_local` + `RefCell` is safe.
+
+use crate::core::gateway_key::GatewayKeyRecord;
+use crate::core::routing::RouteTable;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// A key lookup is re-checked against D1 this often, which bounds how long a revoked key
+/// keeps working in any isolate (KV is not consulted for keys: its propagation takes ~60 s).
+pub const KEY_TTL_MS: i64 = 5_000;
+/// Unknown keys are remembered briefly so a flood of bad keys cannot hammer D1.
+pub const UNKNOWN_KEY_TTL_MS: i64 = 2_000;
+/// Route tables change only on sync or admin edits; a KV read refreshes them this often.
+pub const ROUTE_TTL_MS: i64 = 10_000;
+/// The cooldown snapshot is re-fetched from the Durable Object this often.
+pub const COOLDOWN_TTL_MS: i64 = 2_000;
+const MAX_ENTRIES: usize = 10_000;
+
+struct TtlMap<V> {
+    entries: HashMap<String, (i64, V)>,
+}
+
+impl<V: Clone> TtlMap<V> {
+    fn new() -> Self {
+        Self {
+            entries: HashMap::new(),
+        }
+    }
+
+    fn get(&self, key: &str, now: i64) -> Option<V> {
+        self.entries
+            .get(key)
+            .filter(|(exp, _)| *exp > now)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn put(&mut self, key: String, value: V, expires: i64, now: i64) {
+        if self.entries.len() >= MAX_ENTRIES {
+            self.entries.retain(|_, (exp, _)| *exp > now);
+            if self.entries.len() >= MAX_ENTRIES {
+                self.entries.clear();
+            }
+        }
+        self.entries.insert(key, (expires, value));
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.entries.remove(key);
+    }
+}
+
+thread_local! {
+    static KEYS: RefCell<TtlMap<Option<Rc<GatewayKeyRecord>>>> = RefCell::new(TtlMap::new());
+    static ROUTES: RefCell<TtlMap<Rc<RouteTable>>> = RefCell::new(TtlMap::new());
+    static COOLDOWNS: RefCell<TtlMap<Rc<HashMap<i64, i64>>>> = RefCell::new(TtlMap::new());
+}
+
+/// `Some(None)` = known to be unknown; `None` = not cached.
+pub fn get_key(hash: &str, now: i64) -> Option<Option<Rc<GatewayKeyRecord>>> {
+    KEYS.with(|m| m.borrow().get(hash, now))
+}
+
+pub fn put_key(hash: &str, record: Option<Rc<GatewayKeyRecord>>, now: i64) {
+    let ttl = if record.is_some() {
+        KEY_TTL_MS
+    } else {
+        UNKNOWN_KEY_TTL_MS
+    };
+    KEYS.with(|m| m.borrow_mut().put(hash.to_string(), record, now + ttl, now));
+}
+
+pub fn forget_key(hash: &str) {
+    KEYS.with(|m| m.borrow_mut().remove(hash));
+}
+
+pub fn get_routes(org: i64, now: i64) -> Option<Rc<RouteTable>> {
+    ROUTES.with(|m| m.borrow().get(&org.to_string(), now))
+}
+
+pub fn put_routes(org: i64, table: Rc<RouteTable>, now: i64) {
+    ROUTES.with(|m| {
+        m.borrow_mut()
+            .put(org.to_string(), table, now + ROUTE_TTL_MS, now)
+    });
+}
+
+/// Channel id → cooldown end (ms), for channels cooling down.
+pub fn get_cooldowns(org: i64, now: i64) -> Option<Rc<HashMap<i64, i64>>> {
+    COOLDOWNS.with(|m| m.borrow().get(&org.to_string(), now))
+}
+
+pub fn put_cooldowns(org: i64, snapshot: Rc<HashMap<i64, i64>>, now: i64) {
+    COOLDOWNS.with(|m| {
+        m.borrow_mut()
+            .put(org.to_string(), snapshot, now + COOLDOWN_TTL_MS, now)
+    });
+}
+
+/// Marks a channel as cooling in this isolate at once, before the DO confirms it.
+pub fn note_cooling(org: i64, channel_id: i64, until: i64, now: i64) {
+    COOLDOWNS.with(|m| {
+        let mut map = m.borrow_mut();
+        let mut snapshot: HashMap<i64, i64> = map
+            .get(&org.to_string(), now)
+            .map(|s| (*s).clone())
+            .unwrap_or_default();
+        snapshot.insert(channel_id, until);
+        map.put(
+            org.to_string(),
+            Rc::new(snapshot),
+            now + COOLDOWN_TTL_MS,
+            now,
+        );
+    });
+}

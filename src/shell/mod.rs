@@ -1,0 +1,89 @@
+//! Platform shell: the Workers entry points and request dispatch. Thin by design: handlers
+//! parse, call core logic and repositories, and return; errors become responses in `respond`.
+
+mod admin;
+mod app;
+mod cache;
+mod cooldown_do;
+mod db;
+mod health;
+mod jobs;
+mod relay;
+mod routes;
+mod sync;
+mod upstream;
+
+use crate::core::error::{ErrorFormat, GatewayError};
+use app::App;
+use worker::{event, Context, Env, Method, Request, Response, ScheduleContext, ScheduledEvent};
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let app = App::new(env, ctx);
+    let path = req.path();
+    let format = error_format_for(&path, &req);
+    let result = dispatch(req, &app, &path).await;
+    Ok(respond(result, format))
+}
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    jobs::run_scheduled(&event.cron(), env).await;
+}
+
+async fn dispatch(mut req: Request, app: &App, path: &str) -> Result<Response, GatewayError> {
+    let method = req.method();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        (Method::Get, ["health"]) => health::handle(app).await,
+        (Method::Post, ["v1", "chat", "completions"])
+        | (Method::Post, ["v1", "completions"])
+        | (Method::Post, ["v1", "embeddings"]) => relay::handle_openai(&mut req, app).await,
+        (_, ["api", ..]) => admin::dispatch(&mut req, app, &segments[1..]).await,
+        (_, ["v1", ..]) => Err(GatewayError::NotFound(format!(
+            "Unknown endpoint: {} {path}",
+            req.method()
+        ))),
+        _ => Err(GatewayError::NotFound(format!("Not found: {path}"))),
+    }
+}
+
+/// Errors are answered in the dialect of the API the request came through.
+fn error_format_for(path: &str, req: &Request) -> ErrorFormat {
+    if path.starts_with("/v1beta/") {
+        ErrorFormat::Gemini
+    } else if path.starts_with("/v1/messages") {
+        ErrorFormat::Anthropic
+    } else if path.starts_with("/v1/") {
+        let anthropic = req.headers().has("anthropic-version").unwrap_or(false);
+        if anthropic {
+            ErrorFormat::Anthropic
+        } else {
+            ErrorFormat::OpenAi
+        }
+    } else {
+        ErrorFormat::Admin
+    }
+}
+
+/// The one place an error turns into an HTTP response.
+fn respond(result: Result<Response, GatewayError>, format: ErrorFormat) -> Response {
+    let err = match result {
+        Ok(resp) => return resp,
+        Err(err) => err,
+    };
+    if let GatewayError::Internal(detail) = &err {
+        worker::console_error!("internal error: {detail}");
+    }
+    let (status, body) = err.render(format);
+    let mut resp = app::json_response(&body, status);
+    if let Some(seconds) = err.retry_after_s() {
+        let _ = resp.headers_mut().set("Retry-After", &seconds.to_string());
+    }
+    resp
+}

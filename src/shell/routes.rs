@@ -1,0 +1,40 @@
+//! The organization's route table: built from D1, published to KV, cached in the isolate.
+
+use super::app::{now_ms, App};
+use super::{cache, db};
+use crate::core::error::GatewayError;
+use crate::core::routing::RouteTable;
+use std::rc::Rc;
+use worker::Env;
+
+fn kv_key(org: i64) -> String {
+    format!("routes:{org}")
+}
+
+/// Rebuilds the table from D1 and publishes it to KV and this isolate.
+pub async fn publish(env: &Env, org: i64) -> Result<Rc<RouteTable>, GatewayError> {
+    let now = now_ms();
+    let rows = db::route_rows(&env.d1("DB")?, org).await?;
+    let table = Rc::new(RouteTable::from_rows(rows, now));
+    let json =
+        serde_json::to_string(table.as_ref()).map_err(|e| GatewayError::Internal(e.to_string()))?;
+    env.kv("CACHE")?.put(&kv_key(org), json)?.execute().await?;
+    cache::put_routes(org, table.clone(), now);
+    Ok(table)
+}
+
+/// The hot-path read: isolate cache → KV → (first use only) D1.
+pub async fn load(app: &App, org: i64) -> Result<Rc<RouteTable>, GatewayError> {
+    let now = now_ms();
+    if let Some(table) = cache::get_routes(org, now) {
+        return Ok(table);
+    }
+    if let Some(json) = app.kv()?.get(&kv_key(org)).text().await? {
+        if let Ok(table) = serde_json::from_str::<RouteTable>(&json) {
+            let table = Rc::new(table);
+            cache::put_routes(org, table.clone(), now);
+            return Ok(table);
+        }
+    }
+    publish(&app.env, org).await
+}

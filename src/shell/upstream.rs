@@ -1,0 +1,86 @@
+//! Outbound calls: panel management requests, and the cooldown registry's client side.
+
+use crate::core::cooldown::{ChannelCooldown, ChannelOutcome};
+use crate::core::error::GatewayError;
+use crate::core::panels::{PanelError, PanelRequest};
+use wasm_bindgen::JsValue;
+use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Stub};
+
+/// Sends a panel request built by an adapter; returns the status and body text.
+pub async fn send_panel(base_url: &str, call: &PanelRequest) -> Result<(u16, String), PanelError> {
+    let headers = Headers::new();
+    for (name, value) in &call.headers {
+        headers
+            .set(name, value)
+            .map_err(|e| PanelError::Unreachable(e.to_string()))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::from(call.method.to_string()))
+        .with_headers(headers);
+    if let Some(body) = &call.body {
+        init.with_body(Some(JsValue::from_str(body)));
+    }
+    let url = format!("{base_url}{}", call.path);
+    let request =
+        Request::new_with_init(&url, &init).map_err(|e| PanelError::Unreachable(e.to_string()))?;
+    let mut resp = Fetch::Request(request)
+        .send()
+        .await
+        .map_err(|e| PanelError::Unreachable(e.to_string()))?;
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| PanelError::Unreachable(e.to_string()))?;
+    Ok((resp.status_code(), text))
+}
+
+fn cooldown_stub(env: &Env, org: i64) -> Result<Stub, GatewayError> {
+    Ok(env
+        .durable_object("COOLDOWN")?
+        .id_from_name(&format!("org:{org}"))?
+        .get_stub()?)
+}
+
+/// Every channel of the organization that failed since its last success.
+pub async fn cooldown_entries(env: &Env, org: i64) -> Result<Vec<ChannelCooldown>, GatewayError> {
+    let mut resp = cooldown_stub(env, org)?
+        .fetch_with_str("https://cooldown/snapshot")
+        .await?;
+    Ok(resp.json().await?)
+}
+
+pub async fn report_outcomes(
+    env: &Env,
+    org: i64,
+    base_ms: i64,
+    outcomes: &[ChannelOutcome],
+) -> Result<(), GatewayError> {
+    let body = serde_json::json!({ "base_ms": base_ms, "outcomes": outcomes }).to_string();
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(JsValue::from_str(&body)));
+    let request = Request::new_with_init("https://cooldown/report", &init)?;
+    cooldown_stub(env, org)?.fetch_with_request(request).await?;
+    Ok(())
+}
+
+/// Clears one channel's cooldown (or all of the organization's when `channel` is None).
+pub async fn clear_cooldown(env: &Env, org: i64, channel: Option<i64>) -> Result<(), GatewayError> {
+    let url = match channel {
+        Some(id) => format!("https://cooldown/clear?channel={id}"),
+        None => "https://cooldown/clear".to_string(),
+    };
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post);
+    cooldown_stub(env, org)?
+        .fetch_with_request(Request::new_with_init(&url, &init)?)
+        .await?;
+    Ok(())
+}
+
+pub async fn ping_cooldown(env: &Env) -> Result<String, GatewayError> {
+    let mut resp = cooldown_stub(env, 0)?
+        .fetch_with_str("https://cooldown/ping")
+        .await?;
+    Ok(resp.text().await?)
+}
