@@ -11,9 +11,11 @@ use crate::core::gateway_key::{hash_key, GatewayKeyRecord};
 use crate::core::headers::forwardable_request_header;
 use crate::core::request_head::scan_request_head;
 use crate::core::routing::{choose_channel, Channel};
+use futures::future::{select, Either};
 use std::collections::HashMap;
 use std::rc::Rc;
-use worker::{Fetch, Headers, Request, RequestInit, Response};
+use std::time::Duration;
+use worker::{AbortController, Delay, Fetch, Headers, Request, RequestInit, Response};
 
 /// Relays an OpenAI-format JSON endpoint (chat/completions, completions, embeddings).
 pub async fn handle_openai(req: &mut Request, app: &App) -> Result<Response, GatewayError> {
@@ -46,8 +48,18 @@ pub async fn handle_openai(req: &mut Request, app: &App) -> Result<Response, Gat
     let mut outcomes: Vec<ChannelOutcome> = Vec::new();
     let mut last_error =
         GatewayError::NoChannelAvailable(format!("no channel is available for `{model}`"));
-    let url = req.url()?;
-    let path_and_query = upstream_path(&url);
+    let outbound = Outbound {
+        req,
+        model: &model,
+        body: &body,
+        path_and_query: upstream_path(&req.url()?),
+        first_byte_timeout_ms: u64::try_from(
+            app.var_i64("FIRST_BYTE_TIMEOUT_SECONDS", 120)
+                .clamp(1, 3600)
+                * 1000,
+        )
+        .unwrap_or(120_000),
+    };
 
     while tried.len() < max_attempts {
         let cooling = |id: i64| failing.get(&id).copied().filter(|until| *until > now);
@@ -55,7 +67,7 @@ pub async fn handle_openai(req: &mut Request, app: &App) -> Result<Response, Gat
             break;
         };
         tried.push(channel.id);
-        let attempt = send(app, req, channel, &model, &body, &path_and_query).await;
+        let attempt = send(app, &outbound, channel).await;
         match attempt {
             Ok(resp) if resp.status_code() < 400 => {
                 if failing.contains_key(&channel.id) {
@@ -93,10 +105,17 @@ pub async fn handle_openai(req: &mut Request, app: &App) -> Result<Response, Gat
                     base_ms,
                     org,
                 ));
-                last_error = GatewayError::Upstream {
-                    status,
-                    message,
-                    retry_after_s,
+                last_error = if matches!(status, 401 | 403) {
+                    // The channel's own key was rejected: not the client's credential problem.
+                    GatewayError::NoChannelAvailable(format!(
+                        "every channel for `{model}` failed; the last upstream rejected its key (HTTP {status})"
+                    ))
+                } else {
+                    GatewayError::Upstream {
+                        status,
+                        message,
+                        retry_after_s,
+                    }
                 };
             }
             Err(detail) => {
@@ -108,9 +127,12 @@ pub async fn handle_openai(req: &mut Request, app: &App) -> Result<Response, Gat
                     base_ms,
                     org,
                 ));
-                last_error = GatewayError::NoChannelAvailable(format!(
-                    "all channels for `{model}` failed; last: {detail}"
-                ));
+                // An upstream's own HTTP error tells the client more than a connection failure.
+                if !matches!(last_error, GatewayError::Upstream { .. }) {
+                    last_error = GatewayError::NoChannelAvailable(format!(
+                        "all channels for `{model}` failed; last: {detail}"
+                    ));
+                }
             }
         }
     }
@@ -177,21 +199,23 @@ async fn failing_channels(app: &App, org: i64, now: i64) -> Rc<HashMap<i64, i64>
     snapshot
 }
 
-async fn send(
-    app: &App,
-    req: &Request,
-    channel: &Channel,
-    model: &str,
-    body: &[u8],
-    path_and_query: &str,
-) -> Result<Response, String> {
+/// What every attempt of one relayed request shares.
+struct Outbound<'a> {
+    req: &'a Request,
+    model: &'a str,
+    body: &'a [u8],
+    path_and_query: String,
+    first_byte_timeout_ms: u64,
+}
+
+async fn send(app: &App, out: &Outbound<'_>, channel: &Channel) -> Result<Response, String> {
     let upstream_key = app
         .secret_box()
         .map_err(|e| e.to_string())?
         .open(&channel.key_ciphertext)
         .map_err(|e| e.to_string())?;
     let headers = Headers::new();
-    for (name, value) in req.headers().entries() {
+    for (name, value) in out.req.headers().entries() {
         if forwardable_request_header(&name) {
             headers.append(&name, &value).map_err(|e| e.to_string())?;
         }
@@ -199,21 +223,35 @@ async fn send(
     headers
         .set("Authorization", &format!("Bearer {upstream_key}"))
         .map_err(|e| e.to_string())?;
-    let payload = if channel.upstream_model == model {
-        body.to_vec()
+    let payload = if channel.upstream_model == out.model {
+        out.body.to_vec()
     } else {
-        rename_model(body, &channel.upstream_model)?
+        rename_model(out.body, &channel.upstream_model)?
     };
     let mut init = RequestInit::new();
-    init.with_method(req.method())
+    init.with_method(out.req.method())
         .with_headers(headers)
         .with_body(Some(js_sys::Uint8Array::from(payload.as_slice()).into()));
-    let url = format!("{}{}", channel.base_url, path_and_query);
+    let url = format!("{}{}", channel.base_url, out.path_and_query);
     let request = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
-    Fetch::Request(request)
-        .send()
-        .await
-        .map_err(|e| e.to_string())
+    // Response headers must arrive within the timeout; a hung upstream is aborted and the next
+    // channel tried (the client has received nothing yet, so failing over is still safe).
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let fetcher = Fetch::Request(request);
+    let fetch = fetcher.send_with_signal(&signal);
+    let timeout = Delay::from(Duration::from_millis(out.first_byte_timeout_ms));
+    futures::pin_mut!(fetch);
+    match select(fetch, timeout).await {
+        Either::Left((result, _)) => result.map_err(|e| e.to_string()),
+        Either::Right(_) => {
+            controller.abort();
+            Err(format!(
+                "no response within {} ms",
+                out.first_byte_timeout_ms
+            ))
+        }
+    }
 }
 
 /// Only for mapped models: the body is re-serialised with the upstream's model name.

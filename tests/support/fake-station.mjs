@@ -147,6 +147,7 @@ function createState(options) {
     turnstile: options.turnstile ?? false,
     checkinQuota: options.checkinQuota ?? 250000,
     includeUsageAlways: options.includeUsageAlways ?? false,
+    behavior: options.behavior, // station-wide steering when neither header nor model name says otherwise
     streamChunks: options.streamChunks ?? 5,
     embeddingDimensions: options.embeddingDimensions ?? 8,
     tokenLimit: options.tokenLimit ?? 100,
@@ -649,7 +650,8 @@ function admitModelRequest(ctx, matched) {
 }
 
 function resolveBehavior(ctx) {
-  const spec = ctx.req.headers['x-fake-behavior'] ?? STEERING_MODELS[ctx.json?.model] ?? 'normal';
+  // state.behavior steers the whole station (e.g. one station of several failing in its own way).
+  const spec = ctx.req.headers['x-fake-behavior'] ?? STEERING_MODELS[ctx.json?.model] ?? ctx.state.behavior ?? 'normal';
   return parseBehavior(spec.trim());
 }
 
