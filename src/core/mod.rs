@@ -8,4 +8,5 @@ pub mod headers;
 pub mod panels;
 pub mod request_head;
 pub mod routing;
+pub mod sse;
 pub mod station;
