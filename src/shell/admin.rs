@@ -139,11 +139,7 @@ async fn create_gateway_key(
     let name = input.name.unwrap_or_default();
     let models = serde_json::to_string(&input.models).unwrap_or_else(|_| "[]".into());
     let ips = serde_json::to_string(&input.allowed_ips).unwrap_or_else(|_| "[]".into());
-    #[derive(Deserialize)]
-    struct Id {
-        id: i64,
-    }
-    let row: Option<Id> = db::first(
+    let row: Option<db::IdRow> = db::first(
         &app.db()?,
         "INSERT INTO gateway_keys (organization_id, name, key_hash, key_hint, expires_at, allowed_models, allowed_ips, request_limit, cost_limit_usd, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) RETURNING id",

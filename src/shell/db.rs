@@ -61,6 +61,12 @@ pub async fn batch(
     Ok(())
 }
 
+/// A row of just an id (`RETURNING id`, id lists).
+#[derive(Debug, Deserialize)]
+pub struct IdRow {
+    pub id: i64,
+}
+
 /// A station as the admin API shows it (no credential, ever).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StationView {
@@ -113,11 +119,7 @@ pub async fn insert_station(
     sealed_credential: &str,
     now: i64,
 ) -> Result<i64, GatewayError> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: i64,
-    }
-    let existing: Option<Id> = first(
+    let existing: Option<IdRow> = first(
         db,
         "SELECT id FROM stations WHERE organization_id = ?1 AND name = ?2",
         &[num(org), s.name.as_str().into()],
@@ -129,7 +131,7 @@ pub async fn insert_station(
             s.name
         )));
     }
-    let station: Option<Id> = first(
+    let station: Option<IdRow> = first(
         db,
         "INSERT INTO stations (organization_id, name, platform, base_url, weight, priority, checkin_enabled, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING id",

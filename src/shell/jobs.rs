@@ -35,11 +35,7 @@ struct Due {
 async fn run_sync(env: &Env) -> Result<(), GatewayError> {
     let d1 = env.d1("DB")?;
     let started = now_ms();
-    #[derive(Deserialize)]
-    struct RunId {
-        id: i64,
-    }
-    let run: Option<RunId> = db::first(
+    let run: Option<db::IdRow> = db::first(
         &d1,
         "INSERT INTO job_runs (job, trigger, started_at) VALUES ('sync', 'cron', ?1) RETURNING id",
         &[num(started)],

@@ -368,11 +368,7 @@ async fn store_keys(
             &[num(now), num(org), num(k.id)]).map_err(storage)?);
     }
     db::batch(&d1, statements).await.map_err(storage)?;
-    #[derive(Deserialize)]
-    struct Id {
-        id: i64,
-    }
-    let active: Vec<Id> = db::all(&d1, "SELECT id FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND status = 'active' ORDER BY id", &[num(org), num(account_id)])
+    let active: Vec<db::IdRow> = db::all(&d1, "SELECT id FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND status = 'active' ORDER BY id", &[num(org), num(account_id)])
         .await
         .map_err(storage)?;
     Ok(active.into_iter().map(|i| i.id).collect())
