@@ -4,7 +4,7 @@
 
 use super::app::{now_ms, App, DEFAULT_ORGANIZATION_ID};
 use super::{cache, db, routes, upstream};
-use crate::core::cooldown::{parse_retry_after, ChannelOutcome};
+use crate::core::cooldown::{parse_retry_after, ChannelCooldown, ChannelOutcome};
 use crate::core::crypto::{constant_time_eq, fill_random};
 use crate::core::error::GatewayError;
 use crate::core::gateway_key::{hash_key, GatewayKeyRecord};
@@ -153,15 +153,17 @@ fn failure(
     base_ms: i64,
     org: i64,
 ) -> ChannelOutcome {
-    let until =
-        now + retry_after_s.map_or(base_ms, |s| i64::try_from(s).unwrap_or(0).max(1) * 1000);
-    cache::note_cooling(org, channel.id, until, now);
-    ChannelOutcome {
+    let outcome = ChannelOutcome {
         channel_id: channel.id,
         success: false,
         retry_after_s,
         error,
-    }
+    };
+    // Cool the channel in this isolate at once, by the same rule the registry applies.
+    let mut local = ChannelCooldown::default();
+    local.apply(&outcome, now, base_ms);
+    cache::note_cooling(org, channel.id, local.until_ms, now);
+    outcome
 }
 
 /// Sends outcomes to the cooldown registry after the response (never before the first byte).

@@ -179,7 +179,6 @@ async fn sync_account(
     let d1 = env
         .d1("DB")
         .map_err(|e| PanelError::Unreachable(e.to_string()))?;
-    let db_err = |e: GatewayError| PanelError::Unreachable(format!("storage: {e:?}"));
 
     let balance = new_api::parse_self(
         &call(base_url, &new_api::self_request(creds)).await?,
@@ -191,13 +190,13 @@ async fn sync_account(
         &d1,
         vec![
             db::stmt(&d1, "UPDATE accounts SET balance_usd = ?1, used_usd = ?2, balance_updated_at = ?3 WHERE organization_id = ?4 AND id = ?5",
-                &[opt_f64(Some(balance.balance_usd)), opt_f64(Some(balance.used_usd)), num(now), num(org), num(account_id)]).map_err(db_err)?,
+                &[opt_f64(Some(balance.balance_usd)), opt_f64(Some(balance.used_usd)), num(now), num(org), num(account_id)]).map_err(storage_error)?,
             db::stmt(&d1, "INSERT INTO balance_snapshots (organization_id, account_id, balance_usd, used_usd, estimated, taken_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
-                &[num(org), num(account_id), opt_f64(Some(balance.balance_usd)), opt_f64(Some(balance.used_usd)), num(now)]).map_err(db_err)?,
+                &[num(org), num(account_id), opt_f64(Some(balance.balance_usd)), opt_f64(Some(balance.used_usd)), num(now)]).map_err(storage_error)?,
         ],
     )
     .await
-    .map_err(db_err)?;
+    .map_err(storage_error)?;
 
     let models = new_api::parse_models(&call(base_url, &new_api::models_request(creds)).await?)?;
     // Pricing is optional (legacy panels may lack it): models without a price are still routed.
@@ -213,7 +212,7 @@ async fn sync_account(
         };
     store_models(&d1, org, station_id, &models, &prices, now)
         .await
-        .map_err(db_err)?;
+        .map_err(storage_error)?;
 
     let mut tokens = list_tokens(base_url, creds).await?;
     if !tokens.iter().any(PanelToken::is_enabled) {
@@ -237,7 +236,7 @@ async fn sync_account(
         &[num(org), num(station_id)],
     )
     .await
-    .map_err(db_err)?;
+    .map_err(storage_error)?;
     let defaults = station_defaults.unwrap_or(Defaults {
         weight: 10,
         priority: 0,
@@ -252,11 +251,11 @@ async fn sync_account(
                      VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT (organization_id, model, upstream_key_id) DO NOTHING",
                     &[num(org), model.as_str().into(), num(station_id), num(*key_id), num(defaults.priority), num(defaults.weight), num(now)],
                 )
-                .map_err(db_err)?,
+                .map_err(storage_error)?,
             );
         }
     }
-    db::batch(&d1, inserts).await.map_err(db_err)?;
+    db::batch(&d1, inserts).await.map_err(storage_error)?;
     Ok(models)
 }
 
@@ -264,6 +263,11 @@ async fn sync_account(
 struct Defaults {
     weight: i64,
     priority: i64,
+}
+
+/// A storage fault met while talking to a panel, reported like any other account error.
+fn storage_error(e: GatewayError) -> PanelError {
+    PanelError::Unreachable(format!("storage: {e:?}"))
 }
 
 async fn list_tokens(base_url: &str, creds: &Credentials) -> Result<Vec<PanelToken>, PanelError> {
@@ -301,18 +305,17 @@ async fn store_keys(
     tokens: &[PanelToken],
     now: i64,
 ) -> Result<Vec<i64>, PanelError> {
-    let storage = |e: GatewayError| PanelError::Unreachable(format!("storage: {e:?}"));
     let d1 = env
         .d1("DB")
         .map_err(|e| PanelError::Unreachable(e.to_string()))?;
-    let sb = secret_box(env).map_err(storage)?;
+    let sb = secret_box(env).map_err(storage_error)?;
     let known: Vec<KnownKey> = db::all(
         &d1,
         "SELECT id, remote_id, key_hint FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND source = 'sync'",
         &[num(org), num(account_id)],
     )
     .await
-    .map_err(storage)?;
+    .map_err(storage_error)?;
     let mut statements = Vec::new();
     let mut listed = Vec::new();
     for token in tokens {
@@ -337,7 +340,7 @@ async fn store_keys(
             .find(|k| k.remote_id == remote_id && k.key_hint.ends_with(&tail));
         if let Some(k) = already {
             statements.push(db::stmt(&d1, "UPDATE upstream_keys SET status = ?1, name = ?2, group_name = ?3, updated_at = ?4 WHERE organization_id = ?5 AND id = ?6",
-                &[status.into(), token.name.as_str().into(), token.group.as_str().into(), num(now), num(org), num(k.id)]).map_err(storage)?);
+                &[status.into(), token.name.as_str().into(), token.group.as_str().into(), num(now), num(org), num(k.id)]).map_err(storage_error)?);
             continue;
         }
         if !token.is_enabled() {
@@ -361,16 +364,16 @@ async fn store_keys(
              ON CONFLICT (account_id, remote_id) DO UPDATE SET key_ciphertext = excluded.key_ciphertext, key_hint = excluded.key_hint, \
              status = 'active', name = excluded.name, group_name = excluded.group_name, updated_at = excluded.updated_at",
             &[num(org), num(station_id), num(account_id), remote_id.as_str().into(), token.name.as_str().into(), sealed.into(), secret_hint(&relay_key, 3).into(), token.group.as_str().into(), num(now)],
-        ).map_err(storage)?);
+        ).map_err(storage_error)?);
     }
     for k in known.iter().filter(|k| !listed.contains(&k.remote_id)) {
         statements.push(db::stmt(&d1, "UPDATE upstream_keys SET status = 'disabled', status_reason = 'no longer listed by the panel', updated_at = ?1 WHERE organization_id = ?2 AND id = ?3",
-            &[num(now), num(org), num(k.id)]).map_err(storage)?);
+            &[num(now), num(org), num(k.id)]).map_err(storage_error)?);
     }
-    db::batch(&d1, statements).await.map_err(storage)?;
+    db::batch(&d1, statements).await.map_err(storage_error)?;
     let active: Vec<db::IdRow> = db::all(&d1, "SELECT id FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND status = 'active' ORDER BY id", &[num(org), num(account_id)])
         .await
-        .map_err(storage)?;
+        .map_err(storage_error)?;
     Ok(active.into_iter().map(|i| i.id).collect())
 }
 
