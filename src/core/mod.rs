@@ -1,7 +1,9 @@
 //! Platform-free core: everything here compiles and is unit-tested natively (no `worker` types).
 
+pub mod convert;
 pub mod cooldown;
 pub mod crypto;
+pub mod dialect;
 pub mod error;
 pub mod gateway_key;
 pub mod headers;
