@@ -1,0 +1,342 @@
+//! Which relay endpoint a request is: how to find its model, how to authenticate upstream,
+//! what its response looks like. One table, so the relay itself has no per-endpoint branches.
+
+use crate::core::usage::WireFamily;
+
+/// How the client's credential is replaced by the upstream key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamAuth {
+    /// `Authorization: Bearer <key>` (OpenAI style).
+    Bearer,
+    /// `x-api-key: <key>` plus `anthropic-version` (defaulted when the client sent none).
+    AnthropicKey,
+    /// `x-goog-api-key: <key>`.
+    GoogleKey,
+}
+
+/// Where the routing model name is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// The `model` field of a JSON body.
+    JsonBody,
+    /// A `model` field of a multipart/form-data body.
+    Multipart,
+    /// In the URL (Gemini: `/v1beta/models/{model}:method`).
+    Path(String),
+    /// None: the call is routed to any channel of the organization (file uploads).
+    Any,
+}
+
+/// A relayed endpoint, resolved from method and path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayEndpoint {
+    /// A short stable name for logs and stats, e.g. `chat.completions`.
+    pub name: &'static str,
+    pub family: WireFamily,
+    pub auth: UpstreamAuth,
+    pub model: ModelSource,
+    /// Known from the URL to be a stream (Gemini `:streamGenerateContent`).
+    pub stream_from_path: bool,
+    /// The response carries a resource id that later calls must reach on the same channel.
+    pub pins: Option<PinKind>,
+}
+
+/// Resources that live on one upstream and must be reached there again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinKind {
+    File,
+    Video,
+    Response,
+}
+
+impl PinKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinKind::File => "file",
+            PinKind::Video => "video",
+            PinKind::Response => "response",
+        }
+    }
+}
+
+/// What a request to the gateway's public surface is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Relayed to a channel chosen by model.
+    Relay(RelayEndpoint),
+    /// A call about a resource pinned to the channel that created it (`GET /v1/files/{id}`…).
+    Pinned {
+        kind: PinKind,
+        id: String,
+    },
+    /// `GET /v1/files`: the files uploaded through the gateway by the organization.
+    FileList,
+    /// `GET /v1/models[/{model}]` (shape chosen from the caller's headers) or `/v1beta/models…`.
+    Models {
+        gemini_path: bool,
+        model: Option<String>,
+    },
+    BillingSubscription,
+    BillingUsage,
+}
+
+const fn relay(name: &'static str, family: WireFamily, auth: UpstreamAuth) -> RelayEndpoint {
+    RelayEndpoint {
+        name,
+        family,
+        auth,
+        model: ModelSource::JsonBody,
+        stream_from_path: false,
+        pins: None,
+    }
+}
+
+fn openai(name: &'static str) -> RelayEndpoint {
+    relay(name, WireFamily::OpenAi, UpstreamAuth::Bearer)
+}
+
+fn multipart(name: &'static str) -> RelayEndpoint {
+    RelayEndpoint {
+        model: ModelSource::Multipart,
+        ..openai(name)
+    }
+}
+
+/// Resolves a request; `None` means no such endpoint.
+pub fn resolve(method: &str, path: &str) -> Option<Route> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let route = match (method, segments.as_slice()) {
+        ("POST", ["v1", "chat", "completions"]) => Route::Relay(openai("chat.completions")),
+        ("POST", ["v1", "completions"]) => Route::Relay(openai("completions")),
+        ("POST", ["v1", "embeddings"]) => Route::Relay(openai("embeddings")),
+        ("POST", ["v1", "responses"]) => Route::Relay(RelayEndpoint {
+            pins: Some(PinKind::Response),
+            ..relay(
+                "responses",
+                WireFamily::OpenAiResponses,
+                UpstreamAuth::Bearer,
+            )
+        }),
+        ("POST", ["v1", "images", "generations"]) => Route::Relay(openai("images.generations")),
+        ("POST", ["v1", "images", "edits"]) => Route::Relay(multipart("images.edits")),
+        ("POST", ["v1", "images", "variations"]) => Route::Relay(multipart("images.variations")),
+        ("POST", ["v1", "audio", "speech"]) => Route::Relay(openai("audio.speech")),
+        ("POST", ["v1", "audio", "transcriptions"]) => {
+            Route::Relay(multipart("audio.transcriptions"))
+        }
+        ("POST", ["v1", "audio", "translations"]) => Route::Relay(multipart("audio.translations")),
+        ("POST", ["v1", "rerank"]) => Route::Relay(openai("rerank")),
+        ("POST", ["v1", "moderations"]) => Route::Relay(openai("moderations")),
+        ("POST", ["v1", "video", "generations"]) => Route::Relay(RelayEndpoint {
+            pins: Some(PinKind::Video),
+            ..openai("video.generations")
+        }),
+        ("POST", ["v1", "files"]) => Route::Relay(RelayEndpoint {
+            model: ModelSource::Any,
+            pins: Some(PinKind::File),
+            ..openai("files.upload")
+        }),
+        ("GET", ["v1", "files"]) => Route::FileList,
+        ("GET" | "DELETE", ["v1", "files", id]) | ("GET", ["v1", "files", id, "content"]) => {
+            Route::Pinned {
+                kind: PinKind::File,
+                id: (*id).to_string(),
+            }
+        }
+        ("GET", ["v1", "video", "generations", id]) => Route::Pinned {
+            kind: PinKind::Video,
+            id: (*id).to_string(),
+        },
+        ("GET" | "DELETE", ["v1", "responses", id])
+        | ("GET", ["v1", "responses", id, "input_items"]) => Route::Pinned {
+            kind: PinKind::Response,
+            id: (*id).to_string(),
+        },
+        ("POST", ["v1", "messages"]) => Route::Relay(relay(
+            "messages",
+            WireFamily::Anthropic,
+            UpstreamAuth::AnthropicKey,
+        )),
+        ("POST", ["v1", "messages", "count_tokens"]) => Route::Relay(relay(
+            "messages.count_tokens",
+            WireFamily::Anthropic,
+            UpstreamAuth::AnthropicKey,
+        )),
+        ("GET", ["v1", "models"]) => Route::Models {
+            gemini_path: false,
+            model: None,
+        },
+        ("GET", ["v1", "models", model]) => Route::Models {
+            gemini_path: false,
+            model: Some((*model).to_string()),
+        },
+        ("GET", ["v1beta", "models"]) => Route::Models {
+            gemini_path: true,
+            model: None,
+        },
+        ("GET", ["v1beta", "models", model]) => Route::Models {
+            gemini_path: true,
+            model: Some((*model).to_string()),
+        },
+        ("POST", ["v1beta", "models", call]) => Route::Relay(gemini_call(call)?),
+        ("GET", ["dashboard", "billing", "subscription"])
+        | ("GET", ["v1", "dashboard", "billing", "subscription"]) => Route::BillingSubscription,
+        ("GET", ["dashboard", "billing", "usage"])
+        | ("GET", ["v1", "dashboard", "billing", "usage"]) => Route::BillingUsage,
+        _ => return None,
+    };
+    Some(route)
+}
+
+/// `{model}:{method}` of a Gemini URL.
+fn gemini_call(call: &str) -> Option<RelayEndpoint> {
+    let (model, method) = call.rsplit_once(':')?;
+    let (name, stream) = match method {
+        "generateContent" => ("gemini.generateContent", false),
+        "streamGenerateContent" => ("gemini.streamGenerateContent", true),
+        "countTokens" => ("gemini.countTokens", false),
+        "embedContent" => ("gemini.embedContent", false),
+        "batchEmbedContents" => ("gemini.batchEmbedContents", false),
+        _ => return None,
+    };
+    if model.is_empty() {
+        return None;
+    }
+    Some(RelayEndpoint {
+        model: ModelSource::Path(model.to_string()),
+        stream_from_path: stream,
+        ..relay(name, WireFamily::Gemini, UpstreamAuth::GoogleKey)
+    })
+}
+
+/// Whether a path belongs to the relay surface at all (as opposed to `/api` or `/health`), so
+/// an unknown relay path can be answered in the right dialect.
+pub fn is_relay_path(path: &str) -> bool {
+    path.starts_with("/v1/") || path.starts_with("/v1beta/") || path.starts_with("/dashboard/")
+}
+
+/// The Gemini URL path for a model and method, with the model name replaced (for mapped models).
+pub fn gemini_path_with_model(path: &str, upstream_model: &str) -> String {
+    match path.rsplit_once('/') {
+        Some((prefix, call)) => match call.rsplit_once(':') {
+            Some((_, method)) => format!("{prefix}/{upstream_model}:{method}"),
+            None => path.to_string(),
+        },
+        None => path.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relay_of(method: &str, path: &str) -> RelayEndpoint {
+        match resolve(method, path) {
+            Some(Route::Relay(e)) => e,
+            other => panic!("{method} {path}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn openai_endpoints() {
+        assert_eq!(
+            relay_of("POST", "/v1/chat/completions").name,
+            "chat.completions"
+        );
+        assert_eq!(
+            relay_of("POST", "/v1/images/edits").model,
+            ModelSource::Multipart
+        );
+        assert_eq!(
+            relay_of("POST", "/v1/audio/transcriptions").model,
+            ModelSource::Multipart
+        );
+        assert_eq!(
+            relay_of("POST", "/v1/audio/speech").model,
+            ModelSource::JsonBody
+        );
+        assert_eq!(relay_of("POST", "/v1/files").model, ModelSource::Any);
+        assert_eq!(
+            relay_of("POST", "/v1/responses").family,
+            WireFamily::OpenAiResponses
+        );
+        assert_eq!(
+            relay_of("POST", "/v1/video/generations").pins,
+            Some(PinKind::Video)
+        );
+        assert_eq!(resolve("GET", "/v1/chat/completions"), None);
+        assert_eq!(resolve("POST", "/v1/unknown"), None);
+    }
+
+    #[test]
+    fn pinned_and_listing_routes() {
+        assert_eq!(
+            resolve("GET", "/v1/files/file-abc/content"),
+            Some(Route::Pinned {
+                kind: PinKind::File,
+                id: "file-abc".into()
+            })
+        );
+        assert_eq!(
+            resolve("DELETE", "/v1/files/file-abc"),
+            Some(Route::Pinned {
+                kind: PinKind::File,
+                id: "file-abc".into()
+            })
+        );
+        assert_eq!(resolve("GET", "/v1/files"), Some(Route::FileList));
+        assert_eq!(
+            resolve("GET", "/v1/video/generations/task_1"),
+            Some(Route::Pinned {
+                kind: PinKind::Video,
+                id: "task_1".into()
+            })
+        );
+        assert_eq!(
+            resolve("GET", "/v1/models/gpt-4o"),
+            Some(Route::Models {
+                gemini_path: false,
+                model: Some("gpt-4o".into())
+            })
+        );
+        assert_eq!(
+            resolve("GET", "/dashboard/billing/usage"),
+            Some(Route::BillingUsage)
+        );
+    }
+
+    #[test]
+    fn anthropic_endpoints_use_the_anthropic_key_header() {
+        let e = relay_of("POST", "/v1/messages");
+        assert_eq!(
+            (e.family, e.auth),
+            (WireFamily::Anthropic, UpstreamAuth::AnthropicKey)
+        );
+        assert_eq!(
+            relay_of("POST", "/v1/messages/count_tokens").name,
+            "messages.count_tokens"
+        );
+    }
+
+    #[test]
+    fn gemini_model_and_stream_come_from_the_path() {
+        let e = relay_of(
+            "POST",
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+        );
+        assert_eq!(e.model, ModelSource::Path("gemini-2.5-flash".into()));
+        assert!(e.stream_from_path);
+        assert_eq!(e.auth, UpstreamAuth::GoogleKey);
+        let e = relay_of("POST", "/v1beta/models/gemini-2.5-flash:generateContent");
+        assert!(!e.stream_from_path);
+        assert_eq!(resolve("POST", "/v1beta/models/x:unknownMethod"), None);
+        assert_eq!(resolve("POST", "/v1beta/models/:generateContent"), None);
+        assert_eq!(
+            gemini_path_with_model(
+                "/v1beta/models/flash:streamGenerateContent",
+                "gemini-2.5-flash"
+            ),
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+        );
+    }
+}
