@@ -1,10 +1,12 @@
 // Self-test for tests/support/fake-station.mjs: checks that the fake New API panel answers like the
 // real one (management API, relay API) and that every steering mode and close() behave as promised.
+// The Anthropic/Gemini and OpenAI media suites live in the imported fake-*.selftest.mjs files.
 // Run: node --test tests/support/fake-station.selftest.mjs
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeStation, STEERING_MODELS } from './fake-station.mjs';
+import './fake-dialects.selftest.mjs';
 
 async function withStation(options, run) {
   const station = await startFakeStation(options);
