@@ -1,0 +1,106 @@
+// Turns the benchmark's measurements into the printed report: the per-run table, the gateway
+// versus pass-through ratios checked against the targets of issue 3, the worker size and the
+// soak line. Every check is returned as data too, for the results JSON.
+
+/** Targets from issue 3; (c) is the gateway, (b) the bare JS pass-through in the same workerd. */
+export const TARGETS = {
+  minThroughputRatio: 0.75,
+  maxAddedP50Ms: 0.5,
+  maxAddedTtfbMs: 0.5,
+  maxCpuRatio: 1.5,
+  maxWorkerGzipBytes: 1_000_000,
+};
+
+const TARGET_LABELS = { a: '(a) upstream', b: '(b) pass-through', c: '(c) gateway' };
+
+/** Markdown table with padded columns. */
+export function markdownTable(headers, rows) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
+  return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+const fixed = (value, digits) => (value === null || value === undefined ? '—' : value.toFixed(digits));
+
+export function runsTable(runs) {
+  const headers = ['case', 'conc', 'target', 'req/s', 'p50 ms', 'p99 ms', 'TTFB p50', 'TTFB p99', 'workerd CPU ms/req', 'upstream CPU ms/req', 'load-gen CPU %', 'foreign CPU %', 'workerd RSS MiB', 'errors'];
+  const rows = runs.map((r) => [
+    r.case, r.concurrency, TARGET_LABELS[r.target], fixed(r.rps, 0), fixed(r.p50Ms, 2), fixed(r.p99Ms, 2),
+    fixed(r.ttfbP50Ms, 2), fixed(r.ttfbP99Ms, 2), fixed(r.workerdCpuMsPerRequest, 3), fixed(r.upstreamCpuMsPerRequest, 3), fixed(r.loadGeneratorCpuPercent, 0), fixed(r.foreignCpuPercent, 0),
+    fixed(r.workerdRssMiB, 0), r.errors,
+  ]);
+  return markdownTable(headers, rows);
+}
+
+const verdict = (pass) => (pass ? 'PASS' : 'MISS');
+
+/**
+ * Gateway versus pass-through for every (case, concurrency) measured. Latency targets apply at
+ * concurrency 1 only (at 32 the added latency is queueing, reported for information).
+ */
+export function compare(runs) {
+  const find = (kind, concurrency, target) => runs.find((r) => r.case === kind && r.concurrency === concurrency && r.target === target);
+  return runs
+    .filter((r) => r.target === 'c')
+    .map((gateway) => {
+      const floor = find(gateway.case, gateway.concurrency, 'b');
+      const latencyTargeted = gateway.concurrency === 1;
+      const throughputRatio = gateway.rps / floor.rps;
+      const addedP50Ms = gateway.p50Ms - floor.p50Ms;
+      const addedTtfbMs = gateway.ttfbP50Ms - floor.ttfbP50Ms;
+      const cpuRatio = gateway.workerdCpuMsPerRequest / floor.workerdCpuMsPerRequest;
+      return {
+        case: gateway.case,
+        concurrency: gateway.concurrency,
+        throughputRatio,
+        throughputPass: throughputRatio >= TARGETS.minThroughputRatio,
+        addedP50Ms,
+        addedP50Pass: latencyTargeted ? addedP50Ms <= TARGETS.maxAddedP50Ms : null,
+        addedTtfbMs,
+        addedTtfbPass: latencyTargeted ? addedTtfbMs <= TARGETS.maxAddedTtfbMs : null,
+        cpuRatio,
+        cpuPass: cpuRatio <= TARGETS.maxCpuRatio,
+      };
+    });
+}
+
+export function comparisonTable(comparisons) {
+  const withVerdict = (text, pass) => (pass === null ? `${text} (info)` : `${text} ${verdict(pass)}`);
+  const headers = [
+    'case', 'conc',
+    `throughput (c)/(b) ≥ ${TARGETS.minThroughputRatio * 100}%`,
+    `added p50 ≤ ${TARGETS.maxAddedP50Ms} ms @1`,
+    `added TTFB ≤ ${TARGETS.maxAddedTtfbMs} ms @1`,
+    `CPU/req (c)/(b) ≤ ${TARGETS.maxCpuRatio}×`,
+  ];
+  const rows = comparisons.map((c) => [
+    c.case, c.concurrency,
+    withVerdict(`${(c.throughputRatio * 100).toFixed(1)}%`, c.throughputPass),
+    withVerdict(`${c.addedP50Ms >= 0 ? '+' : ''}${c.addedP50Ms.toFixed(2)} ms`, c.addedP50Pass),
+    withVerdict(`${c.addedTtfbMs >= 0 ? '+' : ''}${c.addedTtfbMs.toFixed(2)} ms`, c.addedTtfbPass),
+    withVerdict(`${c.cpuRatio.toFixed(2)}×`, c.cpuPass),
+  ]);
+  return markdownTable(headers, rows);
+}
+
+export function sizeLine(size) {
+  const pass = size.totalGzipBytes <= TARGETS.maxWorkerGzipBytes;
+  return {
+    pass,
+    text:
+      `worker size: wasm ${size.wasmBytes} B raw / ${size.wasmGzipBytes} B gzip, JS ${size.jsBytes} B raw / ${size.jsGzipBytes} B gzip; ` +
+      `total ${(size.totalGzipBytes / 1000).toFixed(0)} kB gzip (≤ ${TARGETS.maxWorkerGzipBytes / 1000} kB) ${verdict(pass)}`,
+  };
+}
+
+export function soakLine(soak, maxSlope) {
+  const pass = soak.slopeMiBPerMin !== null && soak.slopeMiBPerMin <= maxSlope;
+  return {
+    pass,
+    text:
+      `soak: ${soak.seconds.toFixed(0)} s of the gateway at concurrency ${soak.concurrency} (stream and non-stream), ` +
+      `${soak.requests} requests, ${fixed(soak.rps, 0)} req/s, ${soak.errors} errors, foreign CPU ${fixed(soak.foreignCpuPercent, 0)} %; workerd RSS ${fixed(soak.firstRssMiB, 1)} → ` +
+      `${fixed(soak.lastRssMiB, 1)} MiB (${soak.rssSamples.length} samples), slope ${fixed(soak.slopeMiBPerMin, 2)} MiB/min ` +
+      `(flat: ≤ ${maxSlope}) ${verdict(pass)}`,
+  };
+}
