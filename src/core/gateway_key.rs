@@ -39,9 +39,50 @@ pub struct GatewayKeyRecord {
     pub expires_at: Option<i64>,
     pub allowed_models: Vec<String>,
     pub allowed_ips: Vec<String>,
+    /// Optional lifetime limits, checked against the counts as of the last lookup (a key's
+    /// record is cached for seconds, so a burst may overshoot by what arrives in that window).
+    pub request_limit: Option<i64>,
+    pub cost_limit_usd: Option<f64>,
+    pub used_requests: i64,
+    pub used_cost_usd: f64,
 }
 
 impl GatewayKeyRecord {
+    /// A key without owner, limits or allow-lists (the instance-wide `PROXY_TOKEN`).
+    pub fn unrestricted(organization_id: i64) -> Self {
+        Self {
+            id: 0,
+            organization_id,
+            user_id: None,
+            enabled: true,
+            expires_at: None,
+            allowed_models: vec![],
+            allowed_ips: vec![],
+            request_limit: None,
+            cost_limit_usd: None,
+            used_requests: 0,
+            used_cost_usd: 0.0,
+        }
+    }
+
+    /// Refuses a key that used up its request or cost limit (429, like OpenAI's
+    /// `insufficient_quota`: clients do not retry it forever because no Retry-After is sent).
+    pub fn check_limits(&self) -> Result<(), GatewayError> {
+        if let Some(limit) = self.request_limit.filter(|l| self.used_requests >= *l) {
+            return Err(GatewayError::RateLimited {
+                message: format!("This API key has used its request limit ({limit} requests)"),
+                retry_after_s: None,
+            });
+        }
+        if let Some(limit) = self.cost_limit_usd.filter(|l| self.used_cost_usd >= *l) {
+            return Err(GatewayError::RateLimited {
+                message: format!("This API key has used its cost limit (${limit:.2})"),
+                retry_after_s: None,
+            });
+        }
+        Ok(())
+    }
+
     /// Refuses a disabled or expired key (401: the key is not usable at all).
     pub fn check_usable(&self, now_ms: i64) -> Result<(), GatewayError> {
         if !self.enabled {
@@ -143,13 +184,27 @@ mod tests {
     fn record() -> GatewayKeyRecord {
         GatewayKeyRecord {
             id: 1,
-            organization_id: 1,
-            user_id: None,
-            enabled: true,
-            expires_at: None,
-            allowed_models: vec![],
-            allowed_ips: vec![],
+            ..GatewayKeyRecord::unrestricted(1)
         }
+    }
+
+    #[test]
+    fn limits_refuse_at_the_boundary_not_before() {
+        let mut r = record();
+        assert!(r.check_limits().is_ok(), "no limits");
+        r.request_limit = Some(3);
+        r.used_requests = 2;
+        assert!(r.check_limits().is_ok());
+        r.used_requests = 3;
+        let e = r.check_limits().unwrap_err();
+        assert_eq!((e.status(), e.retry_after_s()), (429, None));
+        assert!(e.message().contains("request limit (3"));
+        r.request_limit = None;
+        r.cost_limit_usd = Some(1.5);
+        r.used_cost_usd = 1.49;
+        assert!(r.check_limits().is_ok());
+        r.used_cost_usd = 1.5;
+        assert!(r.check_limits().unwrap_err().message().contains("$1.50"));
     }
 
     #[test]

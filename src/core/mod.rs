@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod error;
 pub mod gateway_key;
 pub mod headers;
+pub mod model_list;
 pub mod multipart;
 pub mod panels;
 pub mod request_head;

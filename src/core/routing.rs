@@ -1,6 +1,7 @@
 //! The route table and channel choice (DESIGN.md §3.4): priority tiers, weighted random
 //! (weight + 10, the new-api rule), skipping channels in cooldown or already tried.
 
+use crate::core::usage::Pricing;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -18,6 +19,9 @@ pub struct Channel {
     pub weight: i64,
     /// The upstream key, still sealed: opened only for the request that uses it.
     pub key_ciphertext: String,
+    /// The station's published price for `upstream_model`, for the usage log's cost.
+    #[serde(default)]
+    pub pricing: Pricing,
 }
 
 /// Per organization: client-facing model → its channels. Serialised into KV as one value.
@@ -40,6 +44,10 @@ pub struct RouteRow {
     pub priority: i64,
     pub weight: i64,
     pub key_ciphertext: String,
+    pub input_usd_per_mtok: Option<f64>,
+    pub output_usd_per_mtok: Option<f64>,
+    pub cache_read_usd_per_mtok: Option<f64>,
+    pub usd_per_call: Option<f64>,
 }
 
 impl RouteTable {
@@ -55,6 +63,12 @@ impl RouteTable {
                 priority: row.priority,
                 weight: row.weight,
                 key_ciphertext: row.key_ciphertext,
+                pricing: Pricing {
+                    input_per_mtok: row.input_usd_per_mtok,
+                    output_per_mtok: row.output_usd_per_mtok,
+                    cache_read_per_mtok: row.cache_read_usd_per_mtok,
+                    per_call: row.usd_per_call,
+                },
             });
         }
         Self { built_at, models }
@@ -65,6 +79,26 @@ impl RouteTable {
             .get(model)
             .map(Vec::as_slice)
             .filter(|c| !c.is_empty())
+    }
+
+    /// One channel per upstream key, for calls that name no model (file uploads).
+    pub fn any_model_channels(&self) -> Vec<Channel> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.models
+            .values()
+            .flatten()
+            .filter(|c| seen.insert(c.upstream_key_id))
+            .cloned()
+            .collect()
+    }
+
+    /// The client-facing model names, sorted.
+    pub fn model_names(&self) -> Vec<&str> {
+        self.models
+            .iter()
+            .filter(|(_, c)| !c.is_empty())
+            .map(|(m, _)| m.as_str())
+            .collect()
     }
 }
 
@@ -124,6 +158,7 @@ mod tests {
             priority,
             weight,
             key_ciphertext: String::new(),
+            pricing: Pricing::default(),
         }
     }
 
@@ -181,21 +216,36 @@ mod tests {
 
     #[test]
     fn table_groups_rows_by_model() {
-        let row = |id, model: &str| RouteRow {
+        let row = |id, model: &str, key| RouteRow {
             id,
             model: model.into(),
             upstream_model: model.into(),
             station_id: 1,
-            upstream_key_id: 1,
+            upstream_key_id: key,
             base_url: "http://s".into(),
             priority: 0,
             weight: 10,
             key_ciphertext: "v1:00".into(),
+            input_usd_per_mtok: Some(1.0),
+            output_usd_per_mtok: None,
+            cache_read_usd_per_mtok: None,
+            usd_per_call: None,
         };
-        let table = RouteTable::from_rows(vec![row(1, "a"), row(2, "b"), row(3, "a")], 42);
+        let table = RouteTable::from_rows(vec![row(1, "a", 1), row(2, "b", 2), row(3, "a", 2)], 42);
         assert_eq!(table.channels("a").unwrap().len(), 2);
         assert_eq!(table.channels("b").unwrap()[0].id, 2);
+        assert_eq!(
+            table.channels("b").unwrap()[0].pricing.input_per_mtok,
+            Some(1.0)
+        );
         assert!(table.channels("c").is_none());
+        assert_eq!(table.model_names(), vec!["a", "b"]);
+        let keys: Vec<i64> = table
+            .any_model_channels()
+            .iter()
+            .map(|c| c.upstream_key_id)
+            .collect();
+        assert_eq!(keys, vec![1, 2], "one channel per upstream key");
         let json = serde_json::to_string(&table).unwrap();
         assert_eq!(serde_json::from_str::<RouteTable>(&json).unwrap(), table);
     }

@@ -178,11 +178,14 @@ pub async fn station_accounts(
 pub async fn route_rows(db: &D1Database, org: i64) -> Result<Vec<RouteRow>, GatewayError> {
     all(
         db,
-        "SELECT r.id, r.model, r.upstream_model, r.station_id, r.upstream_key_id, s.base_url, r.priority, r.weight, k.key_ciphertext \
+        "SELECT r.id, r.model, r.upstream_model, r.station_id, r.upstream_key_id, s.base_url, r.priority, r.weight, k.key_ciphertext, \
+                m.input_usd_per_mtok, m.output_usd_per_mtok, m.cache_read_usd_per_mtok, \
+                CASE WHEN m.billing = 'per_call' THEN m.usd_per_call END AS usd_per_call \
          FROM route_entries r \
          JOIN stations s ON s.id = r.station_id AND s.organization_id = r.organization_id \
          JOIN upstream_keys k ON k.id = r.upstream_key_id AND k.organization_id = r.organization_id \
          JOIN accounts a ON a.id = k.account_id AND a.organization_id = r.organization_id \
+         LEFT JOIN station_models m ON m.station_id = r.station_id AND m.model = r.upstream_model AND m.organization_id = r.organization_id \
          WHERE r.organization_id = ?1 AND r.enabled = 1 AND s.enabled = 1 AND a.enabled = 1 AND k.status = 'active' \
          ORDER BY r.model, r.id",
         &[num(org)],
@@ -199,6 +202,10 @@ struct GatewayKeyRow {
     expires_at: Option<i64>,
     allowed_models: String,
     allowed_ips: String,
+    request_limit: Option<i64>,
+    cost_limit_usd: Option<f64>,
+    used_requests: i64,
+    used_cost_usd: f64,
 }
 
 pub async fn find_gateway_key(
@@ -207,7 +214,8 @@ pub async fn find_gateway_key(
 ) -> Result<Option<GatewayKeyRecord>, GatewayError> {
     let row: Option<GatewayKeyRow> = first(
         db,
-        "SELECT id, organization_id, user_id, enabled, expires_at, allowed_models, allowed_ips FROM gateway_keys WHERE key_hash = ?1",
+        "SELECT id, organization_id, user_id, enabled, expires_at, allowed_models, allowed_ips, request_limit, cost_limit_usd, used_requests, used_cost_usd \
+         FROM gateway_keys WHERE key_hash = ?1",
         &[key_hash.into()],
     )
     .await?;
@@ -219,5 +227,9 @@ pub async fn find_gateway_key(
         expires_at: r.expires_at,
         allowed_models: serde_json::from_str(&r.allowed_models).unwrap_or_default(),
         allowed_ips: serde_json::from_str(&r.allowed_ips).unwrap_or_default(),
+        request_limit: r.request_limit,
+        cost_limit_usd: r.cost_limit_usd,
+        used_requests: r.used_requests,
+        used_cost_usd: r.used_cost_usd,
     }))
 }

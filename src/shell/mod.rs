@@ -4,15 +4,20 @@
 mod admin;
 mod app;
 mod cache;
+mod catalog;
 mod cooldown_do;
 mod db;
 mod health;
 mod jobs;
+mod pins;
 mod relay;
 mod routes;
+mod stream;
 mod sync;
 mod upstream;
+mod usage_log;
 
+use crate::core::endpoint::{self, is_relay_path, Route};
 use crate::core::error::{ErrorFormat, GatewayError};
 use app::App;
 use worker::{event, Context, Env, Method, Request, Response, ScheduleContext, ScheduledEvent};
@@ -38,34 +43,41 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 
 async fn dispatch(mut req: Request, app: &App, path: &str) -> Result<Response, GatewayError> {
     let method = req.method();
+    if is_relay_path(path) {
+        let route = endpoint::resolve(method.as_ref(), path)
+            .ok_or_else(|| GatewayError::NotFound(format!("Unknown endpoint: {method} {path}")))?;
+        return match route {
+            Route::Relay(endpoint) => relay::handle(&mut req, app, endpoint).await,
+            Route::Pinned { kind, id } => relay::handle_pinned(&mut req, app, kind, &id).await,
+            Route::FileList => catalog::file_list(&req, app).await,
+            Route::Models { gemini_path, model } => {
+                catalog::models(&req, app, gemini_path, model.as_deref()).await
+            }
+            Route::BillingSubscription => catalog::billing_subscription(&req, app).await,
+            Route::BillingUsage => catalog::billing_usage(&req, app).await,
+        };
+    }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
         (Method::Get, ["health"]) => health::handle(app).await,
-        (Method::Post, ["v1", "chat", "completions"])
-        | (Method::Post, ["v1", "completions"])
-        | (Method::Post, ["v1", "embeddings"]) => relay::handle_openai(&mut req, app).await,
         (_, ["api", ..]) => admin::dispatch(&mut req, app, &segments[1..]).await,
-        (_, ["v1", ..]) => Err(GatewayError::NotFound(format!(
-            "Unknown endpoint: {} {path}",
-            req.method()
-        ))),
         _ => Err(GatewayError::NotFound(format!("Not found: {path}"))),
     }
 }
 
 /// Errors are answered in the dialect of the API the request came through.
 fn error_format_for(path: &str, req: &Request) -> ErrorFormat {
+    let has = |name: &str| req.headers().has(name).unwrap_or(false);
     if path.starts_with("/v1beta/") {
         ErrorFormat::Gemini
-    } else if path.starts_with("/v1/messages") {
+    } else if path.starts_with("/v1/messages")
+        || (path.starts_with("/v1/") && has("anthropic-version"))
+    {
         ErrorFormat::Anthropic
-    } else if path.starts_with("/v1/") {
-        let anthropic = req.headers().has("anthropic-version").unwrap_or(false);
-        if anthropic {
-            ErrorFormat::Anthropic
-        } else {
-            ErrorFormat::OpenAi
-        }
+    } else if path.starts_with("/v1/models") && has("x-goog-api-key") {
+        ErrorFormat::Gemini
+    } else if is_relay_path(path) {
+        ErrorFormat::OpenAi
     } else {
         ErrorFormat::Admin
     }

@@ -1,64 +1,194 @@
 //! The relay hot path: authenticate the gateway key, pick a channel, forward the original
 //! bytes with the upstream key swapped in, fail over before the first byte, and hand the
-//! upstream body stream to the client untouched (the runtime pipes it natively).
+//! upstream body to the client (natively piped; SSE through the usage-reading pump).
 
 use super::app::{now_ms, App, DEFAULT_ORGANIZATION_ID};
-use super::{cache, db, routes, upstream};
+use super::stream::{self, StreamJob};
+use super::usage_log::{self, UsageEntry};
+use super::{cache, db, pins, routes, upstream};
 use crate::core::cooldown::{parse_retry_after, ChannelCooldown, ChannelOutcome};
 use crate::core::crypto::{constant_time_eq, fill_random};
+use crate::core::endpoint::{
+    gemini_path_with_model, ModelSource, PinKind, RelayEndpoint, UpstreamAuth,
+};
 use crate::core::error::GatewayError;
 use crate::core::gateway_key::{hash_key, GatewayKeyRecord};
 use crate::core::headers::forwardable_request_header;
+use crate::core::multipart;
 use crate::core::request_head::scan_request_head;
 use crate::core::routing::{choose_channel, Channel};
+use crate::core::usage::{usage_from_body, Pricing, WireFamily};
 use futures::future::{select, Either};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
-use worker::{AbortController, Delay, Fetch, Headers, Request, RequestInit, Response};
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
 
-/// Relays an OpenAI-format JSON endpoint (chat/completions, completions, embeddings).
-pub async fn handle_openai(req: &mut Request, app: &App) -> Result<Response, GatewayError> {
-    let now = now_ms();
+/// Relays one call of any endpoint in the table of `core::endpoint`.
+pub async fn handle(
+    req: &mut Request,
+    app: &App,
+    endpoint: RelayEndpoint,
+) -> Result<Response, GatewayError> {
+    let started = now_ms();
+    let key = authorize(req, app, started).await?;
+    let body = req.bytes().await?;
+    let (model, stream) = request_model(req, &endpoint, &body)?;
+    if let Some(model) = &model {
+        key.check_model(model)?;
+    }
+    let org = key.organization_id;
+    let table = routes::load(app, org).await?;
+    let candidates: Cow<[Channel]> = match &model {
+        Some(model) => Cow::Borrowed(
+            table
+                .channels(model)
+                .ok_or_else(|| GatewayError::ModelNotFound(model.clone()))?,
+        ),
+        None => Cow::Owned(table.any_model_channels()),
+    };
+    let model_name = model.unwrap_or_default();
+    let mut log = UsageEntry {
+        organization_id: org,
+        gateway_key_id: key.id,
+        user_id: key.user_id,
+        endpoint: endpoint.name,
+        model_requested: model_name.clone(),
+        stream,
+        started_at: started,
+        ..UsageEntry::default()
+    };
+    let outbound = Outbound {
+        req,
+        auth: endpoint.auth,
+        model: Some(&model_name)
+            .filter(|m| !m.is_empty() && endpoint.model == ModelSource::JsonBody),
+        gemini_model_in_path: matches!(endpoint.model, ModelSource::Path(_)),
+        body: &body,
+        path_and_query: upstream_path(&req.url()?),
+        first_byte_timeout_ms: first_byte_timeout_ms(app),
+    };
+    let result = attempt_channels(app, org, &candidates, &outbound, &model_name).await;
+    log.attempts = result.attempts;
+    match result.outcome {
+        Ok((resp, channel)) => {
+            log.model_sent = channel.upstream_model.clone();
+            log.station_id = Some(channel.station_id);
+            log.route_entry_id = Some(channel.id);
+            log.status = resp.status_code();
+            log.ttfb_ms = Some(now_ms() - started);
+            let pin = endpoint.pins.map(|kind| PinTarget {
+                kind,
+                station_id: channel.station_id,
+                upstream_key_id: channel.upstream_key_id,
+            });
+            deliver(app, resp, endpoint.family, channel.pricing, pin, log)
+        }
+        Err(err) => {
+            log.status = err.status();
+            log.error_class = Some(err.code().to_string());
+            log.latency_ms = now_ms() - started;
+            let env = app.env.clone();
+            app.ctx
+                .wait_until(async move { usage_log::write(&env, &log).await });
+            Err(err)
+        }
+    }
+}
+
+/// Presented key → usable record: present, enabled, unexpired, within limits, allowed IP.
+pub async fn authorize(
+    req: &Request,
+    app: &App,
+    now: i64,
+) -> Result<Rc<GatewayKeyRecord>, GatewayError> {
     let presented = presented_key(req).ok_or_else(|| {
         GatewayError::Unauthorized("Missing API key: send `Authorization: Bearer ag-…`".into())
     })?;
     let key = authenticate(app, &presented, now).await?;
     key.check_usable(now)?;
+    key.check_limits()?;
     key.check_ip(req.headers().get("CF-Connecting-IP")?.as_deref())?;
+    Ok(key)
+}
 
-    let body = req.bytes().await?;
-    let head = scan_request_head(&body).map_err(|e| GatewayError::MalformedJson(e.to_string()))?;
-    let model = head
-        .model
-        .ok_or_else(|| GatewayError::InvalidRequest("`model` is required".into()))?;
-    key.check_model(&model)?;
+/// The routing model (if the endpoint has one) and whether a stream was asked for.
+fn request_model(
+    req: &Request,
+    endpoint: &RelayEndpoint,
+    body: &[u8],
+) -> Result<(Option<String>, bool), GatewayError> {
+    match &endpoint.model {
+        ModelSource::JsonBody => {
+            let head =
+                scan_request_head(body).map_err(|e| GatewayError::MalformedJson(e.to_string()))?;
+            let model = head
+                .model
+                .filter(|m| !m.is_empty())
+                .ok_or_else(|| GatewayError::InvalidRequest("`model` is required".into()))?;
+            Ok((Some(model), head.stream))
+        }
+        ModelSource::Multipart => {
+            let content_type = req.headers().get("Content-Type")?.unwrap_or_default();
+            let boundary = multipart::boundary(&content_type).ok_or_else(|| {
+                GatewayError::InvalidRequest(
+                    "this endpoint takes multipart/form-data with a boundary".into(),
+                )
+            })?;
+            let model = multipart::text_field(body, boundary, "model").ok_or_else(|| {
+                GatewayError::InvalidRequest("the form field `model` is required".into())
+            })?;
+            Ok((Some(model), false))
+        }
+        ModelSource::Path(model) => Ok((Some(model.clone()), endpoint.stream_from_path)),
+        ModelSource::Any => Ok((None, false)),
+    }
+}
 
-    let org = key.organization_id;
-    let table = routes::load(app, org).await?;
-    let channels = table
-        .channels(&model)
-        .ok_or_else(|| GatewayError::ModelNotFound(model.clone()))?;
+fn first_byte_timeout_ms(app: &App) -> u64 {
+    u64::try_from(
+        app.var_i64("FIRST_BYTE_TIMEOUT_SECONDS", 120)
+            .clamp(1, 3600)
+            * 1000,
+    )
+    .unwrap_or(120_000)
+}
+
+struct Attempts<'a> {
+    outcome: Result<(Response, &'a Channel), GatewayError>,
+    attempts: u32,
+}
+
+/// Tries channels until one answers without a channel fault, within the attempt budget.
+async fn attempt_channels<'a>(
+    app: &App,
+    org: i64,
+    channels: &'a [Channel],
+    outbound: &Outbound<'_>,
+    model: &str,
+) -> Attempts<'a> {
+    let now = now_ms();
     let failing = failing_channels(app, org, now).await;
-
     let max_attempts =
         usize::try_from(app.var_i64("RELAY_MAX_ATTEMPTS", 3).clamp(1, 10)).unwrap_or(3);
     let base_ms = app.var_i64("COOLDOWN_BASE_SECONDS", 600).max(1) * 1000;
     let mut tried: Vec<i64> = Vec::new();
     let mut outcomes: Vec<ChannelOutcome> = Vec::new();
+    let mut rejected_keys: Vec<(i64, String)> = Vec::new();
+    let what = if model.is_empty() {
+        "this call".to_string()
+    } else {
+        format!("`{model}`")
+    };
     let mut last_error =
-        GatewayError::NoChannelAvailable(format!("no channel is available for `{model}`"));
-    let outbound = Outbound {
-        req,
-        model: &model,
-        body: &body,
-        path_and_query: upstream_path(&req.url()?),
-        first_byte_timeout_ms: u64::try_from(
-            app.var_i64("FIRST_BYTE_TIMEOUT_SECONDS", 120)
-                .clamp(1, 3600)
-                * 1000,
-        )
-        .unwrap_or(120_000),
+        GatewayError::NoChannelAvailable(format!("no channel is available for {what}"));
+    let finish = |outcome, tried: &Vec<i64>, outcomes, rejected_keys| {
+        report(app, org, base_ms, outcomes, rejected_keys);
+        Attempts {
+            outcome,
+            attempts: u32::try_from(tried.len()).unwrap_or(u32::MAX),
+        }
     };
 
     while tried.len() < max_attempts {
@@ -67,8 +197,7 @@ pub async fn handle_openai(req: &mut Request, app: &App) -> Result<Response, Gat
             break;
         };
         tried.push(channel.id);
-        let attempt = send(app, &outbound, channel).await;
-        match attempt {
+        match send(app, outbound, channel).await {
             Ok(resp) if resp.status_code() < 400 => {
                 if failing.contains_key(&channel.id) {
                     outcomes.push(ChannelOutcome {
@@ -78,8 +207,7 @@ pub async fn handle_openai(req: &mut Request, app: &App) -> Result<Response, Gat
                         error: String::new(),
                     });
                 }
-                report(app, org, base_ms, outcomes);
-                return Ok(resp);
+                return finish(Ok((resp, channel)), &tried, outcomes, rejected_keys);
             }
             Ok(mut resp) => {
                 let status = resp.status_code();
@@ -92,11 +220,14 @@ pub async fn handle_openai(req: &mut Request, app: &App) -> Result<Response, Gat
                 let text = resp.text().await.unwrap_or_default();
                 if !channel_fault(status) {
                     // The request itself is at fault: the client gets the upstream's answer as is.
-                    report(app, org, base_ms, outcomes);
-                    return Ok(passthrough_error(status, &text, resp.headers()));
+                    let answer = passthrough_error(status, &text, resp.headers());
+                    return finish(Ok((answer, channel)), &tried, outcomes, rejected_keys);
                 }
                 let message = upstream_message(&text)
                     .unwrap_or_else(|| format!("upstream returned HTTP {status}"));
+                if status == 401 {
+                    rejected_keys.push((channel.upstream_key_id, message.clone()));
+                }
                 outcomes.push(failure(
                     channel,
                     retry_after_s,
@@ -108,7 +239,7 @@ pub async fn handle_openai(req: &mut Request, app: &App) -> Result<Response, Gat
                 last_error = if matches!(status, 401 | 403) {
                     // The channel's own key was rejected: not the client's credential problem.
                     GatewayError::NoChannelAvailable(format!(
-                        "every channel for `{model}` failed; the last upstream rejected its key (HTTP {status})"
+                        "every channel for {what} failed; the last upstream rejected its key (HTTP {status})"
                     ))
                 } else {
                     GatewayError::Upstream {
@@ -130,14 +261,103 @@ pub async fn handle_openai(req: &mut Request, app: &App) -> Result<Response, Gat
                 // An upstream's own HTTP error tells the client more than a connection failure.
                 if !matches!(last_error, GatewayError::Upstream { .. }) {
                     last_error = GatewayError::NoChannelAvailable(format!(
-                        "all channels for `{model}` failed; last: {detail}"
+                        "all channels for {what} failed; last: {detail}"
                     ));
                 }
             }
         }
     }
-    report(app, org, base_ms, outcomes);
-    Err(last_error)
+    finish(Err(last_error), &tried, outcomes, rejected_keys)
+}
+
+/// Where a created resource must be reached again.
+struct PinTarget {
+    kind: PinKind,
+    station_id: i64,
+    upstream_key_id: i64,
+}
+
+/// Hands the upstream answer to the client; usage, pins and the log are read off a copy (or,
+/// for SSE, off the pump) after the response has started.
+fn deliver(
+    app: &App,
+    mut resp: Response,
+    family: WireFamily,
+    pricing: Pricing,
+    pin: Option<PinTarget>,
+    mut log: UsageEntry,
+) -> Result<Response, GatewayError> {
+    let content_type = resp
+        .headers()
+        .get("Content-Type")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if content_type.starts_with("text/event-stream") && resp.status_code() < 400 {
+        let keepalive = Duration::from_secs(
+            u64::try_from(app.var_i64("KEEPALIVE_SECONDS", 15).clamp(1, 90)).unwrap_or(15),
+        );
+        let job = StreamJob {
+            env: app.env.clone(),
+            family,
+            keepalive,
+            pricing,
+            log,
+        };
+        return stream::relay(&app.ctx, resp, job).map_err(GatewayError::Internal);
+    }
+    let env = app.env.clone();
+    if content_type.contains("json") {
+        let mut copy = resp.cloned()?;
+        app.ctx.wait_until(async move {
+            let body = copy.bytes().await.unwrap_or_default();
+            log.usage = usage_from_body(&body);
+            if log.status < 400 {
+                log.cost_usd = pricing.cost_usd(log.usage);
+                if let Some(pin) = pin {
+                    pin_resource(&env, &log, &pin, &body).await;
+                }
+            }
+            log.latency_ms = now_ms() - log.started_at;
+            usage_log::write(&env, &log).await;
+        });
+    } else {
+        // Binary or plain-text answers (speech, transcripts as text/srt/vtt) carry no usage.
+        log.cost_usd = pricing.per_call.filter(|_| log.status < 400);
+        log.latency_ms = now_ms() - log.started_at;
+        app.ctx
+            .wait_until(async move { usage_log::write(&env, &log).await });
+    }
+    Ok(resp)
+}
+
+/// Remembers on which channel a file / video task / stored response was created.
+async fn pin_resource(env: &worker::Env, log: &UsageEntry, pin: &PinTarget, body: &[u8]) {
+    let Ok(object) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return;
+    };
+    let Some(id) = ["id", "task_id"]
+        .iter()
+        .find_map(|k| object[*k].as_str())
+        .filter(|id| !id.is_empty())
+    else {
+        return;
+    };
+    if let Err(e) = pins::store(
+        env,
+        log.organization_id,
+        pin.kind,
+        id,
+        pin.station_id,
+        pin.upstream_key_id,
+        log.gateway_key_id,
+        &object,
+    )
+    .await
+    {
+        worker::console_error!("pinning {} {id} failed: {e}", pin.kind.as_str());
+    }
 }
 
 /// 408, 429, 5xx and credential rejections are the channel's fault: try another one.
@@ -166,15 +386,31 @@ fn failure(
     outcome
 }
 
-/// Sends outcomes to the cooldown registry after the response (never before the first byte).
-fn report(app: &App, org: i64, base_ms: i64, outcomes: Vec<ChannelOutcome>) {
-    if outcomes.is_empty() {
+/// After the response (never before the first byte): outcomes go to the cooldown registry, and
+/// keys an upstream rejected with 401 are marked invalid, which drops their channels from the
+/// route table. (403 is not taken as proof: New API answers 403 when a token may not use one
+/// model, which says nothing about the key as a whole; cooldown handles it.)
+fn report(
+    app: &App,
+    org: i64,
+    base_ms: i64,
+    outcomes: Vec<ChannelOutcome>,
+    rejected_keys: Vec<(i64, String)>,
+) {
+    if outcomes.is_empty() && rejected_keys.is_empty() {
         return;
     }
     let env = app.env.clone();
     app.ctx.wait_until(async move {
-        if let Err(e) = upstream::report_outcomes(&env, org, base_ms, &outcomes).await {
-            worker::console_error!("cooldown report failed: {e:?}");
+        if !outcomes.is_empty() {
+            if let Err(e) = upstream::report_outcomes(&env, org, base_ms, &outcomes).await {
+                worker::console_error!("cooldown report failed: {e:?}");
+            }
+        }
+        if !rejected_keys.is_empty() {
+            if let Err(e) = routes::invalidate_keys(&env, org, &rejected_keys).await {
+                worker::console_error!("marking rejected keys invalid failed: {e:?}");
+            }
         }
     });
 }
@@ -202,15 +438,23 @@ async fn failing_channels(app: &App, org: i64, now: i64) -> Rc<HashMap<i64, i64>
 }
 
 /// What every attempt of one relayed request shares.
-struct Outbound<'a> {
-    req: &'a Request,
-    model: &'a str,
-    body: &'a [u8],
-    path_and_query: String,
-    first_byte_timeout_ms: u64,
+pub(super) struct Outbound<'a> {
+    pub req: &'a Request,
+    pub auth: UpstreamAuth,
+    /// The client's model when the JSON body names it (renamed for mapped channels).
+    pub model: Option<&'a String>,
+    /// Gemini names the model in the URL: mapped channels get their name there.
+    pub gemini_model_in_path: bool,
+    pub body: &'a [u8],
+    pub path_and_query: String,
+    pub first_byte_timeout_ms: u64,
 }
 
-async fn send(app: &App, out: &Outbound<'_>, channel: &Channel) -> Result<Response, String> {
+pub(super) async fn send(
+    app: &App,
+    out: &Outbound<'_>,
+    channel: &Channel,
+) -> Result<Response, String> {
     let upstream_key = app
         .secret_box()
         .map_err(|e| e.to_string())?
@@ -222,19 +466,34 @@ async fn send(app: &App, out: &Outbound<'_>, channel: &Channel) -> Result<Respon
             headers.append(&name, &value).map_err(|e| e.to_string())?;
         }
     }
-    headers
-        .set("Authorization", &format!("Bearer {upstream_key}"))
-        .map_err(|e| e.to_string())?;
-    let payload = if channel.upstream_model == out.model {
-        out.body.to_vec()
-    } else {
+    let set = |name: &str, value: &str| headers.set(name, value).map_err(|e| e.to_string());
+    match out.auth {
+        UpstreamAuth::Bearer => set("Authorization", &format!("Bearer {upstream_key}"))?,
+        UpstreamAuth::AnthropicKey => {
+            set("x-api-key", &upstream_key)?;
+            if !headers.has("anthropic-version").unwrap_or(false) {
+                set("anthropic-version", "2023-06-01")?;
+            }
+        }
+        UpstreamAuth::GoogleKey => set("x-goog-api-key", &upstream_key)?,
+    }
+    let renamed = out.model.is_some_and(|m| *m != channel.upstream_model);
+    let payload = if renamed {
         rename_model(out.body, &channel.upstream_model)?
+    } else {
+        out.body.to_vec()
+    };
+    let path = if out.gemini_model_in_path {
+        gemini_path_with_model(&out.path_and_query, &channel.upstream_model)
+    } else {
+        out.path_and_query.clone()
     };
     let mut init = RequestInit::new();
-    init.with_method(out.req.method())
-        .with_headers(headers)
-        .with_body(Some(js_sys::Uint8Array::from(payload.as_slice()).into()));
-    let url = format!("{}{}", channel.base_url, out.path_and_query);
+    init.with_method(out.req.method()).with_headers(headers);
+    if !payload.is_empty() {
+        init.with_body(Some(js_sys::Uint8Array::from(payload.as_slice()).into()));
+    }
+    let url = format!("{}{}", channel.base_url, path);
     let request = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
     // Response headers must arrive within the timeout; a hung upstream is aborted and the next
     // channel tried (the client has received nothing yet, so failing over is still safe).
@@ -264,7 +523,7 @@ fn rename_model(body: &[u8], upstream_model: &str) -> Result<Vec<u8>, String> {
 }
 
 /// The path and query to send upstream, without a `key=` parameter (that is our credential).
-fn upstream_path(url: &worker::Url) -> String {
+pub(super) fn upstream_path(url: &worker::Url) -> String {
     let kept: Vec<(String, String)> = url
         .query_pairs()
         .filter(|(k, _)| k != "key")
@@ -340,15 +599,9 @@ async fn authenticate(
     let invalid = || GatewayError::Unauthorized("Invalid API key".into());
     if let Some(proxy) = app.secret("PROXY_TOKEN") {
         if constant_time_eq(proxy.as_bytes(), presented.as_bytes()) {
-            return Ok(Rc::new(GatewayKeyRecord {
-                id: 0,
-                organization_id: DEFAULT_ORGANIZATION_ID,
-                user_id: None,
-                enabled: true,
-                expires_at: None,
-                allowed_models: vec![],
-                allowed_ips: vec![],
-            }));
+            return Ok(Rc::new(GatewayKeyRecord::unrestricted(
+                DEFAULT_ORGANIZATION_ID,
+            )));
         }
     }
     // Lookup is by SHA-256, so the stored value is never compared byte by byte with the secret.
@@ -366,4 +619,59 @@ fn random_u32() -> u32 {
     // A failed random source only skews the spread, never correctness.
     let _ = fill_random(&mut buf);
     u32::from_le_bytes(buf)
+}
+
+/// A call about a pinned resource goes to the channel that created it; no failover (the
+/// resource exists nowhere else).
+pub async fn handle_pinned(
+    req: &mut Request,
+    app: &App,
+    kind: PinKind,
+    id: &str,
+) -> Result<Response, GatewayError> {
+    let started = now_ms();
+    let key = authorize(req, app, started).await?;
+    let org = key.organization_id;
+    let channel = pins::find(&app.env, org, kind, id).await?.ok_or_else(|| {
+        GatewayError::NotFound(format!(
+            "No {} with id `{id}` was created through this gateway",
+            kind.as_str()
+        ))
+    })?;
+    let body = req.bytes().await?;
+    let outbound = Outbound {
+        req,
+        auth: UpstreamAuth::Bearer,
+        model: None,
+        gemini_model_in_path: false,
+        body: &body,
+        path_and_query: upstream_path(&req.url()?),
+        first_byte_timeout_ms: first_byte_timeout_ms(app),
+    };
+    let resp = send(app, &outbound, &channel).await.map_err(|detail| {
+        GatewayError::NoChannelAvailable(format!(
+            "the station holding {} `{id}` cannot be reached: {detail}",
+            kind.as_str()
+        ))
+    })?;
+    if req.method() == Method::Delete && resp.status_code() < 400 {
+        pins::remove(&app.env, org, kind, id).await?;
+    }
+    let log = UsageEntry {
+        organization_id: org,
+        gateway_key_id: key.id,
+        user_id: key.user_id,
+        endpoint: match kind {
+            PinKind::File => "files.resource",
+            PinKind::Video => "video.resource",
+            PinKind::Response => "responses.resource",
+        },
+        station_id: Some(channel.station_id),
+        status: resp.status_code(),
+        attempts: 1,
+        started_at: started,
+        ttfb_ms: Some(now_ms() - started),
+        ..UsageEntry::default()
+    };
+    deliver(app, resp, WireFamily::OpenAi, Pricing::default(), None, log)
 }

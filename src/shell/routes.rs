@@ -38,3 +38,29 @@ pub async fn load(app: &App, org: i64) -> Result<Rc<RouteTable>, GatewayError> {
     }
     publish(&app.env, org).await
 }
+
+/// Marks upstream keys that their station rejected (HTTP 401) as invalid and republishes the
+/// table without their channels. Sync leaves an invalid key invalid; an admin re-enables it.
+pub async fn invalidate_keys(
+    env: &Env,
+    org: i64,
+    rejected: &[(i64, String)],
+) -> Result<(), GatewayError> {
+    let d1 = env.d1("DB")?;
+    let now = now_ms();
+    let mut statements = Vec::new();
+    for (key_id, message) in rejected {
+        let reason: String = format!("rejected by the station: {message}")
+            .chars()
+            .take(300)
+            .collect();
+        statements.push(db::stmt(
+            &d1,
+            "UPDATE upstream_keys SET status = 'invalid', status_reason = ?1, updated_at = ?2 \
+             WHERE organization_id = ?3 AND id = ?4 AND status = 'active'",
+            &[reason.into(), db::num(now), db::num(org), db::num(*key_id)],
+        )?);
+    }
+    db::batch(&d1, statements).await?;
+    publish(env, org).await.map(|_| ())
+}

@@ -1,0 +1,204 @@
+//! Relays an upstream SSE stream to the client chunk by chunk, unchanged, while a scanner reads
+//! usage from it. The pump also sends keep-alive frames while the upstream is silent (so
+//! Cloudflare's idle cut never hits), ends a stream cut by the upstream with an in-band error
+//! event in the client's dialect, cancels the upstream when the client goes away, and writes
+//! the usage log when the stream is over — with the tokens seen so far if it was cut.
+
+use super::app::now_ms;
+use super::usage_log::{self, UsageEntry};
+use crate::core::usage::{
+    at_frame_boundary, inband_error_frame, keepalive_frame, Pricing, StreamScanner, WireFamily,
+};
+use futures::future::{select, Either};
+use std::time::Duration;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::{ReadableStreamDefaultReader, TransformStream, WritableStreamDefaultWriter};
+use worker::{Delay, Env, Response, ResponseBody};
+
+/// What the pump needs besides the two streams.
+pub struct StreamJob {
+    pub env: Env,
+    pub family: WireFamily,
+    pub keepalive: Duration,
+    pub pricing: Pricing,
+    pub log: UsageEntry,
+}
+
+/// Returns the client's response at once; the pump runs in `waitUntil`.
+pub fn relay(
+    ctx: &worker::Context,
+    upstream: Response,
+    job: StreamJob,
+) -> Result<Response, String> {
+    let status = upstream.status_code();
+    let headers = upstream.headers().clone();
+    let ResponseBody::Stream(source) = upstream.body().clone() else {
+        return Ok(upstream);
+    };
+    let pipe = TransformStream::new().map_err(js_text)?;
+    let writer = pipe.writable().get_writer().map_err(js_text)?;
+    let reader: ReadableStreamDefaultReader = source.get_reader().unchecked_into();
+    ctx.wait_until(pump(reader, writer, job));
+    Ok(Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .stream(pipe.readable()))
+}
+
+enum Step {
+    Chunk(js_sys::Uint8Array),
+    End,
+    Failed(String),
+}
+
+async fn pump(
+    reader: ReadableStreamDefaultReader,
+    writer: WritableStreamDefaultWriter,
+    job: StreamJob,
+) {
+    let StreamJob {
+        env,
+        family,
+        keepalive,
+        pricing,
+        mut log,
+    } = job;
+    let mut scanner = StreamScanner::new(family);
+    // The last bytes sent, to know when a frame of ours would not split an upstream event.
+    let mut tail: Vec<u8> = Vec::new();
+    let mut cut: Option<String> = None;
+    loop {
+        let step = next_step(&reader, &writer, family, keepalive, &tail).await;
+        let chunk = match step {
+            Ok(Step::Chunk(chunk)) => chunk,
+            Ok(Step::End) => break,
+            Ok(Step::Failed(reason)) => {
+                cut = Some(reason);
+                break;
+            }
+            Err(()) => {
+                log.client_closed = true;
+                break;
+            }
+        };
+        let bytes = chunk.to_vec();
+        if log.ttfb_ms.is_none() {
+            log.ttfb_ms = Some(now_ms() - log.started_at);
+        }
+        scanner.feed(&bytes);
+        remember_tail(&mut tail, &bytes);
+        if write(&writer, &chunk).await.is_err() {
+            log.client_closed = true;
+            break;
+        }
+    }
+    scanner.finish();
+    if log.client_closed {
+        // The client is gone: stop the upstream from generating (and billing) further tokens.
+        let _ = JsFuture::from(reader.cancel()).await;
+        log.error_class = Some("client_closed".into());
+    } else {
+        if cut.is_none() && !scanner.terminal_seen() {
+            cut = Some("the upstream closed the stream before its end".into());
+        }
+        if let Some(reason) = &cut {
+            // The client already has a 200: the error can only travel inside the stream.
+            let message = format!("upstream stream interrupted: {reason}");
+            let frame = inband_error_frame(family, &message, scanner.events());
+            let separator: &[u8] = if at_frame_boundary(&tail) {
+                b""
+            } else {
+                b"\n\n"
+            };
+            let frame = [separator, frame.as_slice()].concat();
+            let _ = write(&writer, &js_sys::Uint8Array::from(frame.as_slice())).await;
+            log.error_class = Some("stream_cut".into());
+        }
+        let _ = JsFuture::from(writer.close()).await;
+    }
+    if let Some(reason) = scanner.upstream_error() {
+        log.error_class = Some(format!("upstream_stream_error: {}", truncate(reason, 200)));
+    }
+    log.usage = scanner.usage();
+    log.cost_usd = pricing.cost_usd(log.usage);
+    log.latency_ms = now_ms() - log.started_at;
+    usage_log::write(&env, &log).await;
+}
+
+/// Waits for the next upstream chunk, sending keep-alive frames while it is late.
+/// `Err(())` means the client went away while we were waiting.
+async fn next_step(
+    reader: &ReadableStreamDefaultReader,
+    writer: &WritableStreamDefaultWriter,
+    family: WireFamily,
+    keepalive: Duration,
+    tail: &[u8],
+) -> Result<Step, ()> {
+    let read = JsFuture::from(reader.read());
+    futures::pin_mut!(read);
+    loop {
+        let timer = Delay::from(keepalive);
+        match select(read, timer).await {
+            Either::Left((result, _)) => return Ok(read_result(result)),
+            Either::Right((_, pending)) => {
+                read = pending;
+                if at_frame_boundary(tail) {
+                    let frame = js_sys::Uint8Array::from(keepalive_frame(family));
+                    write(writer, &frame).await.map_err(|_| ())?;
+                }
+            }
+        }
+    }
+}
+
+fn read_result(result: Result<JsValue, JsValue>) -> Step {
+    let value = match result {
+        Ok(v) => v,
+        Err(e) => return Step::Failed(js_text(e)),
+    };
+    let done = js_sys::Reflect::get(&value, &JsValue::from_str("done"))
+        .ok()
+        .and_then(|d| d.as_bool())
+        .unwrap_or(true);
+    if done {
+        return Step::End;
+    }
+    match js_sys::Reflect::get(&value, &JsValue::from_str("value")) {
+        Ok(chunk) => match chunk.dyn_into::<js_sys::Uint8Array>() {
+            Ok(bytes) => Step::Chunk(bytes),
+            Err(_) => Step::Failed("the upstream sent a non-byte chunk".into()),
+        },
+        Err(e) => Step::Failed(js_text(e)),
+    }
+}
+
+async fn write(writer: &WritableStreamDefaultWriter, chunk: &js_sys::Uint8Array) -> Result<(), ()> {
+    JsFuture::from(writer.write_with_chunk(chunk))
+        .await
+        .map(|_| ())
+        .map_err(|_| ())
+}
+
+fn remember_tail(tail: &mut Vec<u8>, bytes: &[u8]) {
+    tail.extend_from_slice(&bytes[bytes.len().saturating_sub(4)..]);
+    let excess = tail.len().saturating_sub(4);
+    tail.drain(..excess);
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn js_text(e: JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            js_sys::Reflect::get(&e, &JsValue::from_str("message"))
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| "unknown stream error".into())
+}
