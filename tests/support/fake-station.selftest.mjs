@@ -6,35 +6,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeStation, STEERING_MODELS } from './fake-station.mjs';
+import { call, withStation } from './fake-selftest-helpers.mjs';
 import './fake-dialects.selftest.mjs';
-
-async function withStation(options, run) {
-  const station = await startFakeStation(options);
-  try {
-    await run(station);
-  } finally {
-    await station.close();
-  }
-}
-
-async function call(station, path, { method = 'GET', headers = {}, body, signal } = {}) {
-  const init = { method, headers: { ...headers }, signal };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    init.headers['content-type'] ??= 'application/json';
-  }
-  const response = await fetch(`${station.url}${path}`, init);
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, text, json: parseOrUndefined(text) };
-}
-
-function parseOrUndefined(text) {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
+import './fake-openai.selftest.mjs';
 
 // Management call authenticated with the access token and the New-Api-User header.
 function manage(station, path, options = {}) {
