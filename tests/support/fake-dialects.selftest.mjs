@@ -342,7 +342,7 @@ describe('gemini dialect', () => {
     });
   });
 
-  test('cut-stream cuts both framings mid-way', async () => {
+  test('cut-stream cuts both framings mid-way; bad-json breaks the second frame', async () => {
     await withStation({}, async (station) => {
       const sse = await readSseResponse(await open(station, '/v1beta/models/fake-cut:streamGenerateContent?alt=sse', { headers: geminiHeaders(station), body: geminiRequest() }));
       assert.ok(sse.error);
@@ -350,6 +350,12 @@ describe('gemini dialect', () => {
       const array = await readChunks(await open(station, '/v1beta/models/fake-cut:streamGenerateContent', { headers: geminiHeaders(station), body: geminiRequest() }));
       assert.ok(array.error);
       assert.ok(array.text.startsWith('[') && !array.text.endsWith(']'));
+
+      const broken = await readSseResponse(await open(station, '/v1beta/models/fake-bad-json:streamGenerateContent?alt=sse', { headers: geminiHeaders(station), body: geminiRequest() }));
+      assert.equal(broken.error, undefined, 'bad-json ends the stream cleanly');
+      assert.equal(broken.frames.length, 2);
+      assert.ok(broken.frames[0].json);
+      assert.equal(broken.frames[1].json, undefined, 'the second frame is cut in half');
     });
   });
 });

@@ -66,7 +66,7 @@ function thinkingOf(request) {
   return { thinking: budget !== 0, includeThoughts: field(config, 'includeThoughts') === true };
 }
 
-/** generateContent and streamGenerateContent (ctx.params.stream tells which). */
+// generateContent and streamGenerateContent: the same answer, whole or as chunks.
 function generate(ctx, behavior, stream) {
   const { json, state, params } = ctx;
   const tools = requestTools(json);

@@ -132,8 +132,8 @@ export function validateEmbeddings(json) {
   return embeddingInputs(json.input) ? null : 'input is empty';
 }
 
-/** Little-endian float32 values, base64-encoded: what `encoding_format: "base64"` returns. */
-export function float32Base64(values) {
+// Little-endian float32 values, base64-encoded: what `encoding_format: "base64"` returns.
+function float32Base64(values) {
   const buffer = Buffer.alloc(values.length * 4);
   values.forEach((value, index) => buffer.writeFloatLE(value, index * 4));
   return buffer.toString('base64');

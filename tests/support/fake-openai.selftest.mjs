@@ -187,6 +187,15 @@ describe('openai media and files', () => {
       assert.equal(wrongBoundary.status, 400);
       assert.match(wrongBoundary.json.error.message, /multipart/);
 
+      const unterminated = multipartBody('fake-boundary-7MA4YWxk', parts).subarray(0, -30);
+      const truncated = await call(station, '/v1/images/edits', {
+        method: 'POST',
+        headers: { ...bearer(station), 'content-type': 'multipart/form-data; boundary=fake-boundary-7MA4YWxk' },
+        body: unterminated,
+      });
+      assert.equal(truncated.status, 400);
+      assert.match(truncated.json.error.message, /closing boundary not found/);
+
       const noImage = await postMultipart(station, '/v1/images/edits', parts.slice(0, 2));
       assert.equal(noImage.status, 400);
       assert.match(noImage.json.error.message, /image is required/);

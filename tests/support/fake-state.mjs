@@ -30,7 +30,13 @@ const DEFAULT_PRICING = {
   'gpt-4o': { model_ratio: 1.25, completion_ratio: 4 },
 };
 
-/** Fresh state from the options given to startFakeStation (also what reset() restores). */
+/**
+ * Fresh state from the options given to startFakeStation (also what reset() restores). Options:
+ * userId, username, password, accessToken, quotaPerUnit, quota, usedQuota, models, groups, pricing,
+ * dialects (subset of ALL_DIALECTS; the others answer 404), legacy, masked, checkinEnabled,
+ * turnstile, checkinQuota, includeUsageAlways, behavior (station-wide steering spec), streamChunks
+ * (text pieces per stream), embeddingDimensions, videoPollsToComplete, tokenLimit, tokens (count).
+ */
 export function createState(options) {
   const legacy = options.legacy ?? false;
   const state = {

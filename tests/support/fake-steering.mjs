@@ -86,14 +86,18 @@ export const JSON_ARRAY_FRAMING = Object.freeze({
 /**
  * Streams `frames` ({event?, data}) through `framing`, then `framing.end`. slow-stream pauses before
  * every frame after the first; silent-stream pauses once after the first; cut-stream:N sends the
- * first frame and N more (never the last) and destroys the socket; bad-json cuts the second
- * frame's data in half.
+ * first frame and N more (never the last) and destroys the socket; bad-json ends the stream with
+ * the second frame (the first when there is only one) cut in half.
  */
 export async function sendStream(ctx, behavior, frames, framing, headers = {}) {
   const { res } = ctx;
   let sent = frames;
   if (behavior.kind === 'cut-stream') sent = frames.slice(0, Math.min(1 + behavior.value, frames.length - 1));
-  if (behavior.kind === 'bad-json') sent = [frames[0], { ...frames[1], data: frames[1].data.slice(0, Math.floor(frames[1].data.length / 2)) }];
+  if (behavior.kind === 'bad-json') {
+    const broken = Math.min(1, frames.length - 1);
+    const { data } = frames[broken];
+    sent = [...frames.slice(0, broken), { ...frames[broken], data: data.slice(0, Math.floor(data.length / 2)) }];
+  }
   res.writeHead(200, {
     'Content-Type': framing.contentType,
     'Cache-Control': 'no-cache',
