@@ -1,0 +1,709 @@
+//! Anthropic Messages: request/response parser and emitter, and the stream steps (§2.4, §5.1
+//! emitter side, §5.2 parser side).
+
+use crate::core::sse::SseEvent;
+use serde_json::{json, Map, Value};
+
+use super::errors::{anthropic_error, unsupported, ConvertError};
+use super::ir::{
+    blob_for, Blob, Block, Media, Message, Provider, Reasoning, Request, Response, ResponseFormat,
+    Role, StopReason, SystemPart, ToolCall, ToolChoice, ToolDef, ToolResult,
+};
+use super::openai_chat::{push_blocks, set_opt};
+use super::read::{opt_str, str_at, string_list};
+use super::stream::{Delta, Frame};
+use super::tools::{anthropic_id, object_schema};
+use super::usage::Usage;
+use super::ResponseContext;
+
+/// `max_tokens` when the client gave none (Anthropic requires it; NAPI's default, §4.8).
+pub const DEFAULT_MAX_TOKENS: u64 = 8192;
+
+/// Claude Code's billing line in `system[0]`; never sent to other providers (§4.1 quirk).
+const ATTRIBUTION_PREFIX: &str = "x-anthropic-billing-header";
+
+// ---------------------------------------------------------------- requests
+
+fn source_media(src: &Value) -> Media {
+    match str_at(src, "type") {
+        "base64" => Media::Base64 {
+            mime: str_at(src, "media_type").to_string(),
+            data: str_at(src, "data").to_string(),
+        },
+        "file" => Media::FileId(str_at(src, "file_id").to_string()),
+        _ => Media::Url(str_at(src, "url").to_string()),
+    }
+}
+
+fn parse_block(b: &Value) -> Result<Block, ConvertError> {
+    let cache = b.get("cache_control").is_some();
+    Ok(match str_at(b, "type") {
+        "text" => Block::Text {
+            text: str_at(b, "text").to_string(),
+            cache,
+        },
+        "image" => Block::Image(source_media(&b["source"])),
+        "document" if str_at(&b["source"], "type") == "text" => {
+            Block::text(str_at(&b["source"], "data"))
+        }
+        "document" => Block::File {
+            media: source_media(&b["source"]),
+            filename: opt_str(b, "title"),
+        },
+        "thinking" => Block::Thinking {
+            text: str_at(b, "thinking").to_string(),
+            signature: opt_str(b, "signature").map(|s| Blob::new(Provider::Anthropic, s)),
+        },
+        "redacted_thinking" => {
+            Block::RedactedThinking(Blob::new(Provider::Anthropic, str_at(b, "data")))
+        }
+        "tool_use" => Block::ToolCall(ToolCall {
+            id: str_at(b, "id").to_string(),
+            name: str_at(b, "name").to_string(),
+            arguments: b
+                .get("input")
+                .filter(|i| i.is_object())
+                .cloned()
+                .unwrap_or(json!({})),
+            signature: None,
+        }),
+        "tool_result" => Block::ToolResult(ToolResult {
+            call_id: str_at(b, "tool_use_id").to_string(),
+            name: None,
+            content: parse_content(&b["content"])?,
+            is_error: b["is_error"].as_bool() == Some(true),
+        }),
+        other => {
+            return Err(unsupported(format!(
+                "content block type `{other}` cannot be converted for this channel"
+            )))
+        }
+    })
+}
+
+fn parse_content(content: &Value) -> Result<Vec<Block>, ConvertError> {
+    match content {
+        Value::String(s) => Ok(vec![Block::text(s.clone())]),
+        Value::Array(blocks) => blocks.iter().map(parse_block).collect(),
+        _ => Ok(Vec::new()),
+    }
+}
+
+pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
+    let messages = v["messages"]
+        .as_array()
+        .ok_or_else(|| ConvertError::Malformed("`messages` must be an array".into()))?;
+    let mut req = Request {
+        model: str_at(v, "model").to_string(),
+        max_tokens: v["max_tokens"].as_u64(),
+        ..Request::default()
+    };
+    req.system = match &v["system"] {
+        Value::String(s) => vec![SystemPart {
+            text: s.clone(),
+            cache: false,
+        }],
+        Value::Array(blocks) => blocks
+            .iter()
+            .map(|b| SystemPart {
+                text: str_at(b, "text").to_string(),
+                cache: b.get("cache_control").is_some(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    req.system
+        .retain(|s| !s.text.starts_with(ATTRIBUTION_PREFIX));
+    for m in messages {
+        let role = match str_at(m, "role") {
+            "assistant" => Role::Assistant,
+            _ => Role::User,
+        };
+        push_blocks(&mut req.messages, role, parse_content(&m["content"])?);
+    }
+    for t in v["tools"].as_array().into_iter().flatten() {
+        if !matches!(str_at(t, "type"), "" | "custom") {
+            return Err(unsupported(format!(
+                "server tool `{}` cannot be converted for this channel",
+                str_at(t, "type")
+            )));
+        }
+        req.tools.push(ToolDef {
+            name: str_at(t, "name").to_string(),
+            description: opt_str(t, "description"),
+            parameters: t
+                .get("input_schema")
+                .cloned()
+                .unwrap_or(json!({"type": "object"})),
+            strict: None,
+            cache: t.get("cache_control").is_some(),
+        });
+    }
+    let choice = &v["tool_choice"];
+    req.tool_choice = match str_at(choice, "type") {
+        "auto" => Some(ToolChoice::Auto),
+        "any" => Some(ToolChoice::Required),
+        "none" => Some(ToolChoice::None),
+        "tool" => Some(ToolChoice::Tool(str_at(choice, "name").to_string())),
+        _ => None,
+    };
+    if choice["disable_parallel_tool_use"].as_bool() == Some(true) {
+        req.parallel_tool_calls = Some(false);
+    }
+    req.temperature = v["temperature"].as_f64();
+    req.top_p = v["top_p"].as_f64();
+    req.top_k = v["top_k"].as_u64();
+    req.stop = string_list(v.get("stop_sequences"));
+    req.stream = v["stream"].as_bool() == Some(true);
+    req.user = opt_str(&v["metadata"], "user_id");
+    let thinking = &v["thinking"];
+    req.reasoning = match str_at(thinking, "type") {
+        "enabled" => Some(Reasoning::Budget(
+            thinking["budget_tokens"].as_i64().unwrap_or(-1),
+        )),
+        "adaptive" => Some(Reasoning::Effort(
+            opt_str(&v["output_config"], "effort").unwrap_or_else(|| "xhigh".into()),
+        )),
+        "disabled" => Some(Reasoning::Disabled),
+        _ => None,
+    };
+    Ok(req)
+}
+
+fn media_source(m: &Media) -> Value {
+    match m {
+        Media::Base64 { mime, data } => {
+            json!({"type": "base64", "media_type": mime, "data": data})
+        }
+        Media::Url(url) => json!({"type": "url", "url": url}),
+        Media::FileId(id) => json!({"type": "file", "file_id": id}),
+    }
+}
+
+fn cache_mark(mut v: Value, cache: bool) -> Value {
+    if cache {
+        v["cache_control"] = json!({"type": "ephemeral"});
+    }
+    v
+}
+
+/// One IR block as an Anthropic block; `None` when it must not cross (foreign signatures).
+fn emit_block(b: &Block) -> Result<Option<Value>, ConvertError> {
+    Ok(match b {
+        Block::Text { text, cache } if !text.trim().is_empty() => {
+            Some(cache_mark(json!({"type": "text", "text": text}), *cache))
+        }
+        Block::Text { .. } => None,
+        Block::Image(m) => Some(json!({"type": "image", "source": media_source(m)})),
+        Block::File { media, .. } => {
+            Some(json!({"type": "document", "source": media_source(media)}))
+        }
+        Block::Audio { .. } => {
+            return Err(unsupported(
+                "audio input cannot be sent to Anthropic channels",
+            ))
+        }
+        Block::Thinking { text, signature } => blob_for(signature, Provider::Anthropic)
+            .map(|sig| json!({"type": "thinking", "thinking": text, "signature": sig})),
+        Block::RedactedThinking(blob) => (blob.origin == Provider::Anthropic)
+            .then(|| json!({"type": "redacted_thinking", "data": blob.value})),
+        Block::ToolCall(c) => Some(json!({"type": "tool_use", "id": anthropic_id(&c.id),
+            "name": c.name, "input": c.arguments})),
+        Block::ToolResult(r) => {
+            let content = match r.content.as_slice() {
+                [Block::Text { text, .. }] => json!(text),
+                blocks => Value::Array(
+                    blocks
+                        .iter()
+                        .map(emit_block)
+                        .collect::<Result<Vec<_>, _>>()?
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                ),
+            };
+            let mut out = json!({"type": "tool_result", "tool_use_id": anthropic_id(&r.call_id), "content": content});
+            if r.is_error {
+                out["is_error"] = json!(true);
+            }
+            Some(out)
+        }
+    })
+}
+
+/// Whether every assistant turn that calls tools opens with an Anthropic-signed thinking block,
+/// the condition for enabling thinking on a conversation (§4.9, TV14).
+fn history_allows_thinking(messages: &[Message]) -> bool {
+    messages
+        .iter()
+        .filter(|m| {
+            m.role == Role::Assistant && m.content.iter().any(|b| matches!(b, Block::ToolCall(_)))
+        })
+        .all(|m| match m.content.first() {
+            Some(Block::Thinking { signature, .. }) => {
+                blob_for(signature, Provider::Anthropic).is_some()
+            }
+            Some(Block::RedactedThinking(b)) => b.origin == Provider::Anthropic,
+            _ => false,
+        })
+}
+
+/// Claude 4.6+ take adaptive thinking and reject `budget_tokens` (§4.9).
+fn adaptive_model(model: &str) -> bool {
+    ["4-6", "4-7", "4.6", "4.7"]
+        .iter()
+        .any(|v| model.contains(v))
+}
+
+fn emit_messages(req: &Request) -> Result<Vec<Value>, ConvertError> {
+    let mut out: Vec<(Role, Vec<Value>)> = Vec::new();
+    for m in &req.messages {
+        let mut blocks: Vec<&Block> = m.content.iter().collect();
+        if m.role == Role::User {
+            blocks.sort_by_key(|b| !matches!(b, Block::ToolResult(_)));
+        }
+        let mut values = Vec::new();
+        for b in blocks {
+            values.extend(emit_block(b)?);
+        }
+        if values.is_empty() {
+            continue;
+        }
+        match out.last_mut() {
+            Some((role, content)) if *role == m.role => content.extend(values),
+            _ => out.push((m.role, values)),
+        }
+    }
+    if out.first().map(|(r, _)| *r) != Some(Role::User) {
+        // Anthropic needs a user turn first (system-only or assistant-first inputs).
+        out.insert(0, (Role::User, vec![json!({"type": "text", "text": "."})]));
+    }
+    Ok(out
+        .into_iter()
+        .map(|(role, content)| {
+            json!({"role": if role == Role::User { "user" } else { "assistant" }, "content": content})
+        })
+        .collect())
+}
+
+pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
+    let mut out = Map::new();
+    out.insert("model".into(), json!(req.model));
+    let mut max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+    let mut system: Vec<Value> = req
+        .system
+        .iter()
+        .filter(|s| !s.text.trim().is_empty())
+        .map(|s| cache_mark(json!({"type": "text", "text": s.text}), s.cache))
+        .collect();
+    // No native JSON mode: the format becomes an instruction (§4.10).
+    match &req.response_format {
+        Some(ResponseFormat::JsonObject) => system.push(json!({"type": "text",
+            "text": "Respond with a single valid JSON object and nothing else."})),
+        Some(ResponseFormat::JsonSchema { schema, .. }) => system.push(json!({"type": "text",
+            "text": format!("Respond with a single valid JSON value matching this JSON Schema and nothing else: {schema}")})),
+        None => {}
+    }
+    if !system.is_empty() {
+        out.insert("system".into(), Value::Array(system));
+    }
+    out.insert("messages".into(), Value::Array(emit_messages(req)?));
+    if !req.tools.is_empty() {
+        let tools = req
+            .tools
+            .iter()
+            .map(|t| {
+                let mut tool =
+                    json!({"name": t.name, "input_schema": object_schema(&t.parameters)});
+                if let Some(d) = &t.description {
+                    tool["description"] = json!(d);
+                }
+                cache_mark(tool, t.cache)
+            })
+            .collect();
+        out.insert("tools".into(), Value::Array(tools));
+    }
+    let budget = req
+        .reasoning
+        .as_ref()
+        .and_then(Reasoning::budget)
+        .filter(|b| *b != 0 && history_allows_thinking(&req.messages));
+    let mut tool_choice = req.tool_choice.clone();
+    let mut temperature = req.temperature.map(|t| t.clamp(0.0, 1.0));
+    let mut top_p = req.top_p.filter(|_| temperature.is_none());
+    let mut top_k = req.top_k;
+    if let Some(budget) = budget {
+        if adaptive_model(&req.model) {
+            out.insert("thinking".into(), json!({"type": "adaptive"}));
+            let effort = req
+                .reasoning
+                .as_ref()
+                .and_then(Reasoning::effort)
+                .unwrap_or("high".into());
+            let effort = if matches!(effort.as_str(), "xhigh" | "auto") {
+                "max".into()
+            } else {
+                effort
+            };
+            out.insert("output_config".into(), json!({"effort": effort}));
+        } else {
+            let budget = if budget < 1024 { 8192 } else { budget as u64 };
+            if max_tokens <= budget {
+                max_tokens = budget + DEFAULT_MAX_TOKENS;
+            }
+            out.insert(
+                "thinking".into(),
+                json!({"type": "enabled", "budget_tokens": budget}),
+            );
+        }
+        // Thinking forbids forced tool use and sampling overrides.
+        if matches!(
+            tool_choice,
+            Some(ToolChoice::Required | ToolChoice::Tool(_))
+        ) {
+            tool_choice = Some(ToolChoice::Auto);
+        }
+        temperature = None;
+        top_p = None;
+        top_k = None;
+    }
+    out.insert("max_tokens".into(), json!(max_tokens));
+    let mut choice = tool_choice.map(|c| match c {
+        ToolChoice::Auto => json!({"type": "auto"}),
+        ToolChoice::None => json!({"type": "none"}),
+        ToolChoice::Required => json!({"type": "any"}),
+        ToolChoice::Tool(name) => json!({"type": "tool", "name": name}),
+    });
+    if req.parallel_tool_calls == Some(false) && !req.tools.is_empty() {
+        choice.get_or_insert_with(|| json!({"type": "auto"}))["disable_parallel_tool_use"] =
+            json!(true);
+    }
+    set_opt(&mut out, "tool_choice", choice);
+    set_opt(&mut out, "temperature", temperature);
+    set_opt(&mut out, "top_p", top_p);
+    set_opt(&mut out, "top_k", top_k);
+    if !req.stop.is_empty() {
+        out.insert("stop_sequences".into(), json!(req.stop));
+    }
+    if let Some(user) = &req.user {
+        out.insert("metadata".into(), json!({"user_id": user}));
+    }
+    if req.stream {
+        out.insert("stream".into(), json!(true));
+    }
+    Ok(Value::Object(out))
+}
+
+// ---------------------------------------------------------------- responses
+
+pub(crate) fn parse_stop(reason: &str) -> StopReason {
+    match reason {
+        "max_tokens" => StopReason::MaxTokens,
+        "stop_sequence" => StopReason::StopSequence,
+        "tool_use" => StopReason::ToolUse,
+        "refusal" => StopReason::ContentFilter,
+        "pause_turn" => StopReason::PauseTurn,
+        "model_context_window_exceeded" => StopReason::ContextWindow,
+        _ => StopReason::EndTurn,
+    }
+}
+
+pub(crate) fn stop_name(reason: StopReason) -> &'static str {
+    match reason {
+        StopReason::EndTurn => "end_turn",
+        StopReason::StopSequence => "stop_sequence",
+        StopReason::MaxTokens => "max_tokens",
+        StopReason::ToolUse => "tool_use",
+        StopReason::ContentFilter => "refusal",
+        StopReason::PauseTurn => "pause_turn",
+        StopReason::ContextWindow => "model_context_window_exceeded",
+    }
+}
+
+pub fn parse_response(v: &Value) -> Result<Response, ConvertError> {
+    let content = v["content"]
+        .as_array()
+        .ok_or_else(|| ConvertError::Malformed("upstream response has no content".into()))?;
+    let mut blocks = Vec::new();
+    for b in content {
+        // Server-tool blocks have no equivalent in other dialects: skip them, keep the rest.
+        if let Ok(block) = parse_block(b) {
+            blocks.push(block);
+        }
+    }
+    Ok(Response {
+        id: str_at(v, "id").to_string(),
+        model: str_at(v, "model").to_string(),
+        content: blocks,
+        stop: parse_stop(str_at(v, "stop_reason")),
+        usage: Usage::from_anthropic(&v["usage"]),
+    })
+}
+
+fn message_id(upstream_id: &str) -> String {
+    if upstream_id.starts_with("msg_") {
+        upstream_id.to_string()
+    } else if upstream_id.is_empty() {
+        "msg_gateway".to_string()
+    } else {
+        format!("msg_{}", anthropic_id(upstream_id))
+    }
+}
+
+pub fn emit_response(resp: &Response, ctx: &ResponseContext) -> Value {
+    let content: Vec<Value> = resp
+        .content
+        .iter()
+        .filter_map(|b| match b {
+            Block::Text { text, .. } => Some(json!({"type": "text", "text": text})),
+            Block::Thinking { text, signature } => {
+                Some(json!({"type": "thinking", "thinking": text,
+                "signature": blob_for(signature, Provider::Anthropic).unwrap_or("")}))
+            }
+            Block::ToolCall(c) => Some(json!({"type": "tool_use", "id": anthropic_id(&c.id),
+                "name": c.name, "input": c.arguments})),
+            _ => None,
+        })
+        .collect();
+    let stop = StopReason::settle(Some(resp.stop), resp.has_tool_call());
+    json!({
+        "id": message_id(&resp.id), "type": "message", "role": "assistant",
+        "model": ctx.client_model, "content": content,
+        "stop_reason": stop_name(stop), "stop_sequence": null,
+        "usage": resp.usage.to_anthropic(),
+    })
+}
+
+// ---------------------------------------------------------------- stream parser (Anthropic upstream)
+
+/// State of the Anthropic-upstream parser (§5.2).
+#[derive(Debug, Default)]
+pub struct StreamParser {
+    usage: Usage,
+}
+
+fn status_of(kind: &str) -> u16 {
+    match kind {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "overloaded_error" => 529,
+        _ => 500,
+    }
+}
+
+/// One upstream Anthropic event → deltas.
+pub fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta> {
+    let mut out = Vec::new();
+    let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
+        return out;
+    };
+    let kind = if event.event.is_empty() {
+        str_at(&v, "type")
+    } else {
+        event.event.as_str()
+    };
+    let key = v["index"].as_u64().unwrap_or(0);
+    match kind {
+        "message_start" => {
+            out.push(Delta::Start {
+                id: str_at(&v["message"], "id").to_string(),
+            });
+            st.usage.merge_anthropic(&v["message"]["usage"]);
+            out.push(Delta::Usage(st.usage));
+        }
+        "content_block_start" => {
+            let b = &v["content_block"];
+            match str_at(b, "type") {
+                "tool_use" => out.push(Delta::ToolStart {
+                    key,
+                    id: str_at(b, "id").to_string(),
+                    name: str_at(b, "name").to_string(),
+                }),
+                "text" => out.extend(opt_str(b, "text").map(Delta::Text)),
+                "thinking" => out.extend(opt_str(b, "thinking").map(Delta::Thinking)),
+                _ => {}
+            }
+        }
+        "content_block_delta" => {
+            let d = &v["delta"];
+            match str_at(d, "type") {
+                "text_delta" => out.extend(opt_str(d, "text").map(Delta::Text)),
+                "thinking_delta" => out.extend(opt_str(d, "thinking").map(Delta::Thinking)),
+                "signature_delta" => out.extend(
+                    opt_str(d, "signature")
+                        .map(|s| Delta::Signature(Blob::new(Provider::Anthropic, s))),
+                ),
+                "input_json_delta" => out.extend(
+                    opt_str(d, "partial_json").map(|fragment| Delta::ToolArgs { key, fragment }),
+                ),
+                _ => {}
+            }
+        }
+        "message_delta" => {
+            if let Some(reason) = opt_str(&v["delta"], "stop_reason") {
+                out.push(Delta::Finish(parse_stop(&reason)));
+            }
+            if v["usage"].is_object() {
+                st.usage.merge_anthropic(&v["usage"]);
+                out.push(Delta::Usage(st.usage));
+            }
+        }
+        "message_stop" => out.push(Delta::Done),
+        "error" => out.push(Delta::Error {
+            status: status_of(str_at(&v["error"], "type")),
+            message: str_at(&v["error"], "message").to_string(),
+        }),
+        _ => {}
+    }
+    out
+}
+
+// ---------------------------------------------------------------- stream emitter (Anthropic client)
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum OpenBlock {
+    Text,
+    Thinking,
+    Tool(u64),
+}
+
+/// State of the Anthropic-client emitter (§5.1): dense indexes, one block open at a time.
+#[derive(Debug)]
+pub struct StreamEmitter {
+    model: String,
+    started: bool,
+    next_index: u64,
+    open: Option<OpenBlock>,
+    saw_tool: bool,
+    stop: Option<StopReason>,
+    usage: Usage,
+}
+
+impl StreamEmitter {
+    pub fn new(ctx: &ResponseContext) -> Self {
+        StreamEmitter {
+            model: ctx.client_model.clone(),
+            started: false,
+            next_index: 0,
+            open: None,
+            saw_tool: false,
+            stop: None,
+            usage: Usage::default(),
+        }
+    }
+
+    fn ensure_started(&mut self, id: &str, out: &mut Vec<Frame>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let mut usage = self.usage.to_anthropic();
+        usage["cache_creation_input_tokens"] = json!(self.usage.cache_creation_tokens);
+        usage["cache_read_input_tokens"] = json!(self.usage.cached_tokens);
+        usage["output_tokens"] = json!(0);
+        out.push(Frame::named(
+            "message_start",
+            json!({"type": "message_start", "message": {
+            "id": message_id(id), "type": "message", "role": "assistant", "model": self.model,
+            "content": [], "stop_reason": null, "stop_sequence": null, "usage": usage}}),
+        ));
+    }
+
+    fn close(&mut self, out: &mut Vec<Frame>) {
+        if self.open.take().is_some() {
+            out.push(Frame::named(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": self.next_index - 1}),
+            ));
+        }
+    }
+
+    /// Opens a block unless one of the same kind is already open.
+    fn open(&mut self, kind: OpenBlock, block: Value, out: &mut Vec<Frame>) {
+        if self.open == Some(kind) {
+            return;
+        }
+        self.ensure_started("", out);
+        self.close(out);
+        out.push(Frame::named("content_block_start",
+            json!({"type": "content_block_start", "index": self.next_index, "content_block": block})));
+        self.next_index += 1;
+        self.open = Some(kind);
+    }
+
+    fn delta(&self, delta: Value) -> Frame {
+        Frame::named(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": self.next_index - 1, "delta": delta}),
+        )
+    }
+}
+
+/// One delta → Anthropic events.
+pub fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
+    let mut out = Vec::new();
+    match delta {
+        Delta::Start { id } => st.ensure_started(id, &mut out),
+        Delta::Text(text) => {
+            st.open(
+                OpenBlock::Text,
+                json!({"type": "text", "text": ""}),
+                &mut out,
+            );
+            out.push(st.delta(json!({"type": "text_delta", "text": text})));
+        }
+        Delta::Thinking(text) => {
+            st.open(
+                OpenBlock::Thinking,
+                json!({"type": "thinking", "thinking": ""}),
+                &mut out,
+            );
+            out.push(st.delta(json!({"type": "thinking_delta", "thinking": text})));
+        }
+        Delta::Signature(blob) => {
+            if st.open == Some(OpenBlock::Thinking) && blob.origin == Provider::Anthropic {
+                out.push(st.delta(json!({"type": "signature_delta", "signature": blob.value})));
+            }
+        }
+        Delta::ToolStart { key, id, name } => {
+            st.saw_tool = true;
+            st.ensure_started("", &mut out);
+            st.close(&mut out);
+            st.open(
+                OpenBlock::Tool(*key),
+                json!({"type": "tool_use", "id": anthropic_id(id), "name": name, "input": {}}),
+                &mut out,
+            );
+        }
+        Delta::ToolArgs { key, fragment } => {
+            if st.open == Some(OpenBlock::Tool(*key)) && !fragment.is_empty() {
+                out.push(st.delta(json!({"type": "input_json_delta", "partial_json": fragment})));
+            }
+        }
+        Delta::Usage(u) => st.usage = *u,
+        Delta::Finish(r) => st.stop = Some(*r),
+        Delta::Done => {
+            st.ensure_started("", &mut out);
+            st.close(&mut out);
+            let stop = StopReason::settle(st.stop, st.saw_tool);
+            out.push(Frame::named(
+                "message_delta",
+                json!({"type": "message_delta",
+                "delta": {"stop_reason": stop_name(stop), "stop_sequence": null},
+                "usage": st.usage.to_anthropic()}),
+            ));
+            out.push(Frame::named(
+                "message_stop",
+                json!({"type": "message_stop"}),
+            ));
+        }
+        Delta::Error { status, message } => {
+            out.push(Frame::named("error", anthropic_error(*status, message)));
+        }
+    }
+    out
+}

@@ -1,0 +1,350 @@
+//! The internal representation every dialect parses into and emits from: a superset that keeps
+//! ordered content blocks, thinking with its signature and origin, tool calls with ids and cache
+//! hints (wire-protocols.md §3).
+
+use crate::core::dialect::Dialect;
+use serde_json::Value;
+
+use super::usage::Usage;
+
+/// The vendor whose servers minted an opaque blob; blobs never cross to another vendor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+impl Provider {
+    /// The vendor that serves a dialect (all three OpenAI dialects share one).
+    pub fn of(dialect: Dialect) -> Provider {
+        match dialect {
+            Dialect::OpenAiChat | Dialect::OpenAiCompletions | Dialect::OpenAiResponses => {
+                Provider::OpenAi
+            }
+            Dialect::AnthropicMessages => Provider::Anthropic,
+            Dialect::Gemini => Provider::Gemini,
+        }
+    }
+}
+
+/// A provider-bound opaque value (thinking signature, encrypted reasoning, thought signature).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blob {
+    pub origin: Provider,
+    pub value: String,
+}
+
+impl Blob {
+    pub fn new(origin: Provider, value: impl Into<String>) -> Self {
+        Blob {
+            origin,
+            value: value.into(),
+        }
+    }
+}
+
+/// Keeps a blob only when it goes back to the vendor that made it.
+pub fn blob_for(blob: &Option<Blob>, target: Provider) -> Option<&str> {
+    blob.as_ref()
+        .filter(|b| b.origin == target)
+        .map(|b| b.value.as_str())
+}
+
+/// Where an image or file's bytes live.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Media {
+    Url(String),
+    Base64 { mime: String, data: String },
+    FileId(String),
+}
+
+impl Media {
+    /// Reads an `https://…` or `data:<mime>;base64,<b64>` URL.
+    pub fn from_url(url: &str) -> Media {
+        if let Some(rest) = url.strip_prefix("data:") {
+            if let Some((mime, data)) = rest.split_once(";base64,") {
+                return Media::Base64 {
+                    mime: mime.to_string(),
+                    data: data.to_string(),
+                };
+            }
+        }
+        Media::Url(url.to_string())
+    }
+
+    /// The URL form (a `data:` URL for inline bytes) used by the OpenAI dialects.
+    pub fn to_url(&self) -> String {
+        match self {
+            Media::Url(u) | Media::FileId(u) => u.clone(),
+            Media::Base64 { mime, data } => format!("data:{mime};base64,{data}"),
+        }
+    }
+}
+
+/// A model-issued function call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// Always a JSON object (unparseable arguments become `{}`, §4.4).
+    pub arguments: Value,
+    /// Gemini `thoughtSignature` attached to this call.
+    pub signature: Option<Blob>,
+}
+
+/// A client-supplied result for an earlier call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    pub call_id: String,
+    /// Known when the client dialect carries it (Gemini) or resolved from history.
+    pub name: Option<String>,
+    /// Text and image blocks only.
+    pub content: Vec<Block>,
+    pub is_error: bool,
+}
+
+/// One ordered piece of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    Text {
+        text: String,
+        /// Anthropic `cache_control` was set on it.
+        cache: bool,
+    },
+    Image(Media),
+    File {
+        media: Media,
+        filename: Option<String>,
+    },
+    Audio {
+        data: String,
+        format: String,
+    },
+    Thinking {
+        text: String,
+        signature: Option<Blob>,
+    },
+    RedactedThinking(Blob),
+    ToolCall(ToolCall),
+    ToolResult(ToolResult),
+}
+
+impl Block {
+    pub fn text(text: impl Into<String>) -> Block {
+        Block::Text {
+            text: text.into(),
+            cache: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub role: Role,
+    pub content: Vec<Block>,
+}
+
+/// A system/developer instruction part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SystemPart {
+    pub text: String,
+    pub cache: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolDef {
+    pub name: String,
+    pub description: Option<String>,
+    /// JSON Schema of the arguments.
+    pub parameters: Value,
+    /// `None` = the client did not say (Chat: off, Responses: on).
+    pub strict: Option<bool>,
+    pub cache: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolChoice {
+    Auto,
+    None,
+    Required,
+    Tool(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseFormat {
+    JsonObject,
+    JsonSchema {
+        name: String,
+        schema: Value,
+        strict: Option<bool>,
+    },
+}
+
+/// How much the model should think.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reasoning {
+    /// `minimal` / `low` / `medium` / `high` / `xhigh` / `auto`.
+    Effort(String),
+    /// A token budget (`-1` = dynamic).
+    Budget(i64),
+    Disabled,
+}
+
+impl Reasoning {
+    /// Effort name for OpenAI targets (CPA `ConvertBudgetToLevel` thresholds, §4.9).
+    pub fn effort(&self) -> Option<String> {
+        match self {
+            Reasoning::Effort(e) => Some(e.clone()),
+            Reasoning::Disabled => None,
+            Reasoning::Budget(b) => Some(
+                match *b {
+                    b if b < 0 => "auto",
+                    0 => return None,
+                    1..=512 => "minimal",
+                    513..=1024 => "low",
+                    1025..=8192 => "medium",
+                    8193..=24576 => "high",
+                    _ => "xhigh",
+                }
+                .to_string(),
+            ),
+        }
+    }
+
+    /// Token budget for Anthropic/Gemini 2.5 targets (CPA `thinking/convert.go` table, §4.9).
+    pub fn budget(&self) -> Option<i64> {
+        match self {
+            Reasoning::Budget(b) => Some(*b),
+            Reasoning::Disabled => None,
+            Reasoning::Effort(e) => match e.as_str() {
+                "none" => None,
+                "minimal" => Some(512),
+                "low" => Some(1024),
+                "medium" => Some(8192),
+                "high" => Some(24576),
+                "auto" => Some(-1),
+                _ => Some(32768),
+            },
+        }
+    }
+}
+
+/// A generation request in the internal representation.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Request {
+    pub model: String,
+    pub system: Vec<SystemPart>,
+    pub messages: Vec<Message>,
+    pub tools: Vec<ToolDef>,
+    pub tool_choice: Option<ToolChoice>,
+    pub parallel_tool_calls: Option<bool>,
+    pub max_tokens: Option<u64>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub top_k: Option<u64>,
+    pub stop: Vec<String>,
+    pub stream: bool,
+    /// The client asked for a usage chunk (Chat `stream_options.include_usage`).
+    pub include_usage: bool,
+    pub reasoning: Option<Reasoning>,
+    pub response_format: Option<ResponseFormat>,
+    pub user: Option<String>,
+    pub seed: Option<i64>,
+    pub presence_penalty: Option<f64>,
+    pub frequency_penalty: Option<f64>,
+}
+
+/// Why generation ended (§4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    EndTurn,
+    StopSequence,
+    MaxTokens,
+    ToolUse,
+    ContentFilter,
+    PauseTurn,
+    ContextWindow,
+}
+
+impl StopReason {
+    /// The reason a client sees: any emitted tool call wins, and `ToolUse` without a call is a
+    /// normal end (Claude Code chokes on `tool_use` with zero blocks, §4.6).
+    pub fn settle(reason: Option<StopReason>, saw_tool: bool) -> StopReason {
+        match (reason, saw_tool) {
+            (_, true) => StopReason::ToolUse,
+            (Some(StopReason::ToolUse) | None, false) => StopReason::EndTurn,
+            (Some(r), false) => r,
+        }
+    }
+}
+
+/// A non-streaming answer in the internal representation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub id: String,
+    pub model: String,
+    pub content: Vec<Block>,
+    pub stop: StopReason,
+    pub usage: Usage,
+}
+
+impl Response {
+    pub fn has_tool_call(&self) -> bool {
+        self.content.iter().any(|b| matches!(b, Block::ToolCall(_)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_and_effort_follow_cpa_tables() {
+        assert_eq!(Reasoning::Budget(2000).effort().as_deref(), Some("medium"));
+        assert_eq!(Reasoning::Budget(8192).effort().as_deref(), Some("medium"));
+        assert_eq!(Reasoning::Budget(1024).effort().as_deref(), Some("low"));
+        assert_eq!(Reasoning::Budget(-1).effort().as_deref(), Some("auto"));
+        assert_eq!(Reasoning::Budget(0).effort(), None);
+        assert_eq!(Reasoning::Effort("high".into()).budget(), Some(24576));
+    }
+
+    #[test]
+    fn data_urls_round_trip() {
+        let m = Media::from_url("data:image/png;base64,AAA");
+        assert_eq!(
+            m,
+            Media::Base64 {
+                mime: "image/png".into(),
+                data: "AAA".into()
+            }
+        );
+        assert_eq!(m.to_url(), "data:image/png;base64,AAA");
+        assert_eq!(
+            Media::from_url("https://x/y.png"),
+            Media::Url("https://x/y.png".into())
+        );
+    }
+
+    #[test]
+    fn settle_prefers_emitted_tools() {
+        assert_eq!(
+            StopReason::settle(Some(StopReason::EndTurn), true),
+            StopReason::ToolUse
+        );
+        assert_eq!(
+            StopReason::settle(Some(StopReason::ToolUse), false),
+            StopReason::EndTurn
+        );
+        assert_eq!(
+            StopReason::settle(Some(StopReason::MaxTokens), false),
+            StopReason::MaxTokens
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! Capability matrix: every (client, upstream) pair through the same scenarios.

@@ -1,0 +1,254 @@
+//! OpenAI legacy Completions (§2.2): a prompt in, text out. Parsed into a one-turn chat; what the
+//! legacy API has and chat lacks (echo, suffix, best_of, token prompts, logprobs) is a 400.
+
+use crate::core::sse::SseEvent;
+use serde_json::{json, Map, Value};
+
+use super::errors::{openai_error_object, unsupported, ConvertError};
+use super::ir::{Block, Request, Response, Role, StopReason};
+use super::openai_chat::{
+    finish_name, joined_text, parse_finish, push_blocks, reject_unmappable, set_opt,
+};
+use super::read::{opt_str, str_at, string_list};
+use super::stream::{Delta, Frame};
+use super::usage::Usage;
+use super::ResponseContext;
+
+/// The legacy API's default `max_tokens`.
+const DEFAULT_MAX_TOKENS: u64 = 16;
+
+pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
+    reject_unmappable(v)?;
+    if v["echo"].as_bool() == Some(true) {
+        return Err(unsupported("`echo` cannot be converted for this channel"));
+    }
+    if v["suffix"].as_str().is_some_and(|s| !s.is_empty()) {
+        return Err(unsupported(
+            "`suffix` (fill-in-the-middle) cannot be converted for this channel",
+        ));
+    }
+    if v["best_of"].as_u64().is_some_and(|n| n > 1) {
+        return Err(unsupported(
+            "`best_of` cannot be converted for this channel",
+        ));
+    }
+    let prompts: Vec<String> = match &v["prompt"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) if items.iter().all(Value::is_string) => string_list(v.get("prompt")),
+        Value::Array(_) => {
+            return Err(unsupported(
+                "token-array prompts cannot be converted for this channel",
+            ))
+        }
+        _ => return Err(ConvertError::Malformed("`prompt` is required".into())),
+    };
+    let mut req = Request {
+        model: str_at(v, "model").to_string(),
+        max_tokens: Some(v["max_tokens"].as_u64().unwrap_or(DEFAULT_MAX_TOKENS)),
+        temperature: v["temperature"].as_f64(),
+        top_p: v["top_p"].as_f64(),
+        stop: string_list(v.get("stop")),
+        stream: v["stream"].as_bool() == Some(true),
+        include_usage: v["stream_options"]["include_usage"].as_bool() == Some(true),
+        user: opt_str(v, "user"),
+        seed: v["seed"].as_i64(),
+        presence_penalty: v["presence_penalty"].as_f64(),
+        frequency_penalty: v["frequency_penalty"].as_f64(),
+        ..Request::default()
+    };
+    for p in prompts {
+        push_blocks(&mut req.messages, Role::User, vec![Block::text(p)]);
+    }
+    Ok(req)
+}
+
+/// A conversation as one prompt: instructions and turns joined by blank lines. Only text can go.
+pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
+    if !req.tools.is_empty() {
+        return Err(unsupported("tools cannot be sent to a Completions channel"));
+    }
+    let mut texts: Vec<String> = req.system.iter().map(|s| s.text.clone()).collect();
+    for m in &req.messages {
+        if m.content
+            .iter()
+            .any(|b| !matches!(b, Block::Text { .. } | Block::Thinking { .. }))
+        {
+            return Err(unsupported(
+                "only text can be sent to a Completions channel",
+            ));
+        }
+        texts.push(joined_text(&m.content));
+    }
+    let mut out = Map::new();
+    out.insert("model".into(), json!(req.model));
+    out.insert("prompt".into(), json!(texts.join("\n\n")));
+    set_opt(&mut out, "max_tokens", req.max_tokens);
+    set_opt(&mut out, "temperature", req.temperature);
+    set_opt(&mut out, "top_p", req.top_p);
+    if !req.stop.is_empty() {
+        out.insert(
+            "stop".into(),
+            json!(req.stop.iter().take(4).collect::<Vec<_>>()),
+        );
+    }
+    set_opt(&mut out, "user", req.user.clone());
+    set_opt(&mut out, "seed", req.seed);
+    set_opt(&mut out, "presence_penalty", req.presence_penalty);
+    set_opt(&mut out, "frequency_penalty", req.frequency_penalty);
+    if req.stream {
+        out.insert("stream".into(), json!(true));
+        out.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    Ok(Value::Object(out))
+}
+
+pub fn parse_response(v: &Value) -> Result<Response, ConvertError> {
+    let choice = v["choices"]
+        .get(0)
+        .ok_or_else(|| ConvertError::Malformed("upstream response has no choices".into()))?;
+    Ok(Response {
+        id: str_at(v, "id").to_string(),
+        model: str_at(v, "model").to_string(),
+        content: vec![Block::text(str_at(choice, "text"))],
+        stop: parse_finish(str_at(choice, "finish_reason")),
+        usage: Usage::from_openai_chat(&v["usage"]),
+    })
+}
+
+fn completion_id(upstream: &str) -> String {
+    format!(
+        "cmpl-{}",
+        if upstream.is_empty() {
+            "gateway"
+        } else {
+            upstream
+        }
+    )
+}
+
+/// A tool call has no place in a completion: it ends the text like a normal stop.
+fn completion_finish(reason: StopReason) -> &'static str {
+    match reason {
+        StopReason::ToolUse => "stop",
+        other => finish_name(other),
+    }
+}
+
+pub fn emit_response(resp: &Response, ctx: &ResponseContext) -> Value {
+    json!({
+        "id": completion_id(&resp.id), "object": "text_completion", "created": ctx.created,
+        "model": ctx.client_model,
+        "choices": [{"text": joined_text(&resp.content), "index": 0, "logprobs": null,
+            "finish_reason": completion_finish(resp.stop)}],
+        "usage": resp.usage.to_openai_chat(),
+    })
+}
+
+/// State of the Completions-upstream parser.
+#[derive(Debug, Default)]
+pub struct StreamParser {
+    started: bool,
+}
+
+/// One upstream Completions chunk → deltas.
+pub fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta> {
+    let mut out = Vec::new();
+    if event.data.trim() == "[DONE]" {
+        out.push(Delta::Done);
+        return out;
+    }
+    let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
+        return out;
+    };
+    if let Some(err) = v.get("error").filter(|e| e.is_object()) {
+        out.push(Delta::Error {
+            status: 500,
+            message: str_at(err, "message").to_string(),
+        });
+        return out;
+    }
+    if !st.started {
+        st.started = true;
+        out.push(Delta::Start {
+            id: str_at(&v, "id").to_string(),
+        });
+    }
+    let choice = &v["choices"][0];
+    if let Some(text) = opt_str(choice, "text") {
+        out.push(Delta::Text(text));
+    }
+    if let Some(reason) = opt_str(choice, "finish_reason") {
+        out.push(Delta::Finish(parse_finish(&reason)));
+    }
+    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+        out.push(Delta::Usage(Usage::from_openai_chat(u)));
+    }
+    out
+}
+
+/// State of the Completions-client emitter.
+#[derive(Debug)]
+pub struct StreamEmitter {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+    stop: Option<StopReason>,
+    usage: Usage,
+}
+
+impl StreamEmitter {
+    pub fn new(ctx: &ResponseContext) -> Self {
+        StreamEmitter {
+            id: completion_id(""),
+            model: ctx.client_model.clone(),
+            created: ctx.created,
+            include_usage: ctx.include_usage,
+            stop: None,
+            usage: Usage::default(),
+        }
+    }
+
+    fn chunk(&self, choices: Value) -> Frame {
+        Frame::data(
+            json!({"id": self.id, "object": "text_completion", "created": self.created,
+            "model": self.model, "choices": choices}),
+        )
+    }
+}
+
+/// One delta → Completions chunks (reasoning and tool calls have no legacy form).
+pub fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
+    let mut out = Vec::new();
+    match delta {
+        Delta::Start { id } if !id.is_empty() => st.id = completion_id(id),
+        Delta::Text(text) => out.push(
+            st.chunk(json!([{"text": text, "index": 0, "logprobs": null, "finish_reason": null}])),
+        ),
+        Delta::Usage(u) => st.usage = *u,
+        Delta::Finish(r) => st.stop = Some(*r),
+        Delta::Done => {
+            let stop = completion_finish(StopReason::settle(st.stop, false));
+            out.push(
+                st.chunk(
+                    json!([{"text": "", "index": 0, "logprobs": null, "finish_reason": stop}]),
+                ),
+            );
+            if st.include_usage {
+                let mut usage = st.chunk(json!([]));
+                if let Frame::Event { data, .. } = &mut usage {
+                    data["usage"] = st.usage.to_openai_chat();
+                }
+                out.push(usage);
+            }
+            out.push(Frame::DoneMarker);
+        }
+        Delta::Error { status, message } => {
+            out.push(Frame::data(
+                json!({"error": openai_error_object(*status, message)}),
+            ));
+        }
+        _ => {}
+    }
+    out
+}

@@ -1,0 +1,308 @@
+//! Streaming conversion: upstream SSE bytes → per-dialect parser step → [`Delta`]s → per-dialect
+//! emitter step → frames in the client's framing. Both steps are pure `(event, &mut state)`
+//! functions; only the Gemini emitter buffers (function calls until the finish, §5.4).
+
+use crate::core::dialect::Dialect;
+use crate::core::sse::{SseDecoder, SseEvent};
+use serde_json::Value;
+
+use super::ir::{Blob, StopReason};
+use super::usage::Usage;
+use super::{
+    anthropic, gemini, openai_chat, openai_completions, openai_responses, GeminiFraming,
+    ResponseContext,
+};
+
+/// One normalised streaming fact, independent of any dialect.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delta {
+    /// The upstream message began (ids as the upstream gave them).
+    Start {
+        id: String,
+    },
+    Text(String),
+    Thinking(String),
+    /// A signature for the thinking just streamed.
+    Signature(Blob),
+    /// A tool call begins; `key` identifies it for later argument fragments.
+    ToolStart {
+        key: u64,
+        id: String,
+        name: String,
+    },
+    ToolArgs {
+        key: u64,
+        fragment: String,
+    },
+    /// The cumulative usage so far (replaces earlier values).
+    Usage(Usage),
+    Finish(StopReason),
+    /// The upstream's terminal event arrived.
+    Done,
+    /// The upstream reported an error in-band.
+    Error {
+        status: u16,
+        message: String,
+    },
+}
+
+/// One outgoing SSE frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    Event {
+        /// The `event:` line (Anthropic, Responses, Gemini errors); `None` for data-only dialects.
+        name: Option<String>,
+        data: Value,
+    },
+    /// `data: [DONE]` (Chat and Completions only).
+    DoneMarker,
+}
+
+impl Frame {
+    pub fn data(data: Value) -> Frame {
+        Frame::Event { name: None, data }
+    }
+
+    pub fn named(name: &str, data: Value) -> Frame {
+        Frame::Event {
+            name: Some(name.to_string()),
+            data,
+        }
+    }
+}
+
+/// Per-upstream parser state.
+#[derive(Debug)]
+enum Parser {
+    Chat(openai_chat::StreamParser),
+    Completions(openai_completions::StreamParser),
+    Responses(openai_responses::StreamParser),
+    Anthropic(anthropic::StreamParser),
+    Gemini(gemini::StreamParser),
+}
+
+impl Parser {
+    fn new(dialect: Dialect) -> Parser {
+        match dialect {
+            Dialect::OpenAiChat => Parser::Chat(Default::default()),
+            Dialect::OpenAiCompletions => Parser::Completions(Default::default()),
+            Dialect::OpenAiResponses => Parser::Responses(Default::default()),
+            Dialect::AnthropicMessages => Parser::Anthropic(Default::default()),
+            Dialect::Gemini => Parser::Gemini(Default::default()),
+        }
+    }
+
+    fn step(&mut self, event: &SseEvent) -> Vec<Delta> {
+        match self {
+            Parser::Chat(s) => openai_chat::parse_stream_event(event, s),
+            Parser::Completions(s) => openai_completions::parse_stream_event(event, s),
+            Parser::Responses(s) => openai_responses::parse_stream_event(event, s),
+            Parser::Anthropic(s) => anthropic::parse_stream_event(event, s),
+            Parser::Gemini(s) => gemini::parse_stream_event(event, s),
+        }
+    }
+}
+
+/// Per-client emitter state.
+#[derive(Debug)]
+enum Emitter {
+    Chat(openai_chat::StreamEmitter),
+    Completions(openai_completions::StreamEmitter),
+    Responses(openai_responses::StreamEmitter),
+    Anthropic(anthropic::StreamEmitter),
+    Gemini(gemini::StreamEmitter),
+}
+
+impl Emitter {
+    fn new(ctx: &ResponseContext) -> Emitter {
+        match ctx.client {
+            Dialect::OpenAiChat => Emitter::Chat(openai_chat::StreamEmitter::new(ctx)),
+            Dialect::OpenAiCompletions => {
+                Emitter::Completions(openai_completions::StreamEmitter::new(ctx))
+            }
+            Dialect::OpenAiResponses => {
+                Emitter::Responses(openai_responses::StreamEmitter::new(ctx))
+            }
+            Dialect::AnthropicMessages => Emitter::Anthropic(anthropic::StreamEmitter::new(ctx)),
+            Dialect::Gemini => Emitter::Gemini(gemini::StreamEmitter::new(ctx)),
+        }
+    }
+
+    fn step(&mut self, delta: &Delta) -> Vec<Frame> {
+        match self {
+            Emitter::Chat(s) => openai_chat::emit_stream_delta(delta, s),
+            Emitter::Completions(s) => openai_completions::emit_stream_delta(delta, s),
+            Emitter::Responses(s) => openai_responses::emit_stream_delta(delta, s),
+            Emitter::Anthropic(s) => anthropic::emit_stream_delta(delta, s),
+            Emitter::Gemini(s) => gemini::emit_stream_delta(delta, s),
+        }
+    }
+}
+
+/// Converts one upstream stream into the client's dialect, chunk by chunk.
+#[derive(Debug)]
+pub struct StreamConverter {
+    ctx: ResponseContext,
+    decoder: SseDecoder,
+    parser: Parser,
+    emitter: Emitter,
+    usage: Usage,
+    /// Records written so far in Gemini JSON-array framing (for `[`, `,` and `]`).
+    array_records: u64,
+    /// A terminal frame (completion or error) went out: nothing may follow.
+    closed: bool,
+    saw_finish: bool,
+}
+
+impl StreamConverter {
+    pub fn new(ctx: ResponseContext) -> Self {
+        StreamConverter {
+            decoder: SseDecoder::new(),
+            parser: Parser::new(ctx.upstream),
+            emitter: Emitter::new(&ctx),
+            usage: Usage::default(),
+            array_records: 0,
+            closed: false,
+            saw_finish: false,
+            ctx,
+        }
+    }
+
+    /// Raw upstream bytes in, bytes for the client out.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let events = self.decoder.feed(bytes);
+        let mut out = Vec::new();
+        for event in events {
+            self.event(&event, &mut out);
+        }
+        out
+    }
+
+    /// The upstream ended: terminal events are sent even when it ended early. A stream that
+    /// ended before any finish signal is reported as an in-band error (it was cut).
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(event) = self.decoder.finish() {
+            self.event(&event, &mut out);
+        }
+        if !self.closed {
+            let delta = if self.saw_finish {
+                Delta::Done
+            } else {
+                Delta::Error {
+                    status: 502,
+                    message: "upstream stream ended before completion".into(),
+                }
+            };
+            self.apply(&delta, &mut out);
+        }
+        self.close_array(&mut out);
+        out
+    }
+
+    /// An in-band error frame in the client's dialect (e.g. the upstream connection broke).
+    pub fn error(&mut self, message: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        if !self.closed {
+            self.apply(
+                &Delta::Error {
+                    status: 502,
+                    message: message.to_string(),
+                },
+                &mut out,
+            );
+        }
+        self.close_array(&mut out);
+        out
+    }
+
+    /// Tokens seen so far.
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// Whether the client got its terminal event.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    fn event(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
+        if self.closed {
+            return;
+        }
+        for delta in self.parser.step(event) {
+            self.apply(&delta, out);
+        }
+    }
+
+    fn apply(&mut self, delta: &Delta, out: &mut Vec<u8>) {
+        if self.closed {
+            return;
+        }
+        let restored;
+        let delta = match delta {
+            Delta::ToolStart { key, id, name } if !self.ctx.tool_names.is_empty() => {
+                restored = Delta::ToolStart {
+                    key: *key,
+                    id: id.clone(),
+                    name: self.ctx.tool_names.restore(name),
+                };
+                &restored
+            }
+            Delta::Usage(u) => {
+                self.usage = *u;
+                delta
+            }
+            Delta::Finish(_) => {
+                self.saw_finish = true;
+                delta
+            }
+            _ => delta,
+        };
+        if matches!(delta, Delta::Done | Delta::Error { .. }) {
+            self.closed = true;
+        }
+        for frame in self.emitter.step(delta) {
+            self.write(&frame, out);
+        }
+    }
+
+    fn write(&mut self, frame: &Frame, out: &mut Vec<u8>) {
+        if self.ctx.gemini_framing == Some(GeminiFraming::JsonArray) {
+            if let Frame::Event { data, .. } = frame {
+                out.extend_from_slice(if self.array_records == 0 {
+                    b"["
+                } else {
+                    b",\r\n"
+                });
+                out.extend_from_slice(data.to_string().as_bytes());
+                self.array_records += 1;
+            }
+            return;
+        }
+        match frame {
+            Frame::Event { name, data } => {
+                if let Some(name) = name {
+                    out.extend_from_slice(b"event: ");
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(b'\n');
+                }
+                out.extend_from_slice(b"data: ");
+                out.extend_from_slice(data.to_string().as_bytes());
+                out.extend_from_slice(b"\n\n");
+            }
+            Frame::DoneMarker => out.extend_from_slice(b"data: [DONE]\n\n"),
+        }
+    }
+
+    fn close_array(&mut self, out: &mut Vec<u8>) {
+        if self.ctx.gemini_framing == Some(GeminiFraming::JsonArray) {
+            if self.array_records == 0 {
+                out.push(b'[');
+            }
+            out.push(b']');
+            self.array_records = u64::MAX / 2; // closed: later calls add nothing sensible
+            self.ctx.gemini_framing = None;
+        }
+    }
+}
