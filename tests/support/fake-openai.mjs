@@ -100,12 +100,14 @@ export function chatCompletions(ctx, behavior) {
 }
 
 // Role chunk, one chunk per text piece, the tool call (id and name first, then argument fragments),
-// the finish chunk, then the usage chunk when `usage` is given.
+// the finish chunk, then the usage chunk when `usage` is given (the others then carry usage: null,
+// as OpenAI sends them).
 function chatChunks(completion, pieces, toolCall, finishReason, usage) {
   const chunk = (delta, reason = null) => ({
     ...completion,
     object: 'chat.completion.chunk',
     choices: [{ index: 0, delta, logprobs: null, finish_reason: reason }],
+    ...(usage && { usage: null }),
   });
   const chunks = [chunk({ role: 'assistant', content: '' }), ...pieces.map((content) => chunk({ content }))];
   if (toolCall) {

@@ -363,6 +363,7 @@ describe('relay API', () => {
       assert.equal(chunks.at(-2).choices[0].finish_reason, 'stop');
       assert.deepEqual(chunks.at(-1).choices, []);
       assert.equal(chunks.at(-1).usage.total_tokens, 9);
+      assert.ok(chunks.slice(0, -1).every((c) => c.usage === null), 'the other chunks carry usage: null');
       assert.equal(contentOf(data), 'echo: hello there fake station');
 
       const plain = await readSse(await streamChat(station, chatRequest('gpt-4o')));
