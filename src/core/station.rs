@@ -1,21 +1,106 @@
 //! Stations: the platform kinds the gateway can manage and validation of admin input.
 
 use crate::core::error::GatewayError;
+use crate::core::panels::credential::{Credential, CredentialFields};
+use crate::core::panels::generic::default_base_url;
+use crate::core::panels::PanelError;
 use serde::{Deserialize, Serialize};
 
-/// Station platforms with a working adapter. (Further kinds join as their adapters land.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// Every kind of station the gateway manages: relay panels, generic API dialects, and official
+/// vendors (presets of the generic kinds). Each has an adapter in `core::panels`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Platform {
+    #[serde(rename = "new-api")]
     NewApi,
+    #[serde(rename = "one-api")]
+    OneApi,
+    #[serde(rename = "onehub")]
+    OneHub,
+    #[serde(rename = "done-hub")]
+    DoneHub,
+    #[serde(rename = "veloera")]
+    Veloera,
+    #[serde(rename = "anyrouter")]
+    AnyRouter,
+    #[serde(rename = "sub2api")]
+    Sub2Api,
+    #[serde(rename = "openai-compatible")]
+    OpenAiCompatible,
+    #[serde(rename = "anthropic-compatible")]
+    AnthropicCompatible,
+    #[serde(rename = "gemini-compatible")]
+    GeminiCompatible,
+    #[serde(rename = "openai")]
+    OpenAi,
+    #[serde(rename = "anthropic")]
+    Anthropic,
+    #[serde(rename = "gemini")]
+    Gemini,
+    #[serde(rename = "deepseek")]
+    DeepSeek,
+    #[serde(rename = "moonshot")]
+    Moonshot,
+    #[serde(rename = "zhipu")]
+    Zhipu,
+    /// Aliyun DashScope, OpenAI-compatible mode.
+    #[serde(rename = "aliyun")]
+    Aliyun,
+    /// Doubao on Volcengine Ark.
+    #[serde(rename = "doubao")]
+    Doubao,
+    #[serde(rename = "minimax")]
+    MiniMax,
+    #[serde(rename = "modelscope")]
+    ModelScope,
 }
 
 impl Platform {
-    pub const ALL: [Platform; 1] = [Platform::NewApi];
+    pub const ALL: [Platform; 20] = [
+        Platform::NewApi,
+        Platform::OneApi,
+        Platform::OneHub,
+        Platform::DoneHub,
+        Platform::Veloera,
+        Platform::AnyRouter,
+        Platform::Sub2Api,
+        Platform::OpenAiCompatible,
+        Platform::AnthropicCompatible,
+        Platform::GeminiCompatible,
+        Platform::OpenAi,
+        Platform::Anthropic,
+        Platform::Gemini,
+        Platform::DeepSeek,
+        Platform::Moonshot,
+        Platform::Zhipu,
+        Platform::Aliyun,
+        Platform::Doubao,
+        Platform::MiniMax,
+        Platform::ModelScope,
+    ];
 
+    /// The name used in the API, the database and the UI (same as the serde name).
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::NewApi => "new-api",
+            Platform::OneApi => "one-api",
+            Platform::OneHub => "onehub",
+            Platform::DoneHub => "done-hub",
+            Platform::Veloera => "veloera",
+            Platform::AnyRouter => "anyrouter",
+            Platform::Sub2Api => "sub2api",
+            Platform::OpenAiCompatible => "openai-compatible",
+            Platform::AnthropicCompatible => "anthropic-compatible",
+            Platform::GeminiCompatible => "gemini-compatible",
+            Platform::OpenAi => "openai",
+            Platform::Anthropic => "anthropic",
+            Platform::Gemini => "gemini",
+            Platform::DeepSeek => "deepseek",
+            Platform::Moonshot => "moonshot",
+            Platform::Zhipu => "zhipu",
+            Platform::Aliyun => "aliyun",
+            Platform::Doubao => "doubao",
+            Platform::MiniMax => "minimax",
+            Platform::ModelScope => "modelscope",
         }
     }
 
@@ -24,14 +109,21 @@ impl Platform {
     }
 }
 
-/// `POST /api/provider/` body.
+/// `POST /api/provider/` body. Credential fields are read according to the platform.
 #[derive(Debug, Deserialize)]
 pub struct NewStationInput {
     pub name: Option<String>,
     pub platform: Option<String>,
+    /// Optional for official vendors (their preset base URL is used).
     pub base_url: Option<String>,
     pub access_token: Option<String>,
     pub user_id: Option<serde_json::Value>,
+    /// An imported session cookie (`session=…` or the bare value).
+    pub cookie: Option<String>,
+    /// Username (Sub2API: email) for password logins.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub api_key: Option<String>,
     pub weight: Option<i64>,
     pub priority: Option<i64>,
     pub checkin_enabled: Option<bool>,
@@ -43,7 +135,11 @@ pub struct NewStation {
     pub name: String,
     pub platform: Platform,
     pub base_url: String,
+    pub credential: Credential,
+    /// What the shell seals today: the token of an access-token credential (as stored before
+    /// other kinds existed), otherwise the credential's JSON (`credential_kind` says which).
     pub access_token: String,
+    /// The panel user id of token and cookie credentials ("" for other kinds).
     pub panel_user_id: String,
     pub weight: i64,
     pub priority: i64,
@@ -65,26 +161,38 @@ impl NewStationInput {
                 known.join(", ")
             ))
         })?;
-        let base_url = normalize_base_url(self.base_url.as_deref().unwrap_or_default())?;
-        let access_token = self
-            .access_token
-            .map(|t| t.trim().to_string())
-            .unwrap_or_default();
-        if access_token.is_empty() {
-            return Err(bad("`access_token` is required for a new-api station"));
-        }
-        let panel_user_id = match self.user_id {
-            Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => n.to_string(),
+        let base_url = match self.base_url.filter(|u| !u.trim().is_empty()) {
+            Some(url) => normalize_base_url(&url)?,
+            None => default_base_url(platform)
+                .ok_or_else(|| bad("`base_url` is required"))?
+                .to_string(),
+        };
+        let user_id = match self.user_id {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => Some(n.to_string()),
             Some(serde_json::Value::String(s))
                 if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) =>
             {
-                s
+                Some(s)
             }
-            _ => {
-                return Err(bad(
-                    "`user_id` (the panel's numeric user id) is required for a new-api station",
-                ))
-            }
+            Some(_) => return Err(bad("`user_id` must be the panel's numeric user id")),
+        };
+        let fields = CredentialFields {
+            access_token: self.access_token,
+            cookie: self.cookie,
+            username: self.username,
+            password: self.password,
+            api_key: self.api_key,
+            user_id,
+        };
+        let credential = Credential::from_fields(platform, fields).map_err(|e| match e {
+            PanelError::Credential(m) => bad(&m),
+            other => bad(&other.to_string()),
+        })?;
+        let access_token = match &credential {
+            Credential::AccessToken { token, .. } => token.clone(),
+            other => serde_json::to_string(other)
+                .map_err(|e| GatewayError::Internal(format!("credential encoding: {e}")))?,
         };
         let weight = self.weight.unwrap_or(10);
         if !(0..=1000).contains(&weight) {
@@ -98,8 +206,9 @@ impl NewStationInput {
             name,
             platform,
             base_url,
+            panel_user_id: credential.user_id().to_string(),
+            credential,
             access_token,
-            panel_user_id,
             weight,
             priority,
             checkin_enabled: self.checkin_enabled.unwrap_or(false),

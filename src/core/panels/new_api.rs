@@ -1,9 +1,42 @@
 //! New API (QuantumNous/new-api) management API: see shared/refs/upstream-panels.md §0–§1.
+//! Its profile in the New-API family, plus the access-token API the shell's sync calls directly.
 //! Tolerates the current (paginated, masked keys) and legacy (array, 0-based, full keys) shapes.
 
-use super::{PanelError, PanelRequest};
-use serde::Deserialize;
-use serde_json::Value;
+use super::family::{self, Checkin, FamilyProfile, Pricing, Reward, TokenList};
+use crate::core::station::Platform;
+
+pub use super::family::{
+    next_token_page, parse_envelope, parse_models, parse_pricing, parse_self, parse_status,
+    parse_token_key, parse_tokens, TokenPage, DEFAULT_QUOTA_PER_UNIT, TOKEN_PAGE_SIZE,
+};
+pub use super::{
+    CheckinOutcome, ModelPrice, PanelBalance, PanelError, PanelRequest, PanelStatus, PanelToken,
+};
+
+const CHECKIN: Checkin = Checkin {
+    path: "/api/user/checkin",
+    reward: Reward::QuotaField("quota_awarded"),
+};
+
+/// New API and its unnamed derivatives: every derivative's user-id header is sent at once
+/// (upstream-panels.md §8, "safe default for derivatives"); New API itself reads `New-Api-User`.
+pub static PROFILE: FamilyProfile = FamilyProfile {
+    platform: Platform::NewApi,
+    user_headers: &[
+        "New-Api-User",
+        "Veloera-User",
+        "voapi-user",
+        "User-id",
+        "Rix-Api-User",
+        "neo-api-user",
+    ],
+    token_list: TokenList::NewApi,
+    models_path: "/api/user/models",
+    pricing: Pricing::NewApi,
+    groups_path: Some("/api/user/self/groups"),
+    checkin: Some(CHECKIN),
+    password_login: true,
+};
 
 /// How a New API account authenticates management calls.
 #[derive(Debug, Clone)]
@@ -12,41 +45,24 @@ pub struct Credentials {
     pub user_id: String,
 }
 
-/// New API's own default (500000 quota units = 1 USD); used only when /api/status omits it.
-pub const DEFAULT_QUOTA_PER_UNIT: f64 = 500_000.0;
-/// Ratio 1 = $0.002 per 1K tokens = $2 per 1M tokens.
-const USD_PER_MTOK_AT_RATIO_1: f64 = 2.0;
-pub const TOKEN_PAGE_SIZE: usize = 100;
-
 fn authed(
     creds: &Credentials,
     method: &'static str,
     path: String,
     body: Option<String>,
 ) -> PanelRequest {
-    let mut headers = vec![
-        ("Authorization", format!("Bearer {}", creds.access_token)),
-        ("New-Api-User", creds.user_id.clone()),
-        ("Accept", "application/json".to_string()),
-    ];
-    if body.is_some() {
-        headers.push(("Content-Type", "application/json".to_string()));
-    }
-    PanelRequest {
+    family::request(
+        &PROFILE,
+        family::bearer(&creds.access_token),
+        &creds.user_id,
         method,
         path,
-        headers,
         body,
-    }
+    )
 }
 
 pub fn status_request() -> PanelRequest {
-    PanelRequest {
-        method: "GET",
-        path: "/api/status".into(),
-        headers: vec![("Accept", "application/json".into())],
-        body: None,
-    }
+    family::status_request()
 }
 
 pub fn self_request(creds: &Credentials) -> PanelRequest {
@@ -54,20 +70,19 @@ pub fn self_request(creds: &Credentials) -> PanelRequest {
 }
 
 pub fn models_request(creds: &Credentials) -> PanelRequest {
-    authed(creds, "GET", "/api/user/models".into(), None)
+    authed(creds, "GET", PROFILE.models_path.into(), None)
 }
 
 pub fn pricing_request(creds: &Credentials) -> PanelRequest {
     authed(creds, "GET", "/api/pricing".into(), None)
 }
 
-/// `p=0` is page one on both current (1-based, p=0 ≡ 1) and legacy (0-based) panels, so the
-/// first request is shape-agnostic; [`next_token_page`] picks the following page number.
+/// `p=0` is page one on both current and legacy panels; [`next_token_page`] picks the next `p`.
 pub fn tokens_request(creds: &Credentials, p: usize) -> PanelRequest {
     authed(
         creds,
         "GET",
-        format!("/api/token/?p={p}&size={TOKEN_PAGE_SIZE}"),
+        family::tokens_path(TokenList::NewApi, p),
         None,
     )
 }
@@ -77,255 +92,16 @@ pub fn token_key_request(creds: &Credentials, token_id: i64) -> PanelRequest {
 }
 
 pub fn create_token_request(creds: &Credentials, name: &str) -> PanelRequest {
-    let body = serde_json::json!({
-        "name": name, "remain_quota": 0, "unlimited_quota": true, "expired_time": -1,
-        "model_limits_enabled": false, "model_limits": "", "allow_ips": "", "group": ""
-    });
-    authed(creds, "POST", "/api/token/".into(), Some(body.to_string()))
+    authed(
+        creds,
+        "POST",
+        "/api/token/".into(),
+        Some(family::create_token_body(name)),
+    )
 }
 
 pub fn checkin_request(creds: &Credentials) -> PanelRequest {
-    authed(creds, "POST", "/api/user/checkin".into(), None)
-}
-
-/// Unwraps the `{success, message, data}` envelope, classifying failures.
-pub fn parse_envelope(status: u16, body: &str) -> Result<Value, PanelError> {
-    let parsed: Result<Value, _> = serde_json::from_str(body);
-    if status == 404 {
-        return Err(PanelError::NotSupported(short(body)));
-    }
-    if status == 401 || status == 403 {
-        let message = parsed
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_owned))
-            .unwrap_or_default();
-        return Err(PanelError::Auth(if message.is_empty() {
-            format!("HTTP {status}")
-        } else {
-            message
-        }));
-    }
-    if !(200..300).contains(&status) {
-        return Err(PanelError::Http(status));
-    }
-    let v = parsed.map_err(|_| PanelError::Malformed(short(body)))?;
-    if v["success"].as_bool() == Some(true) {
-        return Ok(v);
-    }
-    let message = v["message"].as_str().unwrap_or_default().to_string();
-    // New API reports a bad access token as HTTP 200 + success:false (upstream-panels.md §1).
-    if message.contains("access token")
-        || message.contains("未登录")
-        || message.contains("New-Api-User")
-        || message.contains("无权")
-    {
-        Err(PanelError::Auth(message))
-    } else {
-        Err(PanelError::Refused(message))
-    }
-}
-
-fn short(body: &str) -> String {
-    body.chars().take(200).collect()
-}
-
-/// What `/api/status` tells us.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PanelStatus {
-    pub quota_per_unit: f64,
-    pub checkin_enabled: bool,
-    pub turnstile_check: bool,
-    pub system_name: String,
-}
-
-pub fn parse_status(envelope: &Value) -> PanelStatus {
-    let data = &envelope["data"];
-    PanelStatus {
-        quota_per_unit: data["quota_per_unit"]
-            .as_f64()
-            .filter(|q| *q > 0.0)
-            .unwrap_or(DEFAULT_QUOTA_PER_UNIT),
-        checkin_enabled: data["checkin_enabled"].as_bool().unwrap_or(false),
-        turnstile_check: data["turnstile_check"].as_bool().unwrap_or(false),
-        system_name: data["system_name"].as_str().unwrap_or_default().to_string(),
-    }
-}
-
-/// The account's balance in USD.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PanelBalance {
-    pub user_id: i64,
-    pub group: String,
-    /// `quota` is what remains (not quota − used: upstream-panels.md §9 #3).
-    pub balance_usd: f64,
-    pub used_usd: f64,
-}
-
-pub fn parse_self(envelope: &Value, quota_per_unit: f64) -> Result<PanelBalance, PanelError> {
-    let data = &envelope["data"];
-    let quota = data["quota"]
-        .as_f64()
-        .ok_or_else(|| PanelError::Malformed("user self without quota".into()))?;
-    Ok(PanelBalance {
-        user_id: data["id"].as_i64().unwrap_or_default(),
-        group: data["group"].as_str().unwrap_or("default").to_string(),
-        balance_usd: quota / quota_per_unit,
-        used_usd: data["used_quota"].as_f64().unwrap_or(0.0) / quota_per_unit,
-    })
-}
-
-pub fn parse_models(envelope: &Value) -> Result<Vec<String>, PanelError> {
-    let list = envelope["data"]
-        .as_array()
-        .ok_or_else(|| PanelError::Malformed("models: data is not a list".into()))?;
-    let mut models: Vec<String> = list
-        .iter()
-        .filter_map(|m| m.as_str())
-        .map(str::to_owned)
-        .filter(|m| !m.is_empty())
-        .collect();
-    models.sort();
-    models.dedup();
-    Ok(models)
-}
-
-/// One token as listed; `key` may be masked (contains `*`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct PanelToken {
-    pub id: i64,
-    #[serde(default)]
-    pub key: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default = "enabled_status")]
-    pub status: i64,
-    #[serde(default)]
-    pub group: String,
-}
-
-fn enabled_status() -> i64 {
-    1
-}
-
-impl PanelToken {
-    pub fn is_enabled(&self) -> bool {
-        self.status == 1
-    }
-
-    pub fn is_masked(&self) -> bool {
-        self.key.contains('*')
-    }
-
-    /// The relay key as clients send it (`sk-` + the stored key).
-    pub fn relay_key(key: &str) -> String {
-        if key.starts_with("sk-") {
-            key.to_string()
-        } else {
-            format!("sk-{key}")
-        }
-    }
-}
-
-/// One page of the token list, in whichever shape the panel used.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenPage {
-    pub tokens: Vec<PanelToken>,
-    /// Legacy panels answer a bare array with 0-based pages.
-    pub legacy: bool,
-    pub total: Option<usize>,
-}
-
-pub fn parse_tokens(envelope: &Value) -> Result<TokenPage, PanelError> {
-    let data = &envelope["data"];
-    let (items, legacy, total) = if data.is_array() {
-        (data.clone(), true, None)
-    } else if data["items"].is_array() {
-        (
-            data["items"].clone(),
-            false,
-            data["total"].as_u64().and_then(|t| usize::try_from(t).ok()),
-        )
-    } else if data.is_null() {
-        (Value::Array(vec![]), true, None)
-    } else {
-        return Err(PanelError::Malformed(
-            "token list has neither an array nor items".into(),
-        ));
-    };
-    let tokens: Vec<PanelToken> = serde_json::from_value(items)
-        .map_err(|e| PanelError::Malformed(format!("token list: {e}")))?;
-    Ok(TokenPage {
-        tokens,
-        legacy,
-        total,
-    })
-}
-
-/// The `p` of the page after `page` (`requested_p` was its `p`), or None when the list is done.
-pub fn next_token_page(page: &TokenPage, requested_p: usize, collected: usize) -> Option<usize> {
-    if page.tokens.len() < TOKEN_PAGE_SIZE || page.total.is_some_and(|t| collected >= t) {
-        return None;
-    }
-    // Current panels: p=0 and p=1 are both page one, so after p=0 comes p=2.
-    Some(if page.legacy {
-        requested_p + 1
-    } else {
-        requested_p.max(1) + 1
-    })
-}
-
-pub fn parse_token_key(envelope: &Value) -> Result<String, PanelError> {
-    envelope["data"]["key"]
-        .as_str()
-        .filter(|k| !k.is_empty() && !k.contains('*'))
-        .map(str::to_owned)
-        .ok_or_else(|| PanelError::Malformed("token key response without a full key".into()))
-}
-
-/// A model's price in USD, from `/api/pricing` and the account's group ratio.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ModelPrice {
-    Tokens {
-        input_usd_per_mtok: f64,
-        output_usd_per_mtok: f64,
-        cache_read_usd_per_mtok: Option<f64>,
-    },
-    PerCall {
-        usd: f64,
-    },
-}
-
-pub fn parse_pricing(envelope: &Value, group: &str) -> Vec<(String, ModelPrice)> {
-    let group_ratio = envelope["group_ratio"][group].as_f64().unwrap_or(1.0);
-    let Some(items) = envelope["data"].as_array() else {
-        return vec![];
-    };
-    items
-        .iter()
-        .filter_map(|item| {
-            let name = item["model_name"].as_str()?.to_string();
-            let price = if item["quota_type"].as_i64() == Some(1) {
-                ModelPrice::PerCall {
-                    usd: item["model_price"].as_f64()? * group_ratio,
-                }
-            } else {
-                let input = item["model_ratio"].as_f64()? * USD_PER_MTOK_AT_RATIO_1 * group_ratio;
-                ModelPrice::Tokens {
-                    input_usd_per_mtok: input,
-                    output_usd_per_mtok: input * item["completion_ratio"].as_f64().unwrap_or(1.0),
-                    cache_read_usd_per_mtok: item["cache_ratio"].as_f64().map(|r| input * r),
-                }
-            };
-            Some((name, price))
-        })
-        .collect()
-}
-
-/// The result of a check-in attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CheckinOutcome {
-    Rewarded { usd: f64 },
-    AlreadyDone,
+    authed(creds, "POST", CHECKIN.path.into(), None)
 }
 
 pub fn parse_checkin(
@@ -333,23 +109,13 @@ pub fn parse_checkin(
     body: &str,
     quota_per_unit: f64,
 ) -> Result<CheckinOutcome, PanelError> {
-    match parse_envelope(status, body) {
-        Ok(v) => Ok(CheckinOutcome::Rewarded {
-            usd: v["data"]["quota_awarded"].as_f64().unwrap_or(0.0) / quota_per_unit,
-        }),
-        Err(PanelError::Refused(m))
-            if m.contains("已签到") || m.to_ascii_lowercase().contains("already") =>
-        {
-            Ok(CheckinOutcome::AlreadyDone)
-        }
-        Err(e) => Err(e),
-    }
+    family::parse_checkin(&PROFILE, status, body, quota_per_unit)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn creds() -> Credentials {
         Credentials {

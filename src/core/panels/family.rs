@@ -1,0 +1,569 @@
+//! The New-API family (New API, One API, OneHub, DoneHub, Veloera, AnyRouter): one
+//! `{success, message, data}` envelope and one set of builders and parsers, with each panel's
+//! differences (user header, paths, pagination, check-in) in its [`FamilyProfile`].
+//! See shared/refs/upstream-panels.md §0–§6.
+
+use super::credential::Credential;
+use super::{
+    anyrouter, excerpt, CheckinOutcome, GroupInfo, ModelPrice, PanelBalance, PanelError,
+    PanelRequest, PanelStatus, PanelToken, TokenBatch,
+};
+use crate::core::station::Platform;
+use serde_json::Value;
+
+/// The panels' own default (500000 quota units = 1 USD); used only when /api/status omits it.
+pub const DEFAULT_QUOTA_PER_UNIT: f64 = 500_000.0;
+/// Ratio 1 = $0.002 per 1K tokens = $2 per 1M tokens.
+pub(crate) const USD_PER_MTOK_AT_RATIO_1: f64 = 2.0;
+/// The most tokens a New API or OneHub page may hold.
+pub const TOKEN_PAGE_SIZE: usize = 100;
+/// One API ignores `size` and always pages by 10 (upstream-panels.md §9 #6).
+pub const ONE_API_PAGE_SIZE: usize = 10;
+/// OneHub refuses names over 30 characters; the others allow 50.
+const MAX_TOKEN_NAME_CHARS: usize = 30;
+
+/// How one panel of the family differs from the others.
+#[derive(Debug, PartialEq)]
+pub struct FamilyProfile {
+    pub platform: Platform,
+    /// Headers that carry the panel user id on management calls (empty: none needed).
+    pub user_headers: &'static [&'static str],
+    pub token_list: TokenList,
+    /// Returns the user's model names (a list, or OneHub's name → details map).
+    pub models_path: &'static str,
+    pub pricing: Pricing,
+    pub groups_path: Option<&'static str>,
+    pub checkin: Option<Checkin>,
+    /// False where logins are browser-only (OAuth behind a WAF).
+    pub password_login: bool,
+}
+
+/// The token-list pagination a panel speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenList {
+    /// `?p=&size=100`: current builds 1-based (`data.items`, masked keys), legacy 0-based array.
+    NewApi,
+    /// `?p=` 0-based, fixed 10 per page, array with full keys.
+    OneApi,
+    /// `?page=&size=100` 1-based, `{data, page, size, total_count}`.
+    OneHub,
+}
+
+impl TokenList {
+    pub fn first_page(self) -> usize {
+        match self {
+            TokenList::NewApi | TokenList::OneApi => 0,
+            TokenList::OneHub => 1,
+        }
+    }
+}
+
+/// Where per-model prices come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pricing {
+    /// `GET /api/pricing` with ratios and `group_ratio`.
+    NewApi,
+    /// OneHub's `GET /api/available_model` with `price{type, input, output}`.
+    AvailableModel,
+    None,
+}
+
+/// A panel's check-in endpoint and where it puts the reward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkin {
+    pub path: &'static str,
+    pub reward: Reward,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reward {
+    /// Quota units in `data.<field>`; a repeat is `success:false` "already checked in".
+    QuotaField(&'static str),
+    /// USD inside the message text (`…$25…`); a repeat is success with an empty message.
+    /// The call is the browser's XHR (AnyRouter `sign_in`).
+    UsdInMessage,
+}
+
+/// The `Authorization` header of an access token (the `Bearer ` prefix is optional upstream).
+pub fn bearer(token: &str) -> (&'static str, String) {
+    ("Authorization", format!("Bearer {token}"))
+}
+
+/// A management call with the given auth header and the panel's user-id headers.
+pub fn request(
+    profile: &FamilyProfile,
+    auth: (&'static str, String),
+    user_id: &str,
+    method: &'static str,
+    path: String,
+    body: Option<String>,
+) -> PanelRequest {
+    let mut headers = vec![auth];
+    headers.extend(
+        profile
+            .user_headers
+            .iter()
+            .map(|h| (*h, user_id.to_string())),
+    );
+    headers.push(("Accept", "application/json".into()));
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json".into()));
+    }
+    PanelRequest {
+        method,
+        path,
+        headers,
+        body,
+    }
+}
+
+/// Builds a management call with the account's token or cookie and the panel's user headers.
+pub fn authed(
+    profile: &FamilyProfile,
+    cred: &Credential,
+    method: &'static str,
+    path: String,
+    body: Option<String>,
+) -> Result<PanelRequest, PanelError> {
+    let auth = match cred {
+        Credential::AccessToken { token, .. } => bearer(token),
+        Credential::Cookie { cookie, .. } => ("Cookie", cookie.clone()),
+        Credential::Password { .. } => {
+            return Err(PanelError::Credential(
+                "log in first: management calls need the session the login returns".into(),
+            ))
+        }
+        Credential::ApiKey { .. } => {
+            return Err(PanelError::Credential(format!(
+                "{} management needs an access token or a session cookie, not an API key",
+                profile.platform.as_str()
+            )))
+        }
+    };
+    Ok(request(profile, auth, cred.user_id(), method, path, body))
+}
+
+pub fn get(
+    profile: &FamilyProfile,
+    cred: &Credential,
+    path: &str,
+) -> Result<PanelRequest, PanelError> {
+    authed(profile, cred, "GET", path.to_string(), None)
+}
+
+pub fn status_request() -> PanelRequest {
+    PanelRequest {
+        method: "GET",
+        path: "/api/status".into(),
+        headers: vec![("Accept", "application/json".into())],
+        body: None,
+    }
+}
+
+/// Unwraps the `{success, message, data}` envelope, classifying failures.
+pub fn parse_envelope(status: u16, body: &str) -> Result<Value, PanelError> {
+    if status == 404 {
+        return Err(PanelError::NotSupported(excerpt(body)));
+    }
+    if anyrouter::is_waf_challenge(body) {
+        return Err(anyrouter::challenge_error());
+    }
+    let parsed: Result<Value, _> = serde_json::from_str(body);
+    if status == 401 || status == 403 {
+        let message = parsed
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        return Err(PanelError::Auth(if message.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            message
+        }));
+    }
+    if !(200..300).contains(&status) {
+        return Err(PanelError::Http(status));
+    }
+    let v = parsed.map_err(|_| PanelError::Malformed(excerpt(body)))?;
+    if v["success"].as_bool() == Some(true) {
+        return Ok(v);
+    }
+    let message = v["message"].as_str().unwrap_or_default().to_string();
+    // Bad tokens and sessions come back as HTTP 200 + success:false (upstream-panels.md §1, §4).
+    let auth_markers = [
+        "access token",
+        "未登录",
+        "无权",
+        "会话无效",
+        "New-Api-User",
+        "Veloera-User",
+    ];
+    if auth_markers.iter().any(|m| message.contains(m))
+        || message.to_ascii_lowercase().contains("unauthorized")
+    {
+        Err(PanelError::Auth(message))
+    } else {
+        Err(PanelError::Refused(message))
+    }
+}
+
+pub fn parse_status(envelope: &Value) -> PanelStatus {
+    let data = &envelope["data"];
+    let flag = |name: &str| data[name].as_bool().unwrap_or(false);
+    PanelStatus {
+        quota_per_unit: data["quota_per_unit"]
+            .as_f64()
+            .filter(|q| *q > 0.0)
+            .unwrap_or(DEFAULT_QUOTA_PER_UNIT),
+        // New API spells it `checkin_enabled`, Veloera `check_in_enabled`.
+        checkin_enabled: flag("checkin_enabled") || flag("check_in_enabled"),
+        turnstile_check: flag("turnstile_check"),
+        system_name: data["system_name"].as_str().unwrap_or_default().to_string(),
+    }
+}
+
+pub fn parse_status_body(status: u16, body: &str) -> Result<PanelStatus, PanelError> {
+    Ok(parse_status(&parse_envelope(status, body)?))
+}
+
+pub fn parse_self(envelope: &Value, quota_per_unit: f64) -> Result<PanelBalance, PanelError> {
+    let data = &envelope["data"];
+    let quota = data["quota"]
+        .as_f64()
+        .ok_or_else(|| PanelError::Malformed("user self without quota".into()))?;
+    Ok(PanelBalance {
+        user_id: data["id"].as_i64().unwrap_or_default(),
+        group: data["group"]
+            .as_str()
+            .filter(|g| !g.is_empty())
+            .unwrap_or("default")
+            .to_string(),
+        balance_usd: quota / quota_per_unit,
+        used_usd: data["used_quota"].as_f64().unwrap_or(0.0) / quota_per_unit,
+    })
+}
+
+/// Model names from a list (`["gpt-4o"]`) or a name-keyed map (OneHub `/api/available_model`).
+pub fn parse_models(envelope: &Value) -> Result<Vec<String>, PanelError> {
+    let data = &envelope["data"];
+    let names: Vec<String> = if let Some(list) = data.as_array() {
+        list.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    } else if let Some(map) = data.as_object() {
+        map.keys().cloned().collect()
+    } else {
+        return Err(PanelError::Malformed(
+            "models: data is neither a list nor a map".into(),
+        ));
+    };
+    let mut models: Vec<String> = names.into_iter().filter(|m| !m.is_empty()).collect();
+    models.sort();
+    models.dedup();
+    Ok(models)
+}
+
+/// `/api/pricing` (New API, Veloera) at the `group`'s ratio.
+pub fn parse_pricing(envelope: &Value, group: &str) -> Vec<(String, ModelPrice)> {
+    let group_ratio = envelope["group_ratio"][group].as_f64().unwrap_or(1.0);
+    let Some(items) = envelope["data"].as_array() else {
+        return vec![];
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let name = item["model_name"].as_str()?.to_string();
+            let price = if item["quota_type"].as_i64() == Some(1) {
+                ModelPrice::PerCall {
+                    usd: item["model_price"].as_f64()? * group_ratio,
+                }
+            } else {
+                let input = item["model_ratio"].as_f64()? * USD_PER_MTOK_AT_RATIO_1 * group_ratio;
+                ModelPrice::Tokens {
+                    input_usd_per_mtok: input,
+                    output_usd_per_mtok: input * item["completion_ratio"].as_f64().unwrap_or(1.0),
+                    cache_read_usd_per_mtok: item["cache_ratio"].as_f64().map(|r| input * r),
+                }
+            };
+            Some((name, price))
+        })
+        .collect()
+}
+
+/// Groups from a name-keyed map: New API `{ratio, desc}` or OneHub `{name, ratio}`.
+pub fn parse_groups(envelope: &Value) -> Result<Vec<GroupInfo>, PanelError> {
+    let map = envelope["data"]
+        .as_object()
+        .ok_or_else(|| PanelError::Malformed("groups: data is not a map".into()))?;
+    Ok(map
+        .iter()
+        .map(|(name, g)| GroupInfo {
+            name: name.clone(),
+            ratio: g["ratio"].as_f64(),
+            description: g["desc"]
+                .as_str()
+                .or(g["name"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+        })
+        .collect())
+}
+
+/// One page of the token list, in whichever shape the panel used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenPage {
+    pub tokens: Vec<PanelToken>,
+    /// Legacy panels answer a bare array with 0-based pages.
+    pub legacy: bool,
+    pub total: Option<usize>,
+}
+
+pub fn tokens_request(
+    profile: &FamilyProfile,
+    cred: &Credential,
+    page: usize,
+) -> Result<PanelRequest, PanelError> {
+    authed(
+        profile,
+        cred,
+        "GET",
+        tokens_path(profile.token_list, page),
+        None,
+    )
+}
+
+pub fn tokens_path(style: TokenList, page: usize) -> String {
+    match style {
+        // p=0 is page one on current (1-based, p=0 ≡ 1) and legacy (0-based) builds alike.
+        TokenList::NewApi => format!("/api/token/?p={page}&size={TOKEN_PAGE_SIZE}"),
+        TokenList::OneApi => format!("/api/token/?p={page}"),
+        TokenList::OneHub => format!("/api/token/?page={page}&size={TOKEN_PAGE_SIZE}"),
+    }
+}
+
+/// Reads an array (legacy New API, One API, Veloera), `data.items` (New API) or `data.data` (OneHub).
+pub fn parse_tokens(envelope: &Value) -> Result<TokenPage, PanelError> {
+    let data = &envelope["data"];
+    let total = |field: &str| data[field].as_u64().and_then(|t| usize::try_from(t).ok());
+    let (items, legacy, total) = if data.is_array() {
+        (data.clone(), true, None)
+    } else if data["items"].is_array() {
+        (data["items"].clone(), false, total("total"))
+    } else if data["data"].is_array() {
+        (data["data"].clone(), false, total("total_count"))
+    } else if data.is_null() {
+        (Value::Array(vec![]), true, None)
+    } else {
+        return Err(PanelError::Malformed(
+            "token list has neither an array nor items".into(),
+        ));
+    };
+    let tokens: Vec<PanelToken> = serde_json::from_value(items)
+        .map_err(|e| PanelError::Malformed(format!("token list: {e}")))?;
+    Ok(TokenPage {
+        tokens,
+        legacy,
+        total,
+    })
+}
+
+/// New API: the `p` of the page after `page` (`requested_p` was its `p`), or None when done.
+pub fn next_token_page(page: &TokenPage, requested_p: usize, collected: usize) -> Option<usize> {
+    if page.tokens.len() < TOKEN_PAGE_SIZE || page.total.is_some_and(|t| collected >= t) {
+        return None;
+    }
+    // Current panels: p=0 and p=1 are both page one, so after p=0 comes p=2.
+    Some(if page.legacy {
+        requested_p + 1
+    } else {
+        requested_p.max(1) + 1
+    })
+}
+
+/// One page plus the next page index in the profile's pagination; `seen` = tokens before it.
+pub fn parse_token_batch(
+    profile: &FamilyProfile,
+    status: u16,
+    body: &str,
+    page: usize,
+    seen: usize,
+) -> Result<TokenBatch, PanelError> {
+    let parsed = parse_tokens(&parse_envelope(status, body)?)?;
+    let collected = seen + parsed.tokens.len();
+    let next_page = match profile.token_list {
+        TokenList::NewApi => next_token_page(&parsed, page, collected),
+        TokenList::OneApi => (parsed.tokens.len() == ONE_API_PAGE_SIZE).then_some(page + 1),
+        TokenList::OneHub => {
+            let more = parsed
+                .total
+                .map_or(parsed.tokens.len() == TOKEN_PAGE_SIZE, |t| collected < t);
+            (more && !parsed.tokens.is_empty()).then_some(page + 1)
+        }
+    };
+    Ok(TokenBatch {
+        tokens: parsed.tokens,
+        next_page,
+    })
+}
+
+pub fn parse_token_key(envelope: &Value) -> Result<String, PanelError> {
+    envelope["data"]["key"]
+        .as_str()
+        .filter(|k| !k.is_empty() && !k.contains('*'))
+        .map(str::to_owned)
+        .ok_or_else(|| PanelError::Malformed("token key response without a full key".into()))
+}
+
+/// An unlimited, never-expiring token. One body for all: the panels ignore fields they lack.
+pub fn create_token_request(
+    profile: &FamilyProfile,
+    cred: &Credential,
+    name: &str,
+) -> Result<PanelRequest, PanelError> {
+    authed(
+        profile,
+        cred,
+        "POST",
+        "/api/token/".into(),
+        Some(create_token_body(name)),
+    )
+}
+
+pub fn create_token_body(name: &str) -> String {
+    let name: String = name.chars().take(MAX_TOKEN_NAME_CHARS).collect();
+    serde_json::json!({
+        "name": name, "remain_quota": 0, "unlimited_quota": true, "expired_time": -1,
+        "model_limits_enabled": false, "model_limits": "", "allow_ips": "", "group": ""
+    })
+    .to_string()
+}
+
+/// One API returns the created token with its key; the others only `{success:true}`.
+pub fn parse_created_token(envelope: &Value) -> Result<Option<PanelToken>, PanelError> {
+    let data = &envelope["data"];
+    if data["key"].as_str().is_none_or(str::is_empty) {
+        return Ok(None);
+    }
+    serde_json::from_value(data.clone())
+        .map(Some)
+        .map_err(|e| PanelError::Malformed(format!("created token: {e}")))
+}
+
+pub fn checkin_request(
+    profile: &FamilyProfile,
+    cred: &Credential,
+) -> Result<PanelRequest, PanelError> {
+    let checkin = profile.checkin.ok_or_else(|| {
+        PanelError::NotSupported(format!("{} has no check-in", profile.platform.as_str()))
+    })?;
+    let body = (checkin.reward == Reward::UsdInMessage).then(|| "{}".to_string());
+    let mut request = authed(profile, cred, "POST", checkin.path.into(), body)?;
+    if checkin.reward == Reward::UsdInMessage {
+        request
+            .headers
+            .push(("X-Requested-With", "XMLHttpRequest".into()));
+    }
+    Ok(request)
+}
+
+pub fn parse_checkin(
+    profile: &FamilyProfile,
+    status: u16,
+    body: &str,
+    quota_per_unit: f64,
+) -> Result<CheckinOutcome, PanelError> {
+    let reward = profile
+        .checkin
+        .map_or(Reward::QuotaField("quota_awarded"), |c| c.reward);
+    match parse_envelope(status, body) {
+        Ok(v) => Ok(match reward {
+            Reward::QuotaField(field) => CheckinOutcome::Rewarded {
+                usd: v["data"][field].as_f64().unwrap_or(0.0) / quota_per_unit,
+            },
+            Reward::UsdInMessage => {
+                let message = v["message"].as_str().unwrap_or_default().trim();
+                if message.is_empty() {
+                    CheckinOutcome::AlreadyDone
+                } else {
+                    CheckinOutcome::Rewarded {
+                        usd: dollar_amount(message).unwrap_or(0.0),
+                    }
+                }
+            }
+        }),
+        Err(PanelError::Refused(m)) if is_already_checked_in(&m) => Ok(CheckinOutcome::AlreadyDone),
+        Err(PanelError::Refused(m)) if m.contains("Turnstile") => Err(PanelError::Refused(
+            format!("{m} (this site wants a browser Turnstile check for check-in)"),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// "今日已签到" (New API), "你今天已经签到过了" (Veloera), "Already checked in today" (i18n).
+fn is_already_checked_in(message: &str) -> bool {
+    message.contains("已签到")
+        || message.contains("已经签到")
+        || message.to_ascii_lowercase().contains("already")
+}
+
+/// The first `$<number>` in a message (AnyRouter: "签到成功，获得 $25").
+fn dollar_amount(message: &str) -> Option<f64> {
+    let after = &message[message.find('$')? + 1..];
+    let end = after
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(after.len());
+    after[..end].parse().ok()
+}
+
+pub fn login_request(
+    profile: &FamilyProfile,
+    username: &str,
+    password: &str,
+) -> Result<PanelRequest, PanelError> {
+    if !profile.password_login {
+        return Err(PanelError::Credential(format!(
+            "{} logins are browser-only (OAuth): import the session cookie and user id",
+            profile.platform.as_str()
+        )));
+    }
+    Ok(PanelRequest {
+        method: "POST",
+        path: "/api/user/login".into(),
+        headers: vec![
+            ("Accept", "application/json".into()),
+            ("Content-Type", "application/json".into()),
+        ],
+        body: Some(serde_json::json!({ "username": username, "password": password }).to_string()),
+    })
+}
+
+/// A successful login sets the `session` cookie and returns the user (its id is the user header).
+pub fn parse_login(status: u16, body: &str, set_cookie: &[&str]) -> Result<Credential, PanelError> {
+    let v = parse_envelope(status, body).map_err(|e| match e {
+        PanelError::Refused(m) => PanelError::Auth(if m.contains("Turnstile") {
+            format!("{m}: this site wants a browser Turnstile check; import a cookie or access token")
+        } else {
+            m
+        }),
+        other => other,
+    })?;
+    let data = &v["data"];
+    if data["require_2fa"].as_bool() == Some(true) {
+        return Err(PanelError::Auth(
+            "two-factor authentication is on: import a session cookie or an access token".into(),
+        ));
+    }
+    let user_id = data["id"]
+        .as_i64()
+        .ok_or_else(|| PanelError::Malformed("login answer without a user id".into()))?;
+    let cookie = set_cookie
+        .iter()
+        .filter_map(|c| c.split(';').next())
+        .map(str::trim)
+        .find(|c| c.starts_with("session="))
+        .ok_or_else(|| PanelError::Malformed("login succeeded but set no session cookie".into()))?;
+    Ok(Credential::Cookie {
+        cookie: cookie.to_string(),
+        user_id: user_id.to_string(),
+    })
+}
