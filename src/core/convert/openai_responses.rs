@@ -434,8 +434,8 @@ fn response_object(
 }
 
 pub fn emit_response(resp: &Response, ctx: &ResponseContext) -> Value {
-    let stop = StopReason::settle(Some(resp.stop), resp.has_tool_call());
-    let (status, incomplete) = status_of(stop);
+    // A cut or filtered answer stays `incomplete` even when it holds calls (TV11).
+    let (status, incomplete) = status_of(resp.stop);
     let item_status = if status == "completed" {
         "completed"
     } else {
@@ -599,7 +599,6 @@ pub struct StreamEmitter {
     started: bool,
     output: Vec<Value>,
     open: Option<OpenItem>,
-    saw_call: bool,
     stop: Option<StopReason>,
     usage: Usage,
 }
@@ -614,7 +613,6 @@ impl StreamEmitter {
             started: false,
             output: Vec::new(),
             open: None,
-            saw_call: false,
             stop: None,
             usage: Usage::default(),
         }
@@ -811,7 +809,6 @@ pub fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
             }
         }
         Delta::ToolStart { key, id, name } => {
-            st.saw_call = true;
             st.open(
                 OpenItem::Call {
                     key: *key,
@@ -850,8 +847,14 @@ pub fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
         Delta::Done => {
             st.ensure_started(&mut out);
             st.close(&mut out);
-            let stop = StopReason::settle(st.stop, st.saw_call);
-            let (status, incomplete) = status_of(stop);
+            let (status, incomplete) = status_of(st.stop.unwrap_or(StopReason::EndTurn));
+            if status != "completed" {
+                for item in &mut st.output {
+                    if item.get("status").is_some() {
+                        item["status"] = json!("incomplete");
+                    }
+                }
+            }
             let response = st.snapshot(status, st.usage.to_openai_responses(), incomplete);
             let name = if status == "completed" {
                 "response.completed"
