@@ -5,7 +5,7 @@ use crate::core::sse::SseEvent;
 use serde_json::{json, Map, Value};
 
 use super::errors::{openai_error_object, unsupported, ConvertError};
-use super::ir::{Block, Request, Response, Role, StopReason};
+use super::ir::{Block, Reasoning, Request, Response, Role, StopReason};
 use super::openai_chat::{
     finish_name, joined_text, parse_finish, push_blocks, reject_unmappable, set_opt,
 };
@@ -66,6 +66,15 @@ pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
 pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
     if !req.tools.is_empty() {
         return Err(unsupported("tools cannot be sent to a Completions channel"));
+    }
+    if req
+        .reasoning
+        .as_ref()
+        .is_some_and(|r| *r != Reasoning::Disabled)
+    {
+        return Err(unsupported(
+            "reasoning settings cannot be sent to a Completions channel",
+        ));
     }
     let mut texts: Vec<String> = req.system.iter().map(|s| s.text.clone()).collect();
     for m in &req.messages {

@@ -69,11 +69,28 @@ impl Frame {
             data,
         }
     }
+
+    /// Appends the frame in SSE framing.
+    pub fn write_sse(&self, out: &mut Vec<u8>) {
+        match self {
+            Frame::Event { name, data } => {
+                if let Some(name) = name {
+                    out.extend_from_slice(b"event: ");
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(b'\n');
+                }
+                out.extend_from_slice(b"data: ");
+                out.extend_from_slice(data.to_string().as_bytes());
+                out.extend_from_slice(b"\n\n");
+            }
+            Frame::DoneMarker => out.extend_from_slice(b"data: [DONE]\n\n"),
+        }
+    }
 }
 
 /// Per-upstream parser state.
 #[derive(Debug)]
-enum Parser {
+pub(super) enum Parser {
     Chat(openai_chat::StreamParser),
     Completions(openai_completions::StreamParser),
     Responses(openai_responses::StreamParser),
@@ -82,7 +99,7 @@ enum Parser {
 }
 
 impl Parser {
-    fn new(dialect: Dialect) -> Parser {
+    pub(super) fn new(dialect: Dialect) -> Parser {
         match dialect {
             Dialect::OpenAiChat => Parser::Chat(Default::default()),
             Dialect::OpenAiCompletions => Parser::Completions(Default::default()),
@@ -92,7 +109,7 @@ impl Parser {
         }
     }
 
-    fn step(&mut self, event: &SseEvent) -> Vec<Delta> {
+    pub(super) fn step(&mut self, event: &SseEvent) -> Vec<Delta> {
         match self {
             Parser::Chat(s) => openai_chat::parse_stream_event(event, s),
             Parser::Completions(s) => openai_completions::parse_stream_event(event, s),
@@ -105,7 +122,7 @@ impl Parser {
 
 /// Per-client emitter state.
 #[derive(Debug)]
-enum Emitter {
+pub(super) enum Emitter {
     Chat(openai_chat::StreamEmitter),
     Completions(openai_completions::StreamEmitter),
     Responses(openai_responses::StreamEmitter),
@@ -114,7 +131,7 @@ enum Emitter {
 }
 
 impl Emitter {
-    fn new(ctx: &ResponseContext) -> Emitter {
+    pub(super) fn new(ctx: &ResponseContext) -> Emitter {
         match ctx.client {
             Dialect::OpenAiChat => Emitter::Chat(openai_chat::StreamEmitter::new(ctx)),
             Dialect::OpenAiCompletions => {
@@ -128,7 +145,7 @@ impl Emitter {
         }
     }
 
-    fn step(&mut self, delta: &Delta) -> Vec<Frame> {
+    pub(super) fn step(&mut self, delta: &Delta) -> Vec<Frame> {
         match self {
             Emitter::Chat(s) => openai_chat::emit_stream_delta(delta, s),
             Emitter::Completions(s) => openai_completions::emit_stream_delta(delta, s),
@@ -147,7 +164,8 @@ pub struct StreamConverter {
     parser: Parser,
     emitter: Emitter,
     usage: Usage,
-    /// Records written so far in Gemini JSON-array framing (for `[`, `,` and `]`).
+    /// Records written so far in Gemini JSON-array framing (for `[` and `,`); the framing is
+    /// cleared once `]` is written.
     array_records: u64,
     /// A terminal frame (completion or error) went out: nothing may follow.
     closed: bool,
@@ -280,19 +298,7 @@ impl StreamConverter {
             }
             return;
         }
-        match frame {
-            Frame::Event { name, data } => {
-                if let Some(name) = name {
-                    out.extend_from_slice(b"event: ");
-                    out.extend_from_slice(name.as_bytes());
-                    out.push(b'\n');
-                }
-                out.extend_from_slice(b"data: ");
-                out.extend_from_slice(data.to_string().as_bytes());
-                out.extend_from_slice(b"\n\n");
-            }
-            Frame::DoneMarker => out.extend_from_slice(b"data: [DONE]\n\n"),
-        }
+        frame.write_sse(out);
     }
 
     fn close_array(&mut self, out: &mut Vec<u8>) {
@@ -301,7 +307,6 @@ impl StreamConverter {
                 out.push(b'[');
             }
             out.push(b']');
-            self.array_records = u64::MAX / 2; // closed: later calls add nothing sensible
             self.ctx.gemini_framing = None;
         }
     }
