@@ -270,6 +270,51 @@ mod tests {
     }
 
     #[test]
+    fn credentials_and_base_urls_follow_the_platform() {
+        let s = input(
+            json!({"name":"ar","platform":"anyrouter","base_url":"https://anyrouter.top",
+            "cookie":"abc","user_id":"12345"}),
+        )
+        .unwrap();
+        assert_eq!(
+            s.credential,
+            Credential::Cookie {
+                cookie: "session=abc".into(),
+                user_id: "12345".into()
+            }
+        );
+        assert_eq!(s.panel_user_id, "12345");
+        assert_eq!(
+            s.access_token,
+            r#"{"kind":"cookie","cookie":"session=abc","user_id":"12345"}"#
+        );
+        let s = input(json!({"name":"ds","platform":"deepseek","api_key":"sk-d"})).unwrap();
+        assert_eq!(s.base_url, "https://api.deepseek.com");
+        assert_eq!(s.credential, Credential::ApiKey { key: "sk-d".into() });
+        let err =
+            input(json!({"name":"g","platform":"openai-compatible","api_key":"k"})).unwrap_err();
+        assert!(err.message().contains("base_url"), "{}", err.message());
+        let err =
+            input(json!({"name":"s","platform":"sub2api","base_url":"http://s","cookie":"x"}))
+                .unwrap_err();
+        assert!(
+            err.message()
+                .contains("missing credential for platform `sub2api`"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn platform_names_round_trip_through_serde() {
+        for p in Platform::ALL {
+            assert_eq!(Platform::parse(p.as_str()), Some(p));
+            assert_eq!(serde_json::to_value(p).unwrap(), json!(p.as_str()));
+        }
+        assert_eq!(Platform::parse("one-hub"), None);
+    }
+
+    #[test]
     fn rejects_bad_input_with_a_clear_message() {
         let cases = [
             (

@@ -81,3 +81,116 @@ pub fn challenge_cookies(body: &str, set_cookie: &[&str]) -> Option<Vec<(String,
     }));
     Some(cookies)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::credential::Credential;
+    use super::super::{CheckinOutcome, PanelAdapter};
+    use super::*;
+
+    const CHALLENGE: &str = fixture!("anyrouter_challenge.html");
+
+    fn cookie() -> Credential {
+        Credential::Cookie {
+            cookie: "session=abc".into(),
+            user_id: "12345".into(),
+        }
+    }
+
+    #[test]
+    fn challenge_page_is_an_account_error_on_every_parser() {
+        let a = PanelAdapter::for_platform(Platform::AnyRouter);
+        assert!(is_waf_challenge(CHALLENGE));
+        assert_eq!(
+            a.parse_balance(200, CHALLENGE, 500_000.0),
+            Err(challenge_error())
+        );
+        assert_eq!(
+            a.parse_checkin(200, CHALLENGE, 500_000.0),
+            Err(challenge_error())
+        );
+        assert_eq!(a.parse_models(200, CHALLENGE), Err(challenge_error()));
+        assert!(challenge_error().is_account_error());
+        assert!(!is_waf_challenge(
+            r#"{"success":true,"message":"var arg1='x'"}"#
+        ));
+    }
+
+    #[test]
+    fn solves_the_challenge_cookie() {
+        // Independent vector: qaiu AcwScV2GeneratorTest.
+        assert_eq!(
+            solve_challenge(CHALLENGE).as_deref(),
+            Some("68d8c25247df18dd66d24165d11084d09bc00db9")
+        );
+        assert_eq!(solve_challenge("<html>no challenge</html>"), None);
+        assert_eq!(solve_challenge("var arg1='12zz';"), None);
+        let cookies = challenge_cookies(
+            CHALLENGE,
+            &["acw_tc=0a1b2c; path=/; HttpOnly", "session=other; Path=/"],
+        )
+        .unwrap();
+        assert_eq!(
+            cookies,
+            vec![
+                (
+                    "acw_sc__v2".to_string(),
+                    "68d8c25247df18dd66d24165d11084d09bc00db9".to_string()
+                ),
+                ("acw_tc".to_string(), "0a1b2c".to_string()),
+            ]
+        );
+        let mut retry = PanelAdapter::for_platform(Platform::AnyRouter)
+            .self_request(&cookie())
+            .unwrap();
+        for (name, value) in &cookies {
+            retry.add_cookie(name, value);
+        }
+        assert_eq!(
+            retry.headers[0],
+            (
+                "Cookie",
+                "session=abc; acw_sc__v2=68d8c25247df18dd66d24165d11084d09bc00db9; acw_tc=0a1b2c"
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn sign_in_reward_in_the_message_and_repeat_as_empty_success() {
+        let a = PanelAdapter::for_platform(Platform::AnyRouter);
+        let r = a.checkin_request(&cookie()).unwrap();
+        assert_eq!(
+            (r.path.as_str(), r.body.as_deref()),
+            ("/api/user/sign_in", Some("{}"))
+        );
+        assert!(r.headers.contains(&("new-api-user", "12345".to_string())));
+        assert!(r
+            .headers
+            .contains(&("X-Requested-With", "XMLHttpRequest".to_string())));
+        assert_eq!(
+            a.parse_checkin(200, fixture!("anyrouter_sign_in_ok.json"), 500_000.0),
+            Ok(CheckinOutcome::Rewarded { usd: 25.0 })
+        );
+        assert_eq!(
+            a.parse_checkin(200, fixture!("anyrouter_sign_in_dup.json"), 500_000.0),
+            Ok(CheckinOutcome::AlreadyDone)
+        );
+        assert!(matches!(
+            a.parse_checkin(401, "", 500_000.0),
+            Err(PanelError::Auth(_))
+        ));
+    }
+
+    #[test]
+    fn password_login_is_refused_with_a_clear_reason() {
+        let a = PanelAdapter::for_platform(Platform::AnyRouter);
+        let login = a.login_request(&Credential::Password {
+            username: "u".into(),
+            password: "p".into(),
+        });
+        assert!(
+            matches!(login, Some(Err(PanelError::Credential(m))) if m.contains("import the session cookie"))
+        );
+    }
+}

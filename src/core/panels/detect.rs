@@ -246,3 +246,159 @@ pub fn required_user_header(status: u16, body: &str) -> Result<Option<&'static s
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(path: &str, status: u16, body: &str) -> ProbeAnswer {
+        ProbeAnswer {
+            path: path.into(),
+            status,
+            body: body.into(),
+        }
+    }
+
+    fn verdict(url: &str, answers: &[ProbeAnswer]) -> Option<Platform> {
+        match detect(url, answers) {
+            DetectStep::Done(d) => d.platform,
+            DetectStep::Probe(r) => panic!("wanted a verdict, got a probe of {}", r.path),
+        }
+    }
+
+    fn next_probe(url: &str, answers: &[ProbeAnswer]) -> String {
+        match detect(url, answers) {
+            DetectStep::Probe(r) => r.path,
+            DetectStep::Done(d) => panic!("wanted a probe, got {d:?}"),
+        }
+    }
+
+    #[test]
+    fn status_fields_name_the_panel() {
+        let url = "https://relay.example";
+        assert_eq!(next_probe(url, &[]), "/api/status");
+        let cases = [
+            (fixture!("new_api_status.json"), Platform::NewApi),
+            (fixture!("one_api_status.json"), Platform::OneApi),
+            (fixture!("onehub_status.json"), Platform::OneHub),
+            (fixture!("donehub_status.json"), Platform::DoneHub),
+            (fixture!("veloera_status.json"), Platform::Veloera),
+        ];
+        for (body, platform) in cases {
+            assert_eq!(
+                verdict(url, &[answer(STATUS_PATH, 200, body)]),
+                Some(platform),
+                "{body}"
+            );
+        }
+        let legacy_new_api = r#"{"success":true,"data":{"system_name":"My Relay","price":7.3,"min_topup":1,"quota_per_unit":500000}}"#;
+        assert_eq!(
+            verdict(url, &[answer(STATUS_PATH, 200, legacy_new_api)]),
+            Some(Platform::NewApi)
+        );
+        let bare = r#"{"success":true,"data":{"system_name":"X","quota_per_unit":500000}}"#;
+        assert_eq!(verdict(url, &[answer(STATUS_PATH, 200, bare)]), None);
+    }
+
+    #[test]
+    fn anyrouter_by_host_with_challenge_or_new_api_fields() {
+        let challenge = answer(STATUS_PATH, 200, fixture!("anyrouter_challenge.html"));
+        assert_eq!(
+            verdict("https://anyrouter.top", std::slice::from_ref(&challenge)),
+            Some(Platform::AnyRouter)
+        );
+        assert_eq!(verdict("https://waf.example", &[challenge]), None);
+        let status = answer(STATUS_PATH, 200, fixture!("new_api_status.json"));
+        assert_eq!(
+            verdict("https://anyrouter.top/", &[status]),
+            Some(Platform::AnyRouter)
+        );
+    }
+
+    #[test]
+    fn sub2api_and_generic_apis_without_a_panel_status() {
+        let url = "https://gw.example:8443/";
+        let no_status = answer(STATUS_PATH, 404, "404 page not found");
+        assert_eq!(
+            next_probe(url, std::slice::from_ref(&no_status)),
+            SUB2API_SETTINGS_PATH
+        );
+        let settings = answer(
+            SUB2API_SETTINGS_PATH,
+            200,
+            fixture!("sub2api_settings.json"),
+        );
+        assert_eq!(
+            verdict(url, &[no_status.clone(), settings]),
+            Some(Platform::Sub2Api)
+        );
+        let no_settings = answer(SUB2API_SETTINGS_PATH, 404, "404 page not found");
+        let first_two = [no_status.clone(), no_settings.clone()];
+        assert_eq!(next_probe(url, &first_two), MODELS_PATH);
+        let with_models = |status, body| {
+            let mut all = first_two.to_vec();
+            all.push(answer(MODELS_PATH, status, body));
+            verdict(url, &all)
+        };
+        assert_eq!(
+            with_models(401, fixture!("anthropic_unauthorized.json")),
+            Some(Platform::AnthropicCompatible)
+        );
+        assert_eq!(
+            with_models(401, fixture!("openai_unauthorized.json")),
+            Some(Platform::OpenAiCompatible)
+        );
+        assert_eq!(
+            with_models(403, fixture!("gemini_unregistered.json")),
+            Some(Platform::GeminiCompatible)
+        );
+        assert_eq!(
+            with_models(401, fixture!("sub2api_unauthorized.json")),
+            Some(Platform::Sub2Api)
+        );
+        assert_eq!(with_models(404, "<html>nginx</html>"), None);
+    }
+
+    #[test]
+    fn official_hosts_need_no_probe() {
+        assert_eq!(
+            verdict("https://api.deepseek.com", &[]),
+            Some(Platform::DeepSeek)
+        );
+        assert_eq!(
+            verdict("https://ark.cn-beijing.volces.com/api/v3", &[]),
+            Some(Platform::Doubao)
+        );
+        assert_eq!(
+            verdict("https://API.OpenAI.com/v1", &[]),
+            Some(Platform::OpenAi)
+        );
+        assert_eq!(
+            next_probe("https://notapi.openai.com.evil.example", &[]),
+            "/api/status"
+        );
+    }
+
+    #[test]
+    fn confirmation_probe_names_the_user_header() {
+        let r = user_header_probe("tok");
+        assert_eq!(r.path, "/api/user/self");
+        assert!(!r.headers.iter().any(|(h, _)| h.ends_with("User")));
+        assert_eq!(
+            required_user_header(401, fixture!("new_api_missing_user_header.json")),
+            Ok(Some("New-Api-User"))
+        );
+        assert_eq!(
+            required_user_header(401, fixture!("veloera_missing_header.json")),
+            Ok(Some("Veloera-User"))
+        );
+        assert_eq!(
+            required_user_header(200, fixture!("onehub_self.json")),
+            Ok(None)
+        );
+        assert!(matches!(
+            required_user_header(200, fixture!("new_api_bad_token.json")),
+            Err(PanelError::Auth(_))
+        ));
+    }
+}

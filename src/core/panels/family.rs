@@ -567,3 +567,296 @@ pub fn parse_login(status: u16, body: &str, set_cookie: &[&str]) -> Result<Crede
         user_id: user_id.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{new_api, PanelAdapter};
+    use super::*;
+
+    fn adapter() -> PanelAdapter {
+        PanelAdapter::for_platform(Platform::NewApi)
+    }
+
+    fn token() -> Credential {
+        Credential::AccessToken {
+            token: "tok".into(),
+            user_id: "42".into(),
+        }
+    }
+
+    #[test]
+    fn management_calls_carry_the_credential_and_every_derivative_user_header() {
+        let r = adapter().self_request(&token()).unwrap();
+        assert_eq!((r.method, r.path.as_str()), ("GET", "/api/user/self"));
+        assert_eq!(r.headers[0], ("Authorization", "Bearer tok".to_string()));
+        for h in new_api::PROFILE.user_headers {
+            assert!(r.headers.contains(&(*h, "42".to_string())), "{h}");
+        }
+        let cookie = Credential::Cookie {
+            cookie: "session=abc".into(),
+            user_id: "42".into(),
+        };
+        let r = adapter().models_request(&cookie).unwrap();
+        assert_eq!(r.headers[0], ("Cookie", "session=abc".to_string()));
+        let password = Credential::Password {
+            username: "a".into(),
+            password: "b".into(),
+        };
+        assert!(
+            matches!(adapter().self_request(&password), Err(PanelError::Credential(m)) if m.contains("log in first"))
+        );
+    }
+
+    #[test]
+    fn status_balance_models_from_fixtures() {
+        let status = adapter()
+            .parse_status(200, fixture!("new_api_status.json"))
+            .unwrap();
+        assert_eq!(
+            status,
+            PanelStatus {
+                quota_per_unit: 500_000.0,
+                checkin_enabled: true,
+                turnstile_check: false,
+                system_name: "New API".into()
+            }
+        );
+        let b = adapter()
+            .parse_balance(200, fixture!("new_api_self.json"), 1_000_000.0)
+            .unwrap();
+        assert_eq!(
+            (b.user_id, b.group.as_str(), b.balance_usd, b.used_usd),
+            (42, "vip", 2.5, 0.5)
+        );
+        assert_eq!(
+            adapter()
+                .parse_models(200, fixture!("new_api_models.json"))
+                .unwrap(),
+            vec!["claude-sonnet-4-5", "gpt-4o"]
+        );
+    }
+
+    #[test]
+    fn auth_failures_in_both_styles_and_malformed_bodies() {
+        let a = adapter();
+        assert_eq!(
+            a.parse_balance(401, fixture!("new_api_missing_user_header.json"), 1.0),
+            Err(PanelError::Auth(
+                "无权进行此操作，未提供 New-Api-User".into()
+            ))
+        );
+        assert!(matches!(
+            a.parse_balance(200, fixture!("new_api_bad_token.json"), 1.0),
+            Err(PanelError::Auth(_))
+        ));
+        assert_eq!(
+            a.parse_created_token(200, fixture!("new_api_token_limit.json")),
+            Err(PanelError::Refused("已达到最大令牌数量限制 (5)".into()))
+        );
+        assert!(matches!(
+            a.parse_models(200, "{\"success\":tru"),
+            Err(PanelError::Malformed(_))
+        ));
+        assert!(matches!(
+            a.parse_balance(200, r#"{"success":true,"data":{"id":1}}"#, 1.0),
+            Err(PanelError::Malformed(_))
+        ));
+        assert_eq!(
+            a.parse_models(502, "bad gateway"),
+            Err(PanelError::Http(502))
+        );
+        assert_eq!(
+            a.parse_balance(403, "", 1.0),
+            Err(PanelError::Auth("HTTP 403".into()))
+        );
+    }
+
+    #[test]
+    fn current_token_list_is_masked_and_complete_at_total() {
+        let a = adapter();
+        assert_eq!(a.first_token_page(), 0);
+        assert_eq!(
+            a.tokens_request(&token(), 0).unwrap().path,
+            "/api/token/?p=0&size=100"
+        );
+        let batch = a
+            .parse_tokens(200, fixture!("new_api_tokens_current.json"), 0, 0)
+            .unwrap();
+        assert_eq!(batch.next_page, None);
+        assert_eq!(batch.tokens.len(), 2);
+        assert!(batch.tokens[0].is_masked() && batch.tokens[0].is_enabled());
+        assert!(!batch.tokens[1].is_enabled());
+        assert_eq!(batch.tokens[1].group, "vip");
+        let key = a.token_key_request(&token(), 7).unwrap();
+        assert_eq!(
+            (key.method, key.path.as_str()),
+            ("POST", "/api/token/7/key")
+        );
+        let full = a
+            .parse_token_key(200, fixture!("new_api_token_key.json"))
+            .unwrap();
+        assert_eq!((full.len(), &full[..4]), (48, "AbCd"));
+    }
+
+    #[test]
+    fn legacy_token_list_pages_from_zero() {
+        let legacy =
+            parse_tokens(&serde_json::from_str(fixture!("new_api_tokens_legacy.json")).unwrap())
+                .unwrap();
+        assert!(legacy.legacy && !legacy.tokens[0].is_masked());
+        assert_eq!(PanelToken::relay_key(&legacy.tokens[0].key).len(), 51);
+        // A full legacy page of 100 continues at p+1; a current one skips p=1 (≡ p=0).
+        let full_page = |legacy| TokenPage {
+            tokens: vec![legacy_token(); TOKEN_PAGE_SIZE],
+            legacy,
+            total: None,
+        };
+        assert_eq!(next_token_page(&full_page(true), 0, 100), Some(1));
+        assert_eq!(next_token_page(&full_page(false), 0, 100), Some(2));
+        assert_eq!(next_token_page(&full_page(false), 2, 200), Some(3));
+    }
+
+    fn legacy_token() -> PanelToken {
+        PanelToken {
+            id: 1,
+            key: "k".into(),
+            name: String::new(),
+            status: 1,
+            group: String::new(),
+        }
+    }
+
+    #[test]
+    fn create_token_returns_nothing_so_the_list_is_read_again() {
+        let r = adapter()
+            .create_token_request(&token(), "a-very-long-gateway-token-name-over-30")
+            .unwrap();
+        let body: Value = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body["name"], "a-very-long-gateway-token-name");
+        assert_eq!(
+            (
+                body["unlimited_quota"].clone(),
+                body["expired_time"].clone()
+            ),
+            (Value::Bool(true), Value::from(-1))
+        );
+        assert_eq!(
+            adapter().parse_created_token(200, r#"{"success":true,"message":""}"#),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn pricing_at_the_group_ratio_and_groups() {
+        let a = adapter();
+        assert_eq!(a.pricing_request(&token()).unwrap().path, "/api/pricing");
+        let prices = a
+            .parse_pricing(200, fixture!("new_api_pricing.json"), "vip")
+            .unwrap();
+        assert_eq!(
+            prices,
+            vec![
+                (
+                    "gpt-4o".to_string(),
+                    ModelPrice::Tokens {
+                        input_usd_per_mtok: 2.0,
+                        output_usd_per_mtok: 8.0,
+                        cache_read_usd_per_mtok: Some(1.0)
+                    }
+                ),
+                ("dall-e-3".to_string(), ModelPrice::PerCall { usd: 0.032 }),
+            ]
+        );
+        assert_eq!(
+            a.groups_request(&token()).unwrap().path,
+            "/api/user/self/groups"
+        );
+        let groups = a
+            .parse_groups(200, fixture!("new_api_groups.json"))
+            .unwrap();
+        assert_eq!(
+            groups[0],
+            GroupInfo {
+                name: "auto".into(),
+                ratio: None,
+                description: "自动选择".into()
+            }
+        );
+        assert_eq!(
+            (groups[2].name.as_str(), groups[2].ratio),
+            ("vip", Some(0.8))
+        );
+    }
+
+    #[test]
+    fn checkin_reward_repeat_and_failure_reasons() {
+        let a = adapter();
+        let r = a.checkin_request(&token()).unwrap();
+        assert_eq!(
+            (r.method, r.path.as_str(), r.body.clone()),
+            ("POST", "/api/user/checkin", None)
+        );
+        assert_eq!(
+            a.parse_checkin(200, fixture!("new_api_checkin_ok.json"), 500_000.0),
+            Ok(CheckinOutcome::Rewarded { usd: 0.5 })
+        );
+        assert_eq!(
+            a.parse_checkin(200, fixture!("new_api_checkin_dup.json"), 500_000.0),
+            Ok(CheckinOutcome::AlreadyDone)
+        );
+        assert_eq!(
+            a.parse_checkin(200, fixture!("new_api_checkin_turnstile.json"), 500_000.0),
+            Err(PanelError::Refused(
+                "Turnstile token 为空 (this site wants a browser Turnstile check for check-in)"
+                    .into()
+            ))
+        );
+        assert_eq!(
+            a.parse_checkin(200, fixture!("new_api_checkin_disabled.json"), 500_000.0),
+            Err(PanelError::Refused("签到功能未启用".into()))
+        );
+        assert!(matches!(
+            a.parse_checkin(404, fixture!("invalid_url_404.json"), 500_000.0),
+            Err(PanelError::NotSupported(m)) if m.contains("Invalid URL")
+        ));
+    }
+
+    #[test]
+    fn password_login_yields_a_session_cookie() {
+        let a = adapter();
+        let password = Credential::Password {
+            username: "alice".into(),
+            password: "pw".into(),
+        };
+        let r = a.login_request(&password).unwrap().unwrap();
+        assert_eq!(r.path, "/api/user/login");
+        assert_eq!(
+            r.body.as_deref(),
+            Some(r#"{"password":"pw","username":"alice"}"#)
+        );
+        assert!(a.login_request(&token()).is_none());
+        let set_cookie = [
+            "other=1; Path=/",
+            "session=MTc0; Path=/; Max-Age=2592000; HttpOnly",
+        ];
+        assert_eq!(
+            a.parse_login(200, fixture!("new_api_login.json"), &set_cookie),
+            Ok(Credential::Cookie {
+                cookie: "session=MTc0".into(),
+                user_id: "42".into()
+            })
+        );
+        assert!(matches!(
+            a.parse_login(200, fixture!("new_api_login_2fa.json"), &set_cookie),
+            Err(PanelError::Auth(m)) if m.contains("two-factor")
+        ));
+        assert_eq!(
+            a.parse_login(200, fixture!("new_api_login_wrong.json"), &[]),
+            Err(PanelError::Auth("用户名或密码错误，或用户已被封禁".into()))
+        );
+        assert!(matches!(
+            a.parse_login(200, fixture!("new_api_login.json"), &[]),
+            Err(PanelError::Malformed(_))
+        ));
+    }
+}

@@ -154,3 +154,139 @@ fn serves_generation(model: &Value) -> bool {
                 .any(|m| m.as_str() == Some("generateContent"))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::PanelAdapter;
+    use super::*;
+
+    fn key() -> Credential {
+        Credential::ApiKey { key: "sk-k".into() }
+    }
+
+    #[test]
+    fn each_dialect_lists_models_its_own_way() {
+        let openai = PanelAdapter::for_platform(Platform::Zhipu)
+            .models_request(&key())
+            .unwrap();
+        assert_eq!(openai.path, "/api/paas/v4/models");
+        assert_eq!(
+            openai.headers[0],
+            ("Authorization", "Bearer sk-k".to_string())
+        );
+        let anthropic = PanelAdapter::for_platform(Platform::Anthropic)
+            .models_request(&key())
+            .unwrap();
+        assert_eq!(anthropic.path, "/v1/models?limit=1000");
+        assert!(anthropic
+            .headers
+            .contains(&("x-api-key", "sk-k".to_string())));
+        assert!(anthropic
+            .headers
+            .contains(&("anthropic-version", "2023-06-01".to_string())));
+        let gemini = PanelAdapter::for_platform(Platform::GeminiCompatible)
+            .models_request(&key())
+            .unwrap();
+        assert_eq!(gemini.path, "/v1beta/models?pageSize=1000");
+        assert_eq!(gemini.headers[0], ("x-goog-api-key", "sk-k".to_string()));
+        assert_eq!(
+            PanelAdapter::for_platform(Platform::Aliyun)
+                .models_request(&key())
+                .unwrap()
+                .path,
+            "/compatible-mode/v1/models"
+        );
+    }
+
+    #[test]
+    fn model_lists_parse_per_dialect() {
+        let parse =
+            |p: Platform, status, body| PanelAdapter::for_platform(p).parse_models(status, body);
+        assert_eq!(
+            parse(Platform::OpenAi, 200, fixture!("openai_models.json")).unwrap(),
+            vec!["gpt-4o", "gpt-4o-mini"]
+        );
+        assert_eq!(
+            parse(
+                Platform::AnthropicCompatible,
+                200,
+                fixture!("anthropic_models.json")
+            )
+            .unwrap(),
+            vec!["claude-opus-4-1-20250805", "claude-sonnet-4-5-20250929"]
+        );
+        // The embedding-only model is left out.
+        assert_eq!(
+            parse(Platform::Gemini, 200, fixture!("gemini_models.json")).unwrap(),
+            vec!["gemini-2.5-flash", "gemini-2.5-pro"]
+        );
+        assert!(matches!(
+            parse(Platform::Gemini, 200, fixture!("openai_models.json")),
+            Err(PanelError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse(Platform::OpenAi, 200, "not json"),
+            Err(PanelError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn bad_keys_are_auth_errors_in_every_dialect() {
+        let parse =
+            |p: Platform, status, body| PanelAdapter::for_platform(p).parse_models(status, body);
+        assert!(matches!(
+            parse(Platform::DeepSeek, 401, fixture!("openai_unauthorized.json")),
+            Err(PanelError::Auth(m)) if m.starts_with("Incorrect API key")
+        ));
+        assert_eq!(
+            parse(
+                Platform::Anthropic,
+                401,
+                fixture!("anthropic_unauthorized.json")
+            ),
+            Err(PanelError::Auth("invalid x-api-key".into()))
+        );
+        assert_eq!(
+            parse(Platform::Gemini, 400, fixture!("gemini_bad_key.json")),
+            Err(PanelError::Auth(
+                "API key not valid. Please pass a valid API key.".into()
+            ))
+        );
+        assert_eq!(
+            parse(Platform::OpenAi, 500, "{}"),
+            Err(PanelError::Http(500))
+        );
+    }
+
+    #[test]
+    fn presets_and_what_providers_lack() {
+        assert_eq!(
+            default_base_url(Platform::Doubao),
+            Some("https://ark.cn-beijing.volces.com")
+        );
+        assert_eq!(default_base_url(Platform::OpenAiCompatible), None);
+        assert_eq!(default_base_url(Platform::NewApi), None);
+        let a = PanelAdapter::for_platform(Platform::MiniMax);
+        assert!(a.status_request().is_none());
+        assert!(matches!(
+            a.self_request(&key()),
+            Err(PanelError::NotSupported(_))
+        ));
+        assert!(matches!(
+            a.tokens_request(&key(), 1),
+            Err(PanelError::NotSupported(_))
+        ));
+        assert!(matches!(
+            a.checkin_request(&key()),
+            Err(PanelError::NotSupported(_))
+        ));
+        let token = Credential::AccessToken {
+            token: "t".into(),
+            user_id: "1".into(),
+        };
+        assert!(matches!(
+            a.models_request(&token),
+            Err(PanelError::Credential(_))
+        ));
+    }
+}

@@ -33,6 +33,18 @@
 //! call `models_request` with `Credential::ApiKey`. Detection lives in [`detect`]; which dialects
 //! a platform serves on which paths in [`relay_paths`].
 
+/// A recorded-shape body from `tests/fixtures/panels/`.
+#[cfg(test)]
+macro_rules! fixture {
+    ($name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/panels/",
+            $name
+        ))
+    };
+}
+
 pub mod anyrouter;
 pub mod credential;
 pub mod detect;

@@ -53,3 +53,102 @@ pub fn parse_pricing(envelope: &Value) -> Vec<(String, ModelPrice)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::credential::Credential;
+    use super::super::{GroupInfo, PanelAdapter, PanelError};
+    use super::*;
+
+    fn token() -> Credential {
+        Credential::AccessToken {
+            token: "tok".into(),
+            user_id: String::new(),
+        }
+    }
+
+    #[test]
+    fn page_size_pagination_from_one_until_total_count() {
+        for platform in [Platform::OneHub, Platform::DoneHub] {
+            let a = PanelAdapter::for_platform(platform);
+            assert_eq!(a.first_token_page(), 1);
+            assert_eq!(
+                a.tokens_request(&token(), 1).unwrap().path,
+                "/api/token/?page=1&size=100"
+            );
+            let batch = a
+                .parse_tokens(200, fixture!("onehub_tokens.json"), 2, 100)
+                .unwrap();
+            assert_eq!(batch.next_page, None, "101 of 101 collected");
+            assert!(batch.tokens[0].key.starts_with("Xy7pQ2mN9aB3cD4_"));
+            let batch = a
+                .parse_tokens(200, fixture!("onehub_tokens.json"), 2, 0)
+                .unwrap();
+            assert_eq!(batch.next_page, Some(3));
+        }
+    }
+
+    #[test]
+    fn models_and_base_prices_from_available_model() {
+        let a = PanelAdapter::for_platform(Platform::OneHub);
+        assert_eq!(
+            a.pricing_request(&token()).unwrap().path,
+            "/api/available_model"
+        );
+        assert_eq!(
+            a.parse_models(200, fixture!("onehub_available_model.json"))
+                .unwrap(),
+            vec!["dall-e-3", "gpt-4o"]
+        );
+        let prices = a
+            .parse_pricing(200, fixture!("onehub_available_model.json"), "default")
+            .unwrap();
+        assert_eq!(
+            prices[0],
+            ("dall-e-3".to_string(), ModelPrice::PerCall { usd: 0.04 })
+        );
+        assert_eq!(
+            prices[1],
+            (
+                "gpt-4o".to_string(),
+                ModelPrice::Tokens {
+                    input_usd_per_mtok: 2.5,
+                    output_usd_per_mtok: 10.0,
+                    cache_read_usd_per_mtok: None
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn balance_groups_and_no_checkin() {
+        let a = PanelAdapter::for_platform(Platform::DoneHub);
+        let b = a
+            .parse_balance(200, fixture!("onehub_self.json"), 500_000.0)
+            .unwrap();
+        assert_eq!((b.balance_usd, b.used_usd), (5.0, 1.0));
+        assert_eq!(
+            a.groups_request(&token()).unwrap().path,
+            "/api/user_group_map"
+        );
+        let groups = a
+            .parse_groups(200, fixture!("onehub_user_group_map.json"))
+            .unwrap();
+        assert_eq!(
+            groups[1],
+            GroupInfo {
+                name: "svip".into(),
+                ratio: Some(0.5),
+                description: "SVIP".into()
+            }
+        );
+        assert_eq!(
+            a.checkin_request(&token()),
+            Err(PanelError::NotSupported("done-hub has no check-in".into()))
+        );
+        assert_eq!(
+            a.parse_created_token(200, r#"{"success":true,"message":""}"#),
+            Ok(None)
+        );
+    }
+}

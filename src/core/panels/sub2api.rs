@@ -266,3 +266,160 @@ pub fn create_key_request(cred: &Credential, name: &str) -> Result<PanelRequest,
 pub fn parse_created_key(status: u16, body: &str) -> Result<PanelToken, PanelError> {
     key_token(&parse_envelope(status, body)?["data"])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::PanelAdapter;
+    use super::*;
+    use crate::core::station::Platform;
+
+    fn adapter() -> PanelAdapter {
+        PanelAdapter::for_platform(Platform::Sub2Api)
+    }
+
+    fn jwt_cred() -> Credential {
+        Credential::AccessToken {
+            token: "jwt".into(),
+            user_id: "12".into(),
+        }
+    }
+
+    #[test]
+    fn email_login_gives_a_jwt() {
+        let a = adapter();
+        let login = a
+            .login_request(&Credential::Password {
+                username: "a@b.c".into(),
+                password: "pw".into(),
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(login.path, "/api/v1/auth/login");
+        assert_eq!(
+            login.body.as_deref(),
+            Some(r#"{"email":"a@b.c","password":"pw"}"#)
+        );
+        assert_eq!(
+            a.parse_login(200, fixture!("sub2api_login.json"), &[]),
+            Ok(Credential::AccessToken {
+                token: "eyJhbGciOiJIUzI1NiJ9.eyJ1aWQiOjEyfQ.sig".into(),
+                user_id: "12".into()
+            })
+        );
+        assert_eq!(
+            a.parse_login(401, fixture!("sub2api_login_wrong.json"), &[]),
+            Err(PanelError::Auth("invalid email or password".into()))
+        );
+    }
+
+    #[test]
+    fn usd_balance_from_me_or_from_the_key() {
+        let a = adapter();
+        let status = a
+            .parse_status(200, fixture!("sub2api_settings.json"))
+            .unwrap();
+        assert_eq!(
+            (status.quota_per_unit, status.system_name.as_str()),
+            (1.0, "Sub2API")
+        );
+        let me = a.self_request(&jwt_cred()).unwrap();
+        assert_eq!(me.path, "/api/v1/auth/me");
+        assert!(me
+            .headers
+            .contains(&("Authorization", "Bearer jwt".to_string())));
+        let b = a
+            .parse_balance(200, fixture!("sub2api_me.json"), 1.0)
+            .unwrap();
+        assert_eq!((b.user_id, b.balance_usd), (12, 12.5));
+        let key = Credential::ApiKey { key: "sk-k".into() };
+        assert_eq!(a.self_request(&key).unwrap().path, "/v1/usage");
+        let b = a
+            .parse_balance(200, fixture!("sub2api_usage.json"), 1.0)
+            .unwrap();
+        assert_eq!((b.balance_usd, b.group.as_str()), (12.5, "钱包余额"));
+        assert_eq!(
+            a.parse_balance(401, fixture!("sub2api_unauthorized.json"), 1.0),
+            Err(PanelError::Auth(
+                "UNAUTHORIZED: Authorization header is required".into()
+            ))
+        );
+        assert!(matches!(
+            a.parse_balance(200, "<html>", 1.0),
+            Err(PanelError::Malformed(_))
+        ));
+        assert_eq!(
+            a.parse_balance(200, r#"{"code":500,"message":"db down"}"#, 1.0),
+            Err(PanelError::Refused("db down".into()))
+        );
+    }
+
+    #[test]
+    fn keys_are_full_and_paginated_by_pages() {
+        let a = adapter();
+        assert_eq!(a.first_token_page(), 1);
+        assert_eq!(
+            a.tokens_request(&jwt_cred(), 1).unwrap().path,
+            "/api/v1/keys?page=1&page_size=100"
+        );
+        let batch = a
+            .parse_tokens(200, fixture!("sub2api_keys.json"), 1, 0)
+            .unwrap();
+        assert_eq!(batch.next_page, Some(2));
+        let t = &batch.tokens[0];
+        assert_eq!(
+            (t.id, t.is_enabled(), t.group.as_str(), t.is_masked()),
+            (9, true, "claude", false)
+        );
+        assert_eq!(PanelToken::relay_key(&t.key), t.key);
+        assert!(!batch.tokens[1].is_enabled());
+        let create = a.create_token_request(&jwt_cred(), "ai-gateway").unwrap();
+        assert_eq!(
+            (create.method, create.body.as_deref()),
+            ("POST", Some(r#"{"name":"ai-gateway"}"#))
+        );
+        let created = a
+            .parse_created_token(201, fixture!("sub2api_key_created.json"))
+            .unwrap()
+            .unwrap();
+        assert_eq!((created.id, created.key.len()), (11, 67));
+    }
+
+    #[test]
+    fn models_need_the_relay_key_and_groups_the_jwt() {
+        let a = adapter();
+        assert!(matches!(
+            a.models_request(&jwt_cred()),
+            Err(PanelError::Credential(_))
+        ));
+        let key = Credential::ApiKey { key: "sk-k".into() };
+        assert_eq!(a.models_request(&key).unwrap().path, "/v1/models");
+        assert_eq!(
+            a.parse_models(200, fixture!("sub2api_models.json"))
+                .unwrap(),
+            vec!["claude-opus-4-1-20250805", "claude-sonnet-4-5-20250929"]
+        );
+        assert_eq!(
+            a.parse_models(401, fixture!("sub2api_invalid_api_key.json")),
+            Err(PanelError::Auth("Invalid API key".into()))
+        );
+        assert!(matches!(
+            a.groups_request(&key),
+            Err(PanelError::Credential(_))
+        ));
+        let groups = a
+            .parse_groups(200, fixture!("sub2api_groups.json"))
+            .unwrap();
+        assert_eq!(
+            (
+                groups[1].name.as_str(),
+                groups[1].ratio,
+                groups[1].description.as_str()
+            ),
+            ("claude", Some(1.5), "anthropic")
+        );
+        assert_eq!(
+            a.checkin_request(&jwt_cred()),
+            Err(PanelError::NotSupported("sub2api has no check-in".into()))
+        );
+    }
+}
