@@ -16,7 +16,7 @@ use crate::core::sse::SseDecoder;
 use serde_json::json;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Scenario {
+pub(super) enum Scenario {
     Text,
     Tools,
     Image,
@@ -24,7 +24,7 @@ enum Scenario {
     Length,
 }
 
-const SCENARIOS: [Scenario; 5] = [
+pub(super) const SCENARIOS: [Scenario; 5] = [
     Scenario::Text,
     Scenario::Tools,
     Scenario::Image,
@@ -214,7 +214,7 @@ fn usage() -> Usage {
 }
 
 /// The upstream's answer for a scenario as deltas (the error scenario fails midway).
-fn deltas(s: Scenario, upstream: Dialect, fail: bool) -> Vec<Delta> {
+pub(super) fn deltas(s: Scenario, upstream: Dialect, fail: bool) -> Vec<Delta> {
     let mut d = vec![Delta::Start { id: "up1".into() }];
     match s {
         Scenario::Tools => d.extend([
@@ -267,7 +267,7 @@ fn deltas(s: Scenario, upstream: Dialect, fail: bool) -> Vec<Delta> {
 }
 
 /// Upstream SSE bytes for the deltas, written by the upstream dialect's own emitter.
-fn upstream_stream(upstream: Dialect, deltas: &[Delta]) -> Vec<u8> {
+pub(super) fn upstream_stream(upstream: Dialect, deltas: &[Delta]) -> Vec<u8> {
     let ctx = context(upstream, upstream, "up-model", true);
     let mut emitter = Emitter::new(&ctx);
     let mut out = Vec::new();

@@ -34,6 +34,8 @@ pub mod usage;
 mod fixtures;
 #[cfg(test)]
 mod matrix;
+#[cfg(test)]
+mod randomized;
 
 use crate::core::dialect::Dialect;
 use serde_json::Value;
