@@ -406,6 +406,11 @@ pub fn parse_token_batch(
     })
 }
 
+/// New API's full-key endpoint for a masked token.
+pub fn token_key_path(token_id: i64) -> String {
+    format!("/api/token/{token_id}/key")
+}
+
 pub fn parse_token_key(envelope: &Value) -> Result<String, PanelError> {
     envelope["data"]["key"]
         .as_str()

@@ -7,11 +7,13 @@
 //! let adapter = PanelAdapter::for_platform(station.platform);
 //! credential.check_for(platform)?;                          // clear "missing credential" errors
 //! let cred = match adapter.login_request(&credential) {     // username/password → session
-//!     Some(req) => adapter.parse_login(status, &body, &set_cookie_headers)?,
+//!     Some(req) => { send(req?) → adapter.parse_login(s, &b, &set_cookie_headers)? }
 //!     None => credential,
 //! };
-//! let status = adapter.status_request().map(|r| adapter.parse_status(s, &b)) // quota unit
-//!     .unwrap_or_else(PanelStatus::usd);
+//! let status = match adapter.status_request() {           // the quota unit, never hard-coded
+//!     Some(req) => { send(req) → adapter.parse_status(s, &b)? }
+//!     None => PanelStatus::usd(),
+//! };
 //! adapter.self_request(&cred)?            → adapter.parse_balance(s, &b, status.quota_per_unit)?
 //! adapter.models_request(&cred)?          → adapter.parse_models(s, &b)?
 //! adapter.pricing_request(&cred)?         → adapter.parse_pricing(s, &b, &balance.group)?
@@ -25,6 +27,9 @@
 //! adapter.checkin_request(&cred)?         → adapter.parse_checkin(s, &b, status.quota_per_unit)
 //! ```
 //!
+//! A WAF challenge page parses as `PanelError::Blocked`: retry once with
+//! `anyrouter::challenge_cookies(body, set_cookie)` added via `PanelRequest::add_cookie`, and
+//! mark the account unhealthy if it persists (`PanelError::is_account_error`).
 //! Every builder returns `Err(PanelError::NotSupported)` when the platform has no such endpoint
 //! (the shell skips that step) and `Err(PanelError::Credential)` when the credential cannot make
 //! the call. Every parser takes the raw HTTP status and body, so envelopes, auth failures, WAF
@@ -451,7 +456,7 @@ impl PanelAdapter {
     ) -> Result<PanelRequest, PanelError> {
         match self {
             PanelAdapter::Family(p) if p.token_list == family::TokenList::NewApi => {
-                family::authed(p, cred, "POST", format!("/api/token/{token_id}/key"), None)
+                family::authed(p, cred, "POST", family::token_key_path(token_id), None)
             }
             _ => Err(PanelError::NotSupported(
                 "keys are listed in full here".into(),

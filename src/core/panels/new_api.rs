@@ -88,7 +88,7 @@ pub fn tokens_request(creds: &Credentials, p: usize) -> PanelRequest {
 }
 
 pub fn token_key_request(creds: &Credentials, token_id: i64) -> PanelRequest {
-    authed(creds, "POST", format!("/api/token/{token_id}/key"), None)
+    authed(creds, "POST", family::token_key_path(token_id), None)
 }
 
 pub fn create_token_request(creds: &Credentials, name: &str) -> PanelRequest {
