@@ -1,5 +1,5 @@
 // Process figures from Linux /proc: CPU time (user + system, all threads) and resident memory
-// of a process, and finding the workerd process that Miniflare started.
+// of a process, and finding the workerd processes that Miniflare started.
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -26,8 +26,8 @@ export function rssMiB(pid) {
   return Number(match[1]) / 1024;
 }
 
-/** The process id of the descendant of `ancestor` whose command name is `name`. */
-export function findDescendant(ancestor, name) {
+/** Process ids of the descendants of `ancestor` whose command name is `name`. */
+export function descendantsNamed(ancestor, name) {
   const parents = new Map();
   const names = new Map();
   for (const entry of readdirSync('/proc')) {
@@ -44,9 +44,7 @@ export function findDescendant(ancestor, name) {
     for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) if (p === ancestor) return true;
     return false;
   };
-  const found = [...names].filter(([pid, comm]) => comm === name && descends(pid)).map(([pid]) => pid);
-  if (found.length !== 1) throw new Error(`expected one ${name} process under ${ancestor}, found ${found.length}`);
-  return found[0];
+  return [...names].filter(([pid, comm]) => comm === name && descends(pid)).map(([pid]) => pid);
 }
 
 /** CPU time all processes on the machine have used (busy, not idle or I/O wait), in milliseconds. */

@@ -93,14 +93,23 @@ export function sizeLine(size) {
   };
 }
 
-export function soakLine(soak, maxSlope) {
-  const pass = soak.slopeMiBPerMin !== null && soak.slopeMiBPerMin <= maxSlope;
-  return {
-    pass,
-    text:
-      `soak: ${soak.seconds.toFixed(0)} s of the gateway at concurrency ${soak.concurrency} (stream and non-stream), ` +
-      `${soak.requests} requests, ${fixed(soak.rps, 0)} req/s, ${soak.errors} errors, foreign CPU ${fixed(soak.foreignCpuPercent, 0)} %; workerd RSS ${fixed(soak.firstRssMiB, 1)} → ` +
-      `${fixed(soak.lastRssMiB, 1)} MiB (${soak.rssSamples.length} samples), slope ${fixed(soak.slopeMiBPerMin, 2)} MiB/min ` +
-      `(flat: ≤ ${maxSlope}) ${verdict(pass)}`,
-  };
+/**
+ * The soak as a table (floor and gateway side by side) and its verdict: the gateway's RSS slope
+ * over the second half may exceed the floor's (or zero, if the floor shrank) by `maxSlope` MiB/min.
+ */
+export function soakReport(soak, maxSlope) {
+  const allowed = Math.max(soak.floor.lateSlopeMiBPerMin ?? 0, 0) + maxSlope;
+  const pass = soak.gateway.lateSlopeMiBPerMin !== null && soak.gateway.lateSlopeMiBPerMin <= allowed;
+  const headers = ['soak target', 'requests', 'req/s', 'errors', 'workerd CPU ms/req', 'RSS first → last (peak) MiB', 'slope MiB/min', '2nd-half slope MiB/min'];
+  const row = (label, f) => [
+    label, f.requests, fixed(f.rps, 0), f.errors, fixed(f.workerdCpuMsPerRequest, 3),
+    `${fixed(f.firstRssMiB, 0)} → ${fixed(f.lastRssMiB, 0)} (${fixed(f.peakRssMiB, 0)})`, fixed(f.slopeMiBPerMin, 1), fixed(f.lateSlopeMiBPerMin, 1),
+  ];
+  const text = [
+    `soak: ${soak.seconds.toFixed(0)} s, floor and gateway each in a fresh workerd at the same time, concurrency ${soak.concurrency} each ` +
+      `(half the loops stream), ${soak.floor.rssSamples.length} RSS samples each, foreign CPU ${fixed(soak.foreignCpuPercent, 0)} %\n`,
+    markdownTable(headers, [row(TARGET_LABELS.b, soak.floor), row(TARGET_LABELS.c, soak.gateway)]),
+    `\ngateway RSS trend: 2nd-half slope ${fixed(soak.gateway.lateSlopeMiBPerMin, 1)} MiB/min ≤ floor's (${fixed(soak.floor.lateSlopeMiBPerMin, 1)}, at least 0) + ${maxSlope} ${verdict(pass)}`,
+  ].join('\n');
+  return { pass, text };
 }

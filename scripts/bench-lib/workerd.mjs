@@ -10,12 +10,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { randomSecret } from '../../tests/support/gateway.mjs';
-import { findDescendant } from './proc.mjs';
+import { call, randomSecret } from '../../tests/support/gateway.mjs';
+import { descendantsNamed } from './proc.mjs';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const DIRECT_SOCKET = [{ host: '127.0.0.1', port: 0 }];
+
+/** The New API login the benchmark's fake station is started with and the gateway syncs with. */
+export const PANEL_LOGIN = Object.freeze({ accessToken: 'bench-panel-access-token', userId: 1 });
 
 /**
  * @param {{ upstreamUrl: string }} options
@@ -30,6 +33,7 @@ export async function startWorkerd({ upstreamUrl }) {
   });
   const secrets = { AUTH_TOKEN: randomSecret(), JWT_SECRET: randomSecret(), ENCRYPTION_KEY: randomSecret() };
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, 'wrangler.toml'));
+  const earlierWorkerds = descendantsNamed(process.pid, 'workerd');
   const mf = new Miniflare({
     host: '127.0.0.1',
     port: 0,
@@ -68,7 +72,7 @@ export async function startWorkerd({ upstreamUrl }) {
       gatewayUrl: (await mf.unsafeGetDirectURL('ai-gateway')).origin,
       passthroughUrl: (await mf.unsafeGetDirectURL('passthrough')).origin,
       adminToken: secrets.AUTH_TOKEN,
-      pid: findDescendant(process.pid, 'workerd'),
+      pid: newWorkerdPid(earlierWorkerds),
       close,
     };
   } catch (err) {
@@ -76,4 +80,30 @@ export async function startWorkerd({ upstreamUrl }) {
     await close();
     throw err;
   }
+}
+
+// Miniflare keeps its process private: ours is the one workerd child that was not there before.
+function newWorkerdPid(earlier) {
+  const started = descendantsNamed(process.pid, 'workerd').filter((pid) => !earlier.includes(pid));
+  if (started.length !== 1) throw new Error(`expected one new workerd process, found ${started.length}`);
+  return started[0];
+}
+
+/**
+ * Registers the upstream as a New API station of the gateway, syncs it (the management calls reach
+ * the fake station through the upstream's proxy), and mints a gateway key.
+ * @returns {Promise<string>} the gateway key
+ */
+export async function registerStation(workerd, upstreamUrl) {
+  const admin = async (path, body) => {
+    const res = await call(workerd.gatewayUrl, path, { method: 'POST', token: workerd.adminToken, body });
+    if (res.status >= 300) throw new Error(`POST ${path}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body.data;
+  };
+  const created = await admin('/api/provider/', {
+    name: 'bench-upstream', platform: 'new-api', base_url: upstreamUrl, access_token: PANEL_LOGIN.accessToken, user_id: PANEL_LOGIN.userId,
+  });
+  const synced = await admin(`/api/provider/${created.id}/sync`);
+  if (synced.errors.length > 0 || synced.route_entries === 0) throw new Error(`sync failed: ${JSON.stringify(synced)}`);
+  return (await admin('/api/agg-token/', { name: 'bench' })).key;
 }
