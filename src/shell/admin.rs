@@ -3,14 +3,13 @@
 
 use super::app::{json_response, now_ms, App, DEFAULT_ORGANIZATION_ID};
 use super::db::{self, num, opt_num};
-use super::{cache, sync, upstream};
+use super::{admin_logs, admin_routes, cache, relay, sync};
 use crate::core::crypto::constant_time_eq;
 use crate::core::error::GatewayError;
 use crate::core::gateway_key::{cidr_contains, mint_key};
 use crate::core::station::NewStationInput;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::HashMap;
 use worker::{Method, Request, Response};
 
 pub async fn dispatch(
@@ -18,6 +17,11 @@ pub async fn dispatch(
     app: &App,
     segments: &[&str],
 ) -> Result<Response, GatewayError> {
+    if let (Method::Get, ["log", "self"]) = (req.method(), segments) {
+        // A key holder reads the logs of the key it presents; no admin token involved.
+        let key = relay::authorize(req, app, now_ms()).await?;
+        return admin_logs::list(req, app, key.organization_id, Some(key.id)).await;
+    }
     let org = authenticate(req, app)?;
     match (req.method(), segments) {
         (Method::Get, ["provider"]) => ok(db::list_stations(&app.db()?, org).await?),
@@ -27,11 +31,9 @@ pub async fn dispatch(
         }
         (Method::Get, ["agg-token"]) => list_gateway_keys(app, org).await,
         (Method::Post, ["agg-token"]) => create_gateway_key(req, app, org).await,
-        (Method::Get, ["route"]) => list_routes(app, org).await,
-        (Method::Post, ["route", id, "cooldown", "clear"]) => {
-            upstream::clear_cooldown(&app.env, org, Some(parse_id(id)?)).await?;
-            ok(json!({"cleared": true}))
-        }
+        (_, ["route", rest @ ..]) => admin_routes::dispatch(req, app, org, rest).await,
+        (Method::Get, ["log"]) => admin_logs::list(req, app, org, None).await,
+        (Method::Get, ["dashboard"]) => admin_logs::dashboard(req, app, org).await,
         _ => Err(GatewayError::NotFound(format!(
             "Unknown admin endpoint: {} /api/{}",
             req.method(),
@@ -40,11 +42,11 @@ pub async fn dispatch(
     }
 }
 
-fn ok<T: Serialize>(data: T) -> Result<Response, GatewayError> {
+pub(super) fn ok<T: Serialize>(data: T) -> Result<Response, GatewayError> {
     Ok(json_response(&json!({"success": true, "data": data}), 200))
 }
 
-fn parse_id(raw: &str) -> Result<i64, GatewayError> {
+pub(super) fn parse_id(raw: &str) -> Result<i64, GatewayError> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
@@ -71,7 +73,9 @@ fn authenticate(req: &Request, app: &App) -> Result<i64, GatewayError> {
     }
 }
 
-async fn json_body<T: for<'de> Deserialize<'de>>(req: &mut Request) -> Result<T, GatewayError> {
+pub(super) async fn json_body<T: for<'de> Deserialize<'de>>(
+    req: &mut Request,
+) -> Result<T, GatewayError> {
     let bytes = req.bytes().await?;
     serde_json::from_slice(&bytes).map_err(|e| {
         GatewayError::MalformedJson(format!(
@@ -198,44 +202,4 @@ async fn list_gateway_keys(app: &App, org: i64) -> Result<Response, GatewayError
     )
     .await?;
     ok(keys)
-}
-
-#[derive(Serialize, Deserialize)]
-struct RouteView {
-    id: i64,
-    model: String,
-    upstream_model: String,
-    station_id: i64,
-    station_name: String,
-    upstream_key_id: i64,
-    key_hint: String,
-    priority: i64,
-    weight: i64,
-    enabled: i64,
-    #[serde(default)]
-    cooldown: Option<serde_json::Value>,
-}
-
-async fn list_routes(app: &App, org: i64) -> Result<Response, GatewayError> {
-    let mut routes: Vec<RouteView> = db::all(
-        &app.db()?,
-        "SELECT r.id, r.model, r.upstream_model, r.station_id, s.name AS station_name, r.upstream_key_id, k.key_hint, r.priority, r.weight, r.enabled \
-         FROM route_entries r JOIN stations s ON s.id = r.station_id AND s.organization_id = r.organization_id \
-         JOIN upstream_keys k ON k.id = r.upstream_key_id AND k.organization_id = r.organization_id \
-         WHERE r.organization_id = ?1 ORDER BY r.model, r.priority DESC, r.id",
-        &[num(org)],
-    )
-    .await?;
-    let now = now_ms();
-    let states: HashMap<i64, _> = upstream::cooldown_entries(&app.env, org)
-        .await?
-        .into_iter()
-        .map(|c| (c.channel_id, c))
-        .collect();
-    for route in &mut routes {
-        route.cooldown = states.get(&route.id).map(|c| {
-            json!({"failures": c.failures, "until_ms": c.until_ms, "cooling": c.is_cooling(now), "last_error": c.last_error})
-        });
-    }
-    ok(routes)
 }

@@ -2,6 +2,8 @@
 //! parse, call core logic and repositories, and return; errors become responses in `respond`.
 
 mod admin;
+mod admin_logs;
+mod admin_routes;
 mod app;
 mod cache;
 mod catalog;

@@ -83,7 +83,7 @@ pub async fn handle(
                 station_id: channel.station_id,
                 upstream_key_id: channel.upstream_key_id,
             });
-            deliver(app, resp, endpoint.family, channel.pricing, pin, log)
+            deliver(app, req, resp, endpoint.family, channel.pricing, pin, log)
         }
         Err(err) => {
             log.status = err.status();
@@ -281,6 +281,7 @@ struct PinTarget {
 /// for SSE, off the pump) after the response has started.
 fn deliver(
     app: &App,
+    client: &Request,
     mut resp: Response,
     family: WireFamily,
     pricing: Pricing,
@@ -298,12 +299,17 @@ fn deliver(
         let keepalive = Duration::from_secs(
             u64::try_from(app.var_i64("KEEPALIVE_SECONDS", 15).clamp(1, 90)).unwrap_or(15),
         );
+        let client_stall = Duration::from_secs(
+            u64::try_from(app.var_i64("CLIENT_STALL_SECONDS", 30).clamp(1, 600)).unwrap_or(30),
+        );
         let job = StreamJob {
             env: app.env.clone(),
             family,
             keepalive,
+            client_stall,
             pricing,
             log,
+            client_signal: client.inner().signal(),
         };
         return stream::relay(&app.ctx, resp, job).map_err(GatewayError::Internal);
     }
@@ -673,5 +679,13 @@ pub async fn handle_pinned(
         ttfb_ms: Some(now_ms() - started),
         ..UsageEntry::default()
     };
-    deliver(app, resp, WireFamily::OpenAi, Pricing::default(), None, log)
+    deliver(
+        app,
+        req,
+        resp,
+        WireFamily::OpenAi,
+        Pricing::default(),
+        None,
+        log,
+    )
 }

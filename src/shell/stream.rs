@@ -9,11 +9,13 @@ use super::usage_log::{self, UsageEntry};
 use crate::core::usage::{
     at_frame_boundary, inband_error_frame, keepalive_frame, Pricing, StreamScanner, WireFamily,
 };
-use futures::future::{select, Either};
+use futures::future::{select, Either, FutureExt, Shared};
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::{ReadableStreamDefaultReader, TransformStream, WritableStreamDefaultWriter};
+use worker::web_sys::{
+    AbortSignal, ReadableStreamDefaultReader, TransformStream, WritableStreamDefaultWriter,
+};
 use worker::{Delay, Env, Response, ResponseBody};
 
 /// What the pump needs besides the two streams.
@@ -21,8 +23,28 @@ pub struct StreamJob {
     pub env: Env,
     pub family: WireFamily,
     pub keepalive: Duration,
+    /// A write the client has not taken within this time means it is gone: some disconnects
+    /// (seen behind Miniflare's entry worker) neither fire the signal nor fail the write.
+    pub client_stall: Duration,
     pub pricing: Pricing,
     pub log: UsageEntry,
+    /// The incoming request's signal: aborted when the client disconnects
+    /// (`enable_request_signal`). A pending write to a gone client may otherwise never settle.
+    pub client_signal: AbortSignal,
+}
+
+/// Resolves when the client has gone away.
+type ClientGone = Shared<JsFuture>;
+
+fn client_gone(signal: &AbortSignal) -> ClientGone {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        if signal.aborted() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        } else {
+            let _ = signal.add_event_listener_with_callback("abort", &resolve);
+        }
+    });
+    JsFuture::from(promise).shared()
 }
 
 /// Returns the client's response at once; the pump runs in `waitUntil`.
@@ -61,15 +83,23 @@ async fn pump(
         env,
         family,
         keepalive,
+        client_stall,
         pricing,
         mut log,
+        client_signal,
     } = job;
+    let gone = client_gone(&client_signal);
+    let client = Client {
+        writer: &writer,
+        gone: &gone,
+        stall: client_stall,
+    };
     let mut scanner = StreamScanner::new(family);
     // The last bytes sent, to know when a frame of ours would not split an upstream event.
     let mut tail: Vec<u8> = Vec::new();
     let mut cut: Option<String> = None;
     loop {
-        let step = next_step(&reader, &writer, family, keepalive, &tail).await;
+        let step = next_step(&reader, &client, family, keepalive, &tail).await;
         let chunk = match step {
             Ok(Step::Chunk(chunk)) => chunk,
             Ok(Step::End) => break,
@@ -88,7 +118,7 @@ async fn pump(
         }
         scanner.feed(&bytes);
         remember_tail(&mut tail, &bytes);
-        if write(&writer, &chunk).await.is_err() {
+        if client.write(&chunk).await.is_err() {
             log.client_closed = true;
             break;
         }
@@ -96,7 +126,8 @@ async fn pump(
     scanner.finish();
     if log.client_closed {
         // The client is gone: stop the upstream from generating (and billing) further tokens.
-        let _ = JsFuture::from(reader.cancel()).await;
+        // Not awaited: the log must not wait on how the upstream reacts to the cancel.
+        let _ = reader.cancel();
         log.error_class = Some("client_closed".into());
     } else {
         if cut.is_none() && !scanner.terminal_seen() {
@@ -112,7 +143,9 @@ async fn pump(
                 b"\n\n"
             };
             let frame = [separator, frame.as_slice()].concat();
-            let _ = write(&writer, &js_sys::Uint8Array::from(frame.as_slice())).await;
+            let _ = client
+                .write(&js_sys::Uint8Array::from(frame.as_slice()))
+                .await;
             log.error_class = Some("stream_cut".into());
         }
         let _ = JsFuture::from(writer.close()).await;
@@ -130,7 +163,7 @@ async fn pump(
 /// `Err(())` means the client went away while we were waiting.
 async fn next_step(
     reader: &ReadableStreamDefaultReader,
-    writer: &WritableStreamDefaultWriter,
+    client: &Client<'_>,
     family: WireFamily,
     keepalive: Duration,
     tail: &[u8],
@@ -138,14 +171,15 @@ async fn next_step(
     let read = JsFuture::from(reader.read());
     futures::pin_mut!(read);
     loop {
-        let timer = Delay::from(keepalive);
+        let timer = select(Delay::from(keepalive), client.gone.clone());
         match select(read, timer).await {
             Either::Left((result, _)) => return Ok(read_result(result)),
-            Either::Right((_, pending)) => {
+            Either::Right((Either::Right(_), _)) => return Err(()),
+            Either::Right((Either::Left(_), pending)) => {
                 read = pending;
                 if at_frame_boundary(tail) {
                     let frame = js_sys::Uint8Array::from(keepalive_frame(family));
-                    write(writer, &frame).await.map_err(|_| ())?;
+                    client.write(&frame).await?;
                 }
             }
         }
@@ -173,11 +207,24 @@ fn read_result(result: Result<JsValue, JsValue>) -> Step {
     }
 }
 
-async fn write(writer: &WritableStreamDefaultWriter, chunk: &js_sys::Uint8Array) -> Result<(), ()> {
-    JsFuture::from(writer.write_with_chunk(chunk))
-        .await
-        .map(|_| ())
-        .map_err(|_| ())
+/// The client side of the pump.
+struct Client<'a> {
+    writer: &'a WritableStreamDefaultWriter,
+    gone: &'a ClientGone,
+    stall: Duration,
+}
+
+impl Client<'_> {
+    /// Writes to the client; `Err` when it has gone away (the write failed, the signal fired,
+    /// or the write stalled).
+    async fn write(&self, chunk: &js_sys::Uint8Array) -> Result<(), ()> {
+        let write = JsFuture::from(self.writer.write_with_chunk(chunk));
+        let gone_or_stalled = select(self.gone.clone(), Delay::from(self.stall));
+        match select(write, gone_or_stalled).await {
+            Either::Left((Ok(_), _)) => Ok(()),
+            _ => Err(()),
+        }
+    }
 }
 
 fn remember_tail(tail: &mut Vec<u8>, bytes: &[u8]) {

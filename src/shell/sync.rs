@@ -339,7 +339,10 @@ async fn store_keys(
             .iter()
             .find(|k| k.remote_id == remote_id && k.key_hint.ends_with(&tail));
         if let Some(k) = already {
-            statements.push(db::stmt(&d1, "UPDATE upstream_keys SET status = ?1, name = ?2, group_name = ?3, updated_at = ?4 WHERE organization_id = ?5 AND id = ?6",
+            // A key the station rejected stays invalid although the panel still lists it
+            // (it lists revoked-by-quota keys too); an admin re-enables it.
+            statements.push(db::stmt(&d1, "UPDATE upstream_keys SET status = CASE WHEN status = 'invalid' AND ?1 = 'active' THEN 'invalid' ELSE ?1 END, \
+             name = ?2, group_name = ?3, updated_at = ?4 WHERE organization_id = ?5 AND id = ?6",
                 &[status.into(), token.name.as_str().into(), token.group.as_str().into(), num(now), num(org), num(k.id)]).map_err(storage_error)?);
             continue;
         }

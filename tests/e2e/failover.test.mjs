@@ -4,38 +4,14 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway, call } from '../support/gateway.mjs';
-import { startFakeStation } from '../support/fake-station.mjs';
+import { gatewayWithStations, waitFor } from '../support/setup.mjs';
 
 const cleanups = [];
 after(async () => {
   for (const fn of cleanups.reverse()) await fn();
 });
 
-async function setup(stationSpecs, vars) {
-  const gw = await startGateway({ vars });
-  cleanups.push(() => gw.close());
-  const admin = (path, opts = {}) => call(gw.url, path, { token: gw.secrets.AUTH_TOKEN, ...opts });
-  const stations = {};
-  for (const [name, { priority, behavior, closeAfterSync }] of Object.entries(stationSpecs)) {
-    const fake = await startFakeStation({ accessToken: `tok-${name}`, userId: 7 });
-    cleanups.push(() => fake.close());
-    const created = await admin('/api/provider/', {
-      method: 'POST',
-      body: { name, platform: 'new-api', base_url: fake.url, access_token: `tok-${name}`, user_id: 7, priority },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    const synced = await admin(`/api/provider/${created.body.data.id}/sync`, { method: 'POST' });
-    assert.equal(synced.status, 200, JSON.stringify(synced.body));
-    fake.state.behavior = behavior;
-    if (closeAfterSync) await fake.close(); // nothing listens on its port any more
-    stations[name] = { fake, id: created.body.data.id };
-  }
-  const key = (await admin('/api/agg-token/', { method: 'POST', body: { name: 'k' } })).body.data.key;
-  const chat = (model = 'gpt-4o') =>
-    call(gw.url, '/v1/chat/completions', { method: 'POST', token: key, body: { model, messages: [{ role: 'user', content: 'ping' }] } });
-  return { gw, admin, stations, chat };
-}
+const setup = (specs, vars) => gatewayWithStations(specs, { vars, cleanups });
 
 const relayCalls = (station, model = 'gpt-4o') =>
   station.fake.requests.filter((r) => r.path === '/v1/chat/completions' && r.json?.model === model).length;
@@ -44,15 +20,6 @@ async function cooldowns(admin, model) {
   // Reports travel through waitUntil: poll briefly until every expected row is there.
   const rows = (await admin('/api/route/')).body.data.filter((r) => r.model === model);
   return new Map(rows.map((r) => [r.station_id, r.cooldown]));
-}
-
-async function waitFor(check) {
-  for (let i = 0; i < 30; i++) {
-    const value = await check();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return check();
 }
 
 test('500 and 429 channels fail over to a healthy one, cool down, and are skipped next time', async () => {

@@ -99,6 +99,33 @@ export function chatCompletions(ctx, behavior) {
   });
 }
 
+// ---------------------------------------------------------------- legacy completions
+
+export function validateCompletions(json) {
+  const prompt = json.prompt;
+  return typeof prompt === 'string' || (Array.isArray(prompt) && prompt.length > 0) ? null : 'field prompt is required';
+}
+
+/** `POST /v1/completions`: `text_completion` objects; streams end with `data: [DONE]`. */
+export function completions(ctx, behavior) {
+  const { json, state } = ctx;
+  const promptText = Array.isArray(json.prompt) ? json.prompt.join('\n') : json.prompt;
+  const plan = planReply({ lastUserText: promptText, maxTokens: json.max_tokens });
+  const promptTokens = countWords(promptText);
+  const usage = { prompt_tokens: promptTokens, completion_tokens: plan.outputTokens, total_tokens: promptTokens + plan.outputTokens };
+  const base = { id: `cmpl-${randomKey(24)}`, object: 'text_completion', created: unixNow(), model: json.model };
+  const finishReason = plan.truncated ? 'length' : 'stop';
+  chargeUsage(ctx, json.model, usage.prompt_tokens, usage.completion_tokens);
+  const choice = (text, reason) => ({ text, index: 0, logprobs: null, finish_reason: reason });
+  if (json.stream === true) {
+    const pieces = splitText(plan.text, state.streamChunks);
+    const chunks = pieces.map((text, i) => ({ ...base, choices: [choice(text, i === pieces.length - 1 ? finishReason : null)] }));
+    if (json.stream_options?.include_usage === true || state.includeUsageAlways) chunks.push({ ...base, choices: [], usage });
+    return sendStream(ctx, behavior, chunks.map((chunk) => ({ data: JSON.stringify(chunk) })), CHAT_SSE);
+  }
+  return sendRelayJson(ctx, behavior, { ...base, choices: [choice(plan.text, finishReason)], usage });
+}
+
 // Role chunk, one chunk per text piece, the tool call (id and name first, then argument fragments),
 // the finish chunk, then the usage chunk when `usage` is given (the others then carry usage: null,
 // as OpenAI sends them).

@@ -425,3 +425,18 @@ describe('model lists, dialect selection and steering on every endpoint', () => 
     });
   });
 });
+
+test('legacy completions: text_completion body, and a stream ending in [DONE]', async () => {
+  await withStation({}, async (station) => {
+    const plain = await call(station, '/v1/completions', { method: 'POST', headers: bearer(station), body: { model: 'gpt-4o-mini', prompt: 'say three words' } });
+    assert.equal(plain.status, 200);
+    assert.equal(plain.json.object, 'text_completion');
+    assert.equal(plain.json.choices[0].finish_reason, 'stop');
+    assert.equal(plain.json.usage.prompt_tokens, 3);
+    const streamed = await readSseResponse(await open(station, '/v1/completions', { headers: bearer(station), body: { model: 'gpt-4o-mini', prompt: 'x', stream: true, stream_options: { include_usage: true } } }));
+    assert.equal(streamed.frames.at(-1).data, '[DONE]');
+    assert.equal(JSON.parse(streamed.frames.at(-2).data).usage.prompt_tokens, 1);
+    const missing = await call(station, '/v1/completions', { method: 'POST', headers: bearer(station), body: { model: 'gpt-4o-mini' } });
+    assert.equal(missing.status, 400);
+  });
+});

@@ -11,11 +11,13 @@ import { resolveBehavior } from './fake-steering.mjs';
 import { parseMultipart } from './fake-multipart.mjs';
 import {
   chatCompletions,
+  completions,
   createEmbeddings,
   createResponse,
   getStoredResponse,
   listOpenAiModels,
   validateChat,
+  validateCompletions,
   validateEmbeddings,
   validateResponses,
 } from './fake-openai.mjs';
@@ -35,6 +37,7 @@ const geminiAction = (action, handler, validate) => route('POST', `/v1beta/model
 const RELAY_ROUTES = [
   route('GET', '/v1/models', (ctx, behavior) => MODEL_LISTS[ctx.dialect](ctx, behavior), { dialect: modelListDialect }),
   openai('POST', '/v1/chat/completions', chatCompletions, { model: 'body', validate: validateChat }),
+  openai('POST', '/v1/completions', completions, { model: 'body', validate: validateCompletions }),
   openai('POST', '/v1/embeddings', createEmbeddings, { model: 'body', validate: validateEmbeddings }),
   openai('POST', '/v1/responses', createResponse, { model: 'body', validate: validateResponses }),
   openai('GET', '/v1/responses/:id', getStoredResponse),
