@@ -136,9 +136,6 @@ pub struct NewStation {
     pub platform: Platform,
     pub base_url: String,
     pub credential: Credential,
-    /// What the shell seals today: the token of an access-token credential (as stored before
-    /// other kinds existed), otherwise the credential's JSON (`credential_kind` says which).
-    pub access_token: String,
     /// The panel user id of token and cookie credentials ("" for other kinds).
     pub panel_user_id: String,
     pub weight: i64,
@@ -180,11 +177,6 @@ impl NewStationInput {
             PanelError::Credential(m) => bad(&m),
             other => bad(&other.to_string()),
         })?;
-        let access_token = match &credential {
-            Credential::AccessToken { token, .. } => token.clone(),
-            other => serde_json::to_string(other)
-                .map_err(|e| GatewayError::Internal(format!("credential encoding: {e}")))?,
-        };
         let weight = self.weight.unwrap_or(10);
         if !(0..=1000).contains(&weight) {
             return Err(bad("`weight` must be between 0 and 1000"));
@@ -199,7 +191,6 @@ impl NewStationInput {
             base_url,
             panel_user_id: credential.user_id().to_string(),
             credential,
-            access_token,
             weight,
             priority,
             checkin_enabled: self.checkin_enabled.unwrap_or(false),
@@ -363,8 +354,9 @@ mod tests {
         );
         assert_eq!(s.panel_user_id, "12345");
         assert_eq!(
-            s.access_token,
-            r#"{"kind":"cookie","cookie":"session=abc","user_id":"12345"}"#
+            serde_json::to_string(&s.credential).unwrap(),
+            r#"{"kind":"cookie","cookie":"session=abc","user_id":"12345"}"#,
+            "the JSON the shell seals"
         );
         let s = input(json!({"name":"ds","platform":"deepseek","api_key":"sk-d"})).unwrap();
         assert_eq!(s.base_url, "https://api.deepseek.com");

@@ -1,17 +1,9 @@
 //! New API (QuantumNous/new-api) management API: see shared/refs/upstream-panels.md §0–§1.
-//! Its profile in the New-API family, plus the access-token API the shell's sync calls directly.
-//! Tolerates the current (paginated, masked keys) and legacy (array, 0-based, full keys) shapes.
+//! Its profile in the New-API family; the shared family code tolerates the current (paginated,
+//! masked keys) and legacy (array, 0-based, full keys) shapes.
 
-use super::family::{self, Checkin, FamilyProfile, Pricing, Reward, TokenList};
+use super::family::{Checkin, FamilyProfile, Pricing, Reward, TokenList};
 use crate::core::station::Platform;
-
-pub use super::family::{
-    next_token_page, parse_envelope, parse_models, parse_pricing, parse_self, parse_status,
-    parse_token_key, parse_tokens, TokenPage, DEFAULT_QUOTA_PER_UNIT, TOKEN_PAGE_SIZE,
-};
-pub use super::{
-    CheckinOutcome, ModelPrice, PanelBalance, PanelError, PanelRequest, PanelStatus, PanelToken,
-};
 
 const CHECKIN: Checkin = Checkin {
     path: "/api/user/checkin",
@@ -38,99 +30,39 @@ pub static PROFILE: FamilyProfile = FamilyProfile {
     password_login: true,
 };
 
-/// How a New API account authenticates management calls.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub access_token: String,
-    pub user_id: String,
-}
-
-fn authed(
-    creds: &Credentials,
-    method: &'static str,
-    path: String,
-    body: Option<String>,
-) -> PanelRequest {
-    family::request(
-        &PROFILE,
-        family::bearer(&creds.access_token),
-        &creds.user_id,
-        method,
-        path,
-        body,
-    )
-}
-
-pub fn status_request() -> PanelRequest {
-    family::status_request()
-}
-
-pub fn self_request(creds: &Credentials) -> PanelRequest {
-    authed(creds, "GET", "/api/user/self".into(), None)
-}
-
-pub fn models_request(creds: &Credentials) -> PanelRequest {
-    authed(creds, "GET", PROFILE.models_path.into(), None)
-}
-
-pub fn pricing_request(creds: &Credentials) -> PanelRequest {
-    authed(creds, "GET", "/api/pricing".into(), None)
-}
-
-/// `p=0` is page one on both current and legacy panels; [`next_token_page`] picks the next `p`.
-pub fn tokens_request(creds: &Credentials, p: usize) -> PanelRequest {
-    authed(
-        creds,
-        "GET",
-        family::tokens_path(TokenList::NewApi, p),
-        None,
-    )
-}
-
-pub fn token_key_request(creds: &Credentials, token_id: i64) -> PanelRequest {
-    authed(creds, "POST", family::token_key_path(token_id), None)
-}
-
-pub fn create_token_request(creds: &Credentials, name: &str) -> PanelRequest {
-    authed(
-        creds,
-        "POST",
-        "/api/token/".into(),
-        Some(family::create_token_body(name)),
-    )
-}
-
-pub fn checkin_request(creds: &Credentials) -> PanelRequest {
-    authed(creds, "POST", CHECKIN.path.into(), None)
-}
-
-pub fn parse_checkin(
-    status: u16,
-    body: &str,
-    quota_per_unit: f64,
-) -> Result<CheckinOutcome, PanelError> {
-    family::parse_checkin(&PROFILE, status, body, quota_per_unit)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::credential::Credential;
+    use super::super::family::{
+        next_token_page, parse_envelope, parse_pricing, parse_self, parse_status, parse_token_key,
+        parse_tokens, TokenPage, DEFAULT_QUOTA_PER_UNIT,
+    };
+    use super::super::{CheckinOutcome, ModelPrice, PanelAdapter, PanelError, PanelToken};
     use super::*;
     use serde_json::{json, Value};
 
-    fn creds() -> Credentials {
-        Credentials {
-            access_token: "tok".into(),
+    fn adapter() -> PanelAdapter {
+        PanelAdapter::for_platform(Platform::NewApi)
+    }
+
+    fn creds() -> Credential {
+        Credential::AccessToken {
+            token: "tok".into(),
             user_id: "42".into(),
         }
     }
 
+    fn parse_checkin(status: u16, body: &str, qpu: f64) -> Result<CheckinOutcome, PanelError> {
+        adapter().parse_checkin(status, body, qpu)
+    }
+
     #[test]
     fn requests_carry_token_and_user_header() {
-        let r = tokens_request(&creds(), 0);
+        let r = adapter().tokens_request(&creds(), 0).unwrap();
         assert_eq!(r.path, "/api/token/?p=0&size=100");
         assert!(r.headers.contains(&("Authorization", "Bearer tok".into())));
         assert!(r.headers.contains(&("New-Api-User", "42".into())));
-        let c = create_token_request(&creds(), "gateway");
+        let c = adapter().create_token_request(&creds(), "gateway").unwrap();
         assert_eq!(c.method, "POST");
         assert_eq!(
             serde_json::from_str::<Value>(c.body.as_deref().unwrap()).unwrap()["unlimited_quota"],
