@@ -193,11 +193,12 @@ pub struct AccountRow {
     pub enabled: i64,
     pub balance_usd: Option<f64>,
     pub used_usd: Option<f64>,
+    pub balance_updated_at: Option<i64>,
 }
 
 const ACCOUNT_ROW_COLUMNS: &str =
     "a.id, a.organization_id, a.station_id, a.credential_kind, a.credential_ciphertext, \
-     a.session_ciphertext, a.panel_user_id, a.enabled, a.balance_usd, a.used_usd";
+     a.session_ciphertext, a.panel_user_id, a.enabled, a.balance_usd, a.used_usd, a.balance_updated_at";
 
 pub async fn station_accounts(
     db: &D1Database,

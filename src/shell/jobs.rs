@@ -6,7 +6,7 @@
 use super::app::{now_ms, secret, secret_box};
 use super::db::{self, num, opt_f64, AccountRow, StationView};
 use super::panel_session::{account_session, PanelClient};
-use super::sync::{fetch_status, save_session, station_platform, store_balance, sync_station};
+use super::sync::{fetch_status, save_session, station_platform, sync_station, BALANCE_UPDATE};
 use super::upstream::panel_fetches;
 use crate::core::crypto::SecretBox;
 use crate::core::error::GatewayError;
@@ -373,16 +373,8 @@ async fn balance_account(
     };
     match measured {
         Ok(b) => {
-            store_balance(
-                d1,
-                org,
-                id,
-                Some(b.balance_usd),
-                Some(b.used_usd),
-                false,
-                now,
-            )
-            .await?;
+            let measured = (Some(b.balance_usd), Some(b.used_usd));
+            store_balance(d1, account, measured, false, now).await?;
             db::set_account_health(d1, org, id, "healthy", None, now).await?;
             Ok(Ok(()))
         }
@@ -390,8 +382,8 @@ async fn balance_account(
             let reason = e.to_string();
             db::set_account_health(d1, org, id, health_after(&e), Some(&reason), now).await?;
             if !e.is_account_error() {
-                let (balance, used) = estimate(d1, account).await?;
-                store_balance(d1, org, id, balance, used, true, now).await?;
+                let estimated = estimate(d1, account).await?;
+                store_balance(d1, account, estimated, true, now).await?;
             }
             Ok(Err(format!("account {id}: {reason}")))
         }
@@ -399,34 +391,46 @@ async fn balance_account(
 }
 
 #[derive(Deserialize)]
-struct LastSnapshot {
-    balance_usd: Option<f64>,
-    used_usd: Option<f64>,
-    taken_at: i64,
-}
-
-#[derive(Deserialize)]
 struct Spent {
     spent: Option<f64>,
 }
 
-/// The last measured balance minus what the gateway spent through the account's keys since.
+/// Appends a snapshot (history for trends); a measured one also updates the account's figures.
+async fn store_balance(
+    d1: &D1Database,
+    account: &AccountRow,
+    (balance, used): (Option<f64>, Option<f64>),
+    estimated: bool,
+    now: i64,
+) -> Result<(), GatewayError> {
+    let (org, id) = (account.organization_id, account.id);
+    let mut statements = vec![db::stmt(
+        d1,
+        "INSERT INTO balance_snapshots (organization_id, account_id, balance_usd, used_usd, estimated, taken_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        &[num(org), num(id), opt_f64(balance), opt_f64(used), num(i64::from(estimated)), num(now)],
+    )?];
+    if !estimated {
+        statements.push(db::stmt(
+            d1,
+            BALANCE_UPDATE,
+            &[opt_f64(balance), opt_f64(used), num(now), num(org), num(id)],
+        )?);
+    }
+    db::batch(d1, statements).await
+}
+
+/// The last measured balance (by sync or this job) minus what the gateway spent through the
+/// account's keys since.
 async fn estimate(
     d1: &D1Database,
     account: &AccountRow,
 ) -> Result<(Option<f64>, Option<f64>), GatewayError> {
     let (org, id) = (account.organization_id, account.id);
-    let last: Option<LastSnapshot> = db::first(
-        d1,
-        "SELECT balance_usd, used_usd, taken_at FROM balance_snapshots WHERE organization_id = ?1 AND account_id = ?2 AND estimated = 0 \
-         ORDER BY taken_at DESC LIMIT 1",
-        &[num(org), num(id)],
-    )
-    .await?;
-    let (balance, used, since) = match last {
-        Some(s) => (s.balance_usd, s.used_usd, s.taken_at),
-        None => (account.balance_usd, account.used_usd, 0),
-    };
+    let (balance, used, since) = (
+        account.balance_usd,
+        account.used_usd,
+        account.balance_updated_at.unwrap_or(0),
+    );
     let spent: Option<Spent> = db::first(
         d1,
         "SELECT SUM(u.cost_usd) AS spent FROM usage_logs u \

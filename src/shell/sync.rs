@@ -253,17 +253,22 @@ impl AccountSync<'_> {
             Ok(balance) => {
                 report.balance_usd = Some(balance.balance_usd);
                 report.used_usd = Some(balance.used_usd);
-                store_balance(
+                // Snapshots are the balance job's (hourly); sync only keeps the figures fresh.
+                db::stmt(
                     self.d1,
-                    self.org,
-                    self.account.id,
-                    Some(balance.balance_usd),
-                    Some(balance.used_usd),
-                    false,
-                    self.now,
+                    BALANCE_UPDATE,
+                    &[
+                        opt_f64(Some(balance.balance_usd)),
+                        opt_f64(Some(balance.used_usd)),
+                        num(self.now),
+                        num(self.org),
+                        num(self.account.id),
+                    ],
                 )
+                .map_err(storage_error)?
+                .run()
                 .await
-                .map_err(storage_error)?;
+                .map_err(|e| storage_error(e.into()))?;
                 balance.group
             }
             Err(PanelError::NotSupported(_)) => String::new(),
@@ -545,30 +550,8 @@ async fn list_tokens(session: &mut PanelSession) -> Result<Vec<PanelToken>, Pane
     Ok(tokens)
 }
 
-/// Updates the account's balance and appends a snapshot (history for trends).
-pub async fn store_balance(
-    d1: &D1Database,
-    org: i64,
-    account_id: i64,
-    balance: Option<f64>,
-    used: Option<f64>,
-    estimated: bool,
-    now: i64,
-) -> Result<(), GatewayError> {
-    let mut statements = vec![db::stmt(
-        d1,
-        "INSERT INTO balance_snapshots (organization_id, account_id, balance_usd, used_usd, estimated, taken_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        &[num(org), num(account_id), opt_f64(balance), opt_f64(used), num(i64::from(estimated)), num(now)],
-    )?];
-    if !estimated {
-        statements.push(db::stmt(
-            d1,
-            "UPDATE accounts SET balance_usd = ?1, used_usd = ?2, balance_updated_at = ?3 WHERE organization_id = ?4 AND id = ?5",
-            &[opt_f64(balance), opt_f64(used), num(now), num(org), num(account_id)],
-        )?);
-    }
-    db::batch(d1, statements).await
-}
+/// The measured balance of an account (?1 balance, ?2 used, ?3 time, ?4 organization, ?5 account).
+pub const BALANCE_UPDATE: &str = "UPDATE accounts SET balance_usd = ?1, used_usd = ?2, balance_updated_at = ?3 WHERE organization_id = ?4 AND id = ?5";
 
 /// Replaces the station's models when every account answered; otherwise only adds what was
 /// found, so one failing account does not take the others' models out of the route table.
