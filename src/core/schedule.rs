@@ -42,26 +42,30 @@ impl JobKind {
         JobKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// Upper estimate of the outbound fetches one item costs, so a run stops before it would
-    /// cross its budget. Sync per account: login, self, groups, token pages, models, pricing,
-    /// plus WAF retries; balance: login, self (+ status when unknown); check-in: login, call.
-    pub fn fetches_per_account(self) -> u32 {
+    /// Upper estimate of the subrequests (outbound fetches + D1 statements) one account costs,
+    /// so a run stops before it would cross its budget. Sync: login, self, groups, token
+    /// pages, models, pricing and a WAF retry (8 fetches) plus ~12 D1 statements; balance and
+    /// check-in: login, the call, status when unknown (3 fetches) plus ~4 D1 statements.
+    pub fn subrequests_per_account(self) -> u32 {
         match self {
-            JobKind::Sync => 8,
-            JobKind::Balance => 3,
-            JobKind::Checkin => 3,
+            JobKind::Sync => 20,
+            JobKind::Balance => 7,
+            JobKind::Checkin => 7,
         }
     }
 }
 
-/// Outbound fetches one invocation may spend by default: Workers Free allows 50 subrequests per
-/// invocation, and D1/KV calls are left their own headroom. Paid plans (1,000) raise it with the
-/// `JOB_SUBREQUEST_BUDGET` var.
+/// A station's own sync cost besides its accounts: status, reads and the route table rebuild.
+pub const SYNC_STATION_SUBREQUESTS: u32 = 8;
+
+/// Subrequests one run may spend by default. Workers Free allows 50 outbound fetches and 50 D1
+/// queries per invocation; counting both against 40 keeps each under its limit. Paid plans
+/// (1,000 each) raise it with the `JOB_SUBREQUEST_BUDGET` var.
 pub const DEFAULT_SUBREQUEST_BUDGET: u32 = 40;
 /// The most items a run looks at (its cursor page), whatever the budget.
 pub const MAX_ITEMS_PER_RUN: i64 = 100;
 
-/// Whether an item of `cost` fetches still fits after `spent` of `budget`. The first item always
+/// Whether an item of `cost` subrequests still fits after `spent` of `budget`. The first item always
 /// runs, so a station larger than the budget is still synced (once per run, at the front).
 pub fn fits(spent: u32, cost: u32, budget: u32, processed: usize) -> bool {
     processed == 0 || spent.saturating_add(cost) <= budget

@@ -22,11 +22,22 @@ pub fn opt_f64(n: Option<f64>) -> JsValue {
     n.map_or(JsValue::NULL, JsValue::from_f64)
 }
 
+thread_local! {
+    /// D1 statements prepared by this isolate, so a job can measure what it spent.
+    static D1_STATEMENTS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// D1 statements so far in this isolate (jobs take the difference over their run).
+pub fn d1_statements() -> u32 {
+    D1_STATEMENTS.with(std::cell::Cell::get)
+}
+
 pub fn stmt(
     db: &D1Database,
     sql: &str,
     args: &[JsValue],
 ) -> Result<D1PreparedStatement, GatewayError> {
+    D1_STATEMENTS.with(|c| c.set(c.get().saturating_add(1)));
     Ok(db.prepare(sql).bind(args)?)
 }
 

@@ -1,19 +1,24 @@
 //! Scheduled work: one handler dispatches on the cron expression (wrangler.toml [triggers]) to
 //! sync, balance or check-in; the admin API runs the same jobs on demand for one organization.
 //! Each run takes the least recently processed items first (the cursor), stops before its
-//! outbound-fetch budget is spent, and is recorded in `job_runs`.
+//! subrequest budget (outbound fetches + D1 statements) is spent, and is recorded in `job_runs`.
 
 use super::app::{now_ms, secret, secret_box};
 use super::db::{self, num, opt_f64, AccountRow, StationView};
 use super::panel_session::{account_session, PanelClient};
 use super::sync::{fetch_status, save_session, station_platform, sync_station, BALANCE_UPDATE};
 use super::upstream::panel_fetches;
+
+/// Outbound fetches plus D1 statements made by this isolate so far.
+fn subrequests() -> u32 {
+    panel_fetches().saturating_add(db::d1_statements())
+}
 use crate::core::crypto::SecretBox;
 use crate::core::error::GatewayError;
 use crate::core::panels::{CheckinOutcome, PanelAdapter, PanelError};
 use crate::core::schedule::{
     estimate_balance, fits, health_after, utc_day, JobKind, DEFAULT_SUBREQUEST_BUDGET,
-    MAX_ITEMS_PER_RUN,
+    MAX_ITEMS_PER_RUN, SYNC_STATION_SUBREQUESTS,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -63,8 +68,8 @@ pub struct JobSummary {
     pub run_id: Option<i64>,
     pub processed: i64,
     pub failed: i64,
-    /// Outbound fetches the run made, against its budget.
-    pub fetches: u32,
+    /// Subrequests (outbound fetches + D1 statements) the run made, against its budget.
+    pub subrequests: u32,
     pub budget: u32,
     pub errors: Vec<String>,
 }
@@ -91,7 +96,7 @@ pub async fn run_job(
         env,
         d1: &d1,
         budget,
-        first_fetch: panel_fetches(),
+        first_count: subrequests(),
         per_org: BTreeMap::new(),
     };
     let outcome = match kind {
@@ -143,7 +148,7 @@ pub async fn run_job(
         run_id: run.map(|r| r.id),
         processed: total.processed,
         failed: total.failed,
-        fetches: panel_fetches().saturating_sub(run_state.first_fetch),
+        subrequests: subrequests().saturating_sub(run_state.first_count),
         budget,
         errors: total.errors,
     })
@@ -172,7 +177,7 @@ struct Run<'a> {
     env: &'a Env,
     d1: &'a D1Database,
     budget: u32,
-    first_fetch: u32,
+    first_count: u32,
     per_org: BTreeMap<i64, RunCounts>,
 }
 
@@ -185,7 +190,7 @@ struct DueStation {
 
 impl Run<'_> {
     fn spent(&self) -> u32 {
-        panel_fetches().saturating_sub(self.first_fetch)
+        subrequests().saturating_sub(self.first_count)
     }
 
     fn processed(&self) -> usize {
@@ -202,7 +207,8 @@ impl Run<'_> {
         )
         .await?;
         for station in due {
-            let cost = 1 + JobKind::Sync.fetches_per_account() * station.accounts.max(0) as u32;
+            let cost = SYNC_STATION_SUBREQUESTS
+                + JobKind::Sync.subrequests_per_account() * station.accounts.max(0) as u32;
             if !fits(self.spent(), cost, self.budget, self.processed()) {
                 break;
             }
@@ -255,7 +261,7 @@ impl Run<'_> {
         for account in due {
             if !fits(
                 self.spent(),
-                kind.fetches_per_account(),
+                kind.subrequests_per_account(),
                 self.budget,
                 self.processed(),
             ) {
