@@ -172,6 +172,7 @@ pub struct NewAccount<'a> {
     pub checkin_enabled: bool,
 }
 
+/// Inserts an account under a station; returns its id.
 pub async fn insert_account(
     db: &D1Database,
     org: i64,
@@ -211,6 +212,7 @@ const ACCOUNT_ROW_COLUMNS: &str =
     "a.id, a.organization_id, a.station_id, a.credential_kind, a.credential_ciphertext, \
      a.session_ciphertext, a.panel_user_id, a.enabled, a.balance_usd, a.used_usd, a.balance_updated_at";
 
+/// Every account of a station, enabled or not.
 pub async fn station_accounts(
     db: &D1Database,
     org: i64,
@@ -268,6 +270,7 @@ pub struct AccountView {
     pub updated_at: i64,
 }
 
+/// The accounts of a station for the admin API.
 pub async fn account_views(
     db: &D1Database,
     org: i64,

@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
+/// The `#[event(scheduled)]` body: the job bound to `cron`, for every organization.
 pub async fn run_scheduled(cron: &str, env: Env) {
     let Some(kind) = JobKind::from_cron(cron) else {
         worker::console_warn!("no job is bound to cron `{cron}`");
@@ -314,6 +315,7 @@ impl StationCache {
     }
 }
 
+/// Loads a station for a job or an admin call on its accounts.
 pub async fn station_state(
     d1: &D1Database,
     org: i64,
@@ -475,10 +477,12 @@ impl CheckinRecord {
 
 /// The message a claimed, not yet finished check-in carries.
 const IN_PROGRESS: &str = "in progress";
+/// A claim this old was left by a run that died: an admin's retry may take it over.
+const STALE_CLAIM_MS: i64 = 10 * 60 * 1000;
 
 /// Checks one account in for `day`. The day's record is claimed first (UNIQUE per account and
-/// day), so a check-in never runs twice; `retry` lets an admin re-run a failed one. None: the
-/// day was already handled.
+/// day), so a check-in never runs twice; `retry` lets an admin re-run a failed one (or one whose
+/// run died mid-way). None: the day was already handled.
 pub async fn checkin_account(
     d1: &D1Database,
     sb: &SecretBox,
@@ -493,8 +497,8 @@ pub async fn checkin_account(
         d1,
         "INSERT INTO checkin_records (organization_id, account_id, day, outcome, message, created_at) VALUES (?1, ?2, ?3, 'failed', ?4, ?5) \
          ON CONFLICT (account_id, day) DO UPDATE SET message = excluded.message, created_at = excluded.created_at \
-         WHERE ?6 = 1 AND checkin_records.outcome = 'failed' AND checkin_records.message <> excluded.message RETURNING id",
-        &[num(org), num(id), day.into(), IN_PROGRESS.into(), num(now), num(i64::from(retry))],
+         WHERE ?6 = 1 AND checkin_records.outcome = 'failed' AND (checkin_records.message <> excluded.message OR checkin_records.created_at < ?7) RETURNING id",
+        &[num(org), num(id), day.into(), IN_PROGRESS.into(), num(now), num(i64::from(retry)), num(now - STALE_CLAIM_MS)],
     )
     .await?;
     let Some(claim) = claim else {

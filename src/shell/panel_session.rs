@@ -46,6 +46,7 @@ impl PanelClient {
 /// Builds a request from the adapter and the credential to use.
 pub type Build<'a> = &'a dyn Fn(&PanelAdapter, &Credential) -> Result<PanelRequest, PanelError>;
 
+/// An account talking to its station during one job run.
 pub struct PanelSession {
     pub adapter: PanelAdapter,
     pub client: PanelClient,
@@ -77,6 +78,7 @@ impl PanelSession {
         }
     }
 
+    /// The stored credential (a relay key means the account has no key list of its own).
     pub fn credential(&self) -> &Credential {
         &self.credential
     }

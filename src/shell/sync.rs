@@ -77,6 +77,7 @@ pub async fn fetch_status(
     }
 }
 
+/// Syncs one station of `org` now (the sync job and `POST /api/provider/:id/sync`).
 pub async fn sync_station(
     env: &Env,
     org: i64,
