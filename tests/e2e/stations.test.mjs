@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, call } from '../support/gateway.mjs';
 import { startPanel } from '../support/fake-panels.mjs';
+import { waitFor } from '../support/setup.mjs';
 
 const SYNC = '*/5 * * * *';
 const BALANCE = '0 * * * *';
@@ -330,6 +331,28 @@ test('deleting a station removes its channels', async () => {
   assert.equal((await routeTable()).models['deepseek-chat'], undefined);
   assert.equal((await rows('SELECT id FROM upstream_keys WHERE station_id = ?', ids.deepseek)).length, 0);
   assert.equal((await admin(`/api/provider/${ids.deepseek}`)).status, 404);
+});
+
+test("an unreachable panel's balance is estimated from the gateway's own spend", async () => {
+  const minted = await admin('/api/agg-token/', { method: 'POST', body: { name: 'estimate' } });
+  const key = minted.body.data.key;
+  secrets.push(key);
+  // gpt-4o-mini is served by the New API station only.
+  const chat = await call(gw.url, '/v1/chat/completions', { method: 'POST', token: key, body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'ping' }] } });
+  assert.equal(chat.status, 200, JSON.stringify(chat.body));
+  const usage = await waitFor(async () => (await rows('SELECT cost_usd FROM usage_logs WHERE station_id = ? AND cost_usd > 0', ids['new-api']))[0]);
+  assert.ok(usage, 'the call was logged with a cost');
+  const account = await accountOf('new-api');
+  await fakes['new-api'].close();
+  const run = await admin('/api/jobs/balance/run', { method: 'POST' });
+  assert.equal(run.status, 200);
+  const snap = await row('SELECT * FROM balance_snapshots WHERE account_id = ? ORDER BY id DESC LIMIT 1', account.id);
+  assert.equal(snap.estimated, 1);
+  assert.ok(Math.abs(snap.balance_usd - (account.balance_usd - usage.cost_usd)) < 1e-6, `${snap.balance_usd} vs ${account.balance_usd} - ${usage.cost_usd}`);
+  assert.ok(snap.used_usd > account.used_usd);
+  const after = await accountOf('new-api');
+  assert.equal(after.health, 'degraded');
+  assert.equal(after.balance_usd, account.balance_usd, 'the measured figures stay as measured');
 });
 
 test('a D1 dump after the suite holds no plaintext credential or key', async () => {
