@@ -6,8 +6,10 @@
 
 use super::app::now_ms;
 use super::usage_log::{self, UsageEntry};
+use crate::core::convert::StreamConverter;
 use crate::core::usage::{
-    at_frame_boundary, inband_error_frame, keepalive_frame, Pricing, StreamScanner, WireFamily,
+    at_frame_boundary, inband_error_frame, keepalive_frame, Pricing, StreamScanner, TokenUsage,
+    WireFamily,
 };
 use futures::future::{select, Either, FutureExt, Shared};
 use std::time::Duration;
@@ -16,7 +18,7 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{
     AbortSignal, ReadableStreamDefaultReader, TransformStream, WritableStreamDefaultWriter,
 };
-use worker::{Delay, Env, Response, ResponseBody};
+use worker::{Delay, Env, Headers, Response, ResponseBody};
 
 /// What the pump needs besides the two streams.
 pub struct StreamJob {
@@ -31,6 +33,8 @@ pub struct StreamJob {
     /// The incoming request's signal: aborted when the client disconnects
     /// (`enable_request_signal`). A pending write to a gone client may otherwise never settle.
     pub client_signal: AbortSignal,
+    /// Set when the upstream speaks another dialect: its stream is converted chunk by chunk.
+    pub converter: Option<StreamConverter>,
 }
 
 /// Resolves when the client has gone away.
@@ -54,9 +58,27 @@ pub fn relay(
     job: StreamJob,
 ) -> Result<Response, String> {
     let status = upstream.status_code();
-    let headers = upstream.headers().clone();
     let ResponseBody::Stream(source) = upstream.body().clone() else {
         return Ok(upstream);
+    };
+    let headers = match &job.converter {
+        // The upstream's headers describe its own format; a converted stream gets fresh ones.
+        Some(converter) => {
+            let headers = Headers::new();
+            let content_type = if converter.client_framing_is_json_array() {
+                "application/json"
+            } else {
+                "text/event-stream"
+            };
+            headers
+                .set("Content-Type", content_type)
+                .map_err(|e| e.to_string())?;
+            headers
+                .set("Cache-Control", "no-cache")
+                .map_err(|e| e.to_string())?;
+            headers
+        }
+        None => upstream.headers().clone(),
     };
     let pipe = TransformStream::new().map_err(js_text)?;
     let writer = pipe.writable().get_writer().map_err(js_text)?;
@@ -87,7 +109,13 @@ async fn pump(
         pricing,
         mut log,
         client_signal,
+        mut converter,
     } = job;
+    // A JSON-array stream (Gemini without alt=sse) has no place for keep-alive frames.
+    let keepalive = match &converter {
+        Some(c) if c.client_framing_is_json_array() => Duration::from_secs(86_400),
+        _ => keepalive,
+    };
     let gone = client_gone(&client_signal);
     let client = Client {
         writer: &writer,
@@ -116,9 +144,25 @@ async fn pump(
         if log.ttfb_ms.is_none() {
             log.ttfb_ms = Some(now_ms() - log.started_at);
         }
-        scanner.feed(&bytes);
-        remember_tail(&mut tail, &bytes);
-        if client.write(&chunk).await.is_err() {
+        let written = match converter.as_mut() {
+            Some(converter) => {
+                let out = converter.push(&bytes);
+                remember_tail(&mut tail, &out);
+                if out.is_empty() {
+                    Ok(())
+                } else {
+                    client
+                        .write(&js_sys::Uint8Array::from(out.as_slice()))
+                        .await
+                }
+            }
+            None => {
+                scanner.feed(&bytes);
+                remember_tail(&mut tail, &bytes);
+                client.write(&chunk).await
+            }
+        };
+        if written.is_err() {
             log.client_closed = true;
             break;
         }
@@ -129,6 +173,22 @@ async fn pump(
         // Not awaited: the log must not wait on how the upstream reacts to the cancel.
         let _ = reader.cancel();
         log.error_class = Some("client_closed".into());
+    } else if let Some(converter) = converter.as_mut() {
+        // The converter always ends the client's stream properly: terminal events, or an
+        // in-band error when the upstream stopped early.
+        let out = match &cut {
+            Some(reason) => converter.error(&format!("upstream stream interrupted: {reason}")),
+            None => converter.finish(),
+        };
+        if cut.is_some() {
+            log.error_class = Some("stream_cut".into());
+        }
+        if !out.is_empty() {
+            let _ = client
+                .write(&js_sys::Uint8Array::from(out.as_slice()))
+                .await;
+        }
+        let _ = JsFuture::from(writer.close()).await;
     } else {
         if cut.is_none() && !scanner.terminal_seen() {
             cut = Some("the upstream closed the stream before its end".into());
@@ -153,7 +213,10 @@ async fn pump(
     if let Some(reason) = scanner.upstream_error() {
         log.error_class = Some(format!("upstream_stream_error: {}", truncate(reason, 200)));
     }
-    log.usage = scanner.usage();
+    log.usage = match &converter {
+        Some(converter) => Some(TokenUsage::from(converter.usage())),
+        None => scanner.usage(),
+    };
     log.cost_usd = pricing.cost_usd(log.usage);
     log.latency_ms = now_ms() - log.started_at;
     usage_log::write(&env, &log).await;
