@@ -12,6 +12,7 @@ use crate::core::usage::{
     WireFamily,
 };
 use futures::future::{select, Either, FutureExt, Shared};
+use std::pin::Pin;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -117,17 +118,22 @@ async fn pump(
         _ => keepalive,
     };
     let gone = client_gone(&client_signal);
-    let client = Client {
+    let as_ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let mut client = Client {
         writer: &writer,
         gone: &gone,
-        stall: client_stall,
+        // Half periods: a keep-alive goes out between 1× and 1.5× the interval of silence.
+        ticker: Ticker::new(keepalive.min(client_stall) / 2),
+        stall_ms: as_ms(client_stall),
+        keepalive_ms: as_ms(keepalive),
+        last_write_ms: now_ms(),
     };
     let mut scanner = StreamScanner::new(family);
     // The last bytes sent, to know when a frame of ours would not split an upstream event.
     let mut tail: Vec<u8> = Vec::new();
     let mut cut: Option<String> = None;
     loop {
-        let step = next_step(&reader, &client, family, keepalive, &tail).await;
+        let step = next_step(&reader, &mut client, family, &tail).await;
         let chunk = match step {
             Ok(Step::Chunk(chunk)) => chunk,
             Ok(Step::End) => break,
@@ -222,25 +228,46 @@ async fn pump(
     usage_log::write(&env, &log).await;
 }
 
+/// One timer for the whole stream, re-armed only when it fires: per chunk the pump creates
+/// no timer at all (each one is a setTimeout/clearTimeout pair across the wasm boundary).
+struct Ticker {
+    delay: Pin<Box<Delay>>,
+    period: Duration,
+}
+
+impl Ticker {
+    fn new(period: Duration) -> Self {
+        Self {
+            delay: Box::pin(Delay::from(period)),
+            period,
+        }
+    }
+
+    fn rearm(&mut self) {
+        self.delay = Box::pin(Delay::from(self.period));
+    }
+}
+
 /// Waits for the next upstream chunk, sending keep-alive frames while it is late.
 /// `Err(())` means the client went away while we were waiting.
 async fn next_step(
     reader: &ReadableStreamDefaultReader,
-    client: &Client<'_>,
+    client: &mut Client<'_>,
     family: WireFamily,
-    keepalive: Duration,
     tail: &[u8],
 ) -> Result<Step, ()> {
     let read = JsFuture::from(reader.read());
     futures::pin_mut!(read);
     loop {
-        let timer = select(Delay::from(keepalive), client.gone.clone());
-        match select(read, timer).await {
+        let wake = select(client.gone.clone(), &mut client.ticker.delay);
+        match select(read, wake).await {
             Either::Left((result, _)) => return Ok(read_result(result)),
-            Either::Right((Either::Right(_), _)) => return Err(()),
-            Either::Right((Either::Left(_), pending)) => {
+            Either::Right((Either::Left(_), _)) => return Err(()),
+            Either::Right((Either::Right(_), pending)) => {
                 read = pending;
-                if at_frame_boundary(tail) {
+                client.ticker.rearm();
+                let idle = now_ms() - client.last_write_ms >= client.keepalive_ms;
+                if idle && at_frame_boundary(tail) {
                     let frame = js_sys::Uint8Array::from(keepalive_frame(family));
                     client.write(&frame).await?;
                 }
@@ -274,18 +301,35 @@ fn read_result(result: Result<JsValue, JsValue>) -> Step {
 struct Client<'a> {
     writer: &'a WritableStreamDefaultWriter,
     gone: &'a ClientGone,
-    stall: Duration,
+    ticker: Ticker,
+    stall_ms: i64,
+    keepalive_ms: i64,
+    last_write_ms: i64,
 }
 
 impl Client<'_> {
     /// Writes to the client; `Err` when it has gone away (the write failed, the signal fired,
-    /// or the write stalled).
-    async fn write(&self, chunk: &js_sys::Uint8Array) -> Result<(), ()> {
+    /// or the write stalled past `stall_ms`).
+    async fn write(&mut self, chunk: &js_sys::Uint8Array) -> Result<(), ()> {
+        let started = now_ms();
         let write = JsFuture::from(self.writer.write_with_chunk(chunk));
-        let gone_or_stalled = select(self.gone.clone(), Delay::from(self.stall));
-        match select(write, gone_or_stalled).await {
-            Either::Left((Ok(_), _)) => Ok(()),
-            _ => Err(()),
+        futures::pin_mut!(write);
+        loop {
+            let wake = select(self.gone.clone(), &mut self.ticker.delay);
+            match select(write, wake).await {
+                Either::Left((Ok(_), _)) => {
+                    self.last_write_ms = now_ms();
+                    return Ok(());
+                }
+                Either::Left((Err(_), _)) | Either::Right((Either::Left(_), _)) => return Err(()),
+                Either::Right((Either::Right(_), pending)) => {
+                    self.ticker.rearm();
+                    if now_ms() - started >= self.stall_ms {
+                        return Err(());
+                    }
+                    write = pending;
+                }
+            }
         }
     }
 }
