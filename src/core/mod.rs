@@ -13,6 +13,7 @@ pub mod multipart;
 pub mod panels;
 pub mod request_head;
 pub mod routing;
+pub mod schedule;
 pub mod sse;
 pub mod station;
 pub mod usage;

@@ -167,16 +167,7 @@ impl NewStationInput {
                 .ok_or_else(|| bad("`base_url` is required"))?
                 .to_string(),
         };
-        let user_id = match self.user_id {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => Some(n.to_string()),
-            Some(serde_json::Value::String(s))
-                if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                Some(s)
-            }
-            Some(_) => return Err(bad("`user_id` must be the panel's numeric user id")),
-        };
+        let user_id = parse_user_id(self.user_id)?;
         let fields = CredentialFields {
             access_token: self.access_token,
             cookie: self.cookie,
@@ -212,6 +203,93 @@ impl NewStationInput {
             weight,
             priority,
             checkin_enabled: self.checkin_enabled.unwrap_or(false),
+        })
+    }
+}
+
+/// The panel's numeric user id, as a number or a digit string.
+fn parse_user_id(raw: Option<serde_json::Value>) -> Result<Option<String>, GatewayError> {
+    match raw {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => Ok(Some(n.to_string())),
+        Some(serde_json::Value::String(s))
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Ok(Some(s))
+        }
+        Some(_) => Err(GatewayError::InvalidRequest(
+            "`user_id` must be the panel's numeric user id".into(),
+        )),
+    }
+}
+
+/// `POST/PUT /api/provider/:id/accounts[/:aid]` body: an account's credential and switches.
+#[derive(Debug, Default, Deserialize)]
+pub struct AccountInput {
+    pub name: Option<String>,
+    pub access_token: Option<String>,
+    pub user_id: Option<serde_json::Value>,
+    pub cookie: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub api_key: Option<String>,
+    pub checkin_enabled: Option<bool>,
+    pub enabled: Option<bool>,
+}
+
+/// A validated account change; `credential` is None when the input carries no credential field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountChange {
+    pub name: Option<String>,
+    pub credential: Option<Credential>,
+    pub checkin_enabled: Option<bool>,
+    pub enabled: Option<bool>,
+}
+
+impl AccountInput {
+    /// Checks the input against the station's platform; `require_credential` for new accounts.
+    pub fn validate(
+        self,
+        platform: Platform,
+        require_credential: bool,
+    ) -> Result<AccountChange, GatewayError> {
+        let bad = |m: String| GatewayError::InvalidRequest(m);
+        let name = self.name.map(|n| n.trim().to_string());
+        if name.as_ref().is_some_and(|n| n.chars().count() > 100) {
+            return Err(bad("`name` must be at most 100 characters".into()));
+        }
+        let has_credential = [
+            &self.access_token,
+            &self.cookie,
+            &self.username,
+            &self.password,
+            &self.api_key,
+        ]
+        .iter()
+        .any(|f| f.as_ref().is_some_and(|v| !v.trim().is_empty()));
+        let credential = if has_credential || require_credential {
+            let fields = CredentialFields {
+                access_token: self.access_token,
+                cookie: self.cookie,
+                username: self.username,
+                password: self.password,
+                api_key: self.api_key,
+                user_id: parse_user_id(self.user_id)?,
+            };
+            Some(
+                Credential::from_fields(platform, fields).map_err(|e| match e {
+                    PanelError::Credential(m) => bad(m),
+                    other => bad(other.to_string()),
+                })?,
+            )
+        } else {
+            None
+        };
+        Ok(AccountChange {
+            name,
+            credential,
+            checkin_enabled: self.checkin_enabled,
+            enabled: self.enabled,
         })
     }
 }
@@ -303,6 +381,37 @@ mod tests {
             "{}",
             err.message()
         );
+    }
+
+    #[test]
+    fn accounts_take_the_credential_their_platform_needs() {
+        let account = |v: serde_json::Value| serde_json::from_value::<AccountInput>(v).unwrap();
+        let change = account(json!({"name":"a2","username":"u@x","password":"p"}))
+            .validate(Platform::Sub2Api, true)
+            .unwrap();
+        assert_eq!(
+            change.credential,
+            Some(Credential::Password {
+                username: "u@x".into(),
+                password: "p".into()
+            })
+        );
+        let err = account(json!({"name":"a"}))
+            .validate(Platform::NewApi, true)
+            .unwrap_err();
+        assert!(
+            err.message().contains("missing credential"),
+            "{}",
+            err.message()
+        );
+        let keep = account(json!({"checkin_enabled":true}))
+            .validate(Platform::NewApi, false)
+            .unwrap();
+        assert_eq!((keep.credential, keep.checkin_enabled), (None, Some(true)));
+        let err = account(json!({"cookie":"s","user_id":"x"}))
+            .validate(Platform::AnyRouter, false)
+            .unwrap_err();
+        assert!(err.message().contains("user_id"));
     }
 
     #[test]

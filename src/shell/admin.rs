@@ -3,11 +3,10 @@
 
 use super::app::{json_response, now_ms, App, DEFAULT_ORGANIZATION_ID};
 use super::db::{self, num, opt_num};
-use super::{admin_logs, admin_routes, cache, relay, sync};
+use super::{admin_logs, admin_providers, admin_routes, cache, relay};
 use crate::core::crypto::constant_time_eq;
 use crate::core::error::GatewayError;
 use crate::core::gateway_key::{cidr_contains, mint_key};
-use crate::core::station::NewStationInput;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::{Method, Request, Response};
@@ -24,11 +23,8 @@ pub async fn dispatch(
     }
     let org = authenticate(req, app)?;
     match (req.method(), segments) {
-        (Method::Get, ["provider"]) => ok(db::list_stations(&app.db()?, org).await?),
-        (Method::Post, ["provider"]) => create_station(req, app, org).await,
-        (Method::Post, ["provider", id, "sync"]) => {
-            ok(sync::sync_station(&app.env, org, parse_id(id)?).await?)
-        }
+        (_, ["provider", rest @ ..]) => admin_providers::dispatch(req, app, org, rest).await,
+        (_, ["jobs", rest @ ..]) => admin_providers::jobs(req, app, org, rest).await,
         (Method::Get, ["agg-token"]) => list_gateway_keys(app, org).await,
         (Method::Post, ["agg-token"]) => create_gateway_key(req, app, org).await,
         (_, ["route", rest @ ..]) => admin_routes::dispatch(req, app, org, rest).await,
@@ -82,17 +78,6 @@ pub(super) async fn json_body<T: for<'de> Deserialize<'de>>(
             "request body is not valid JSON for this endpoint: {e}"
         ))
     })
-}
-
-async fn create_station(req: &mut Request, app: &App, org: i64) -> Result<Response, GatewayError> {
-    let station = json_body::<NewStationInput>(req).await?.validate()?;
-    let sealed = app.secret_box()?.seal(&station.access_token)?;
-    let d1 = app.db()?;
-    let id = db::insert_station(&d1, org, &station, &sealed, now_ms()).await?;
-    let view = db::get_station(&d1, org, id)
-        .await?
-        .ok_or_else(|| GatewayError::Internal("station vanished after insert".into()))?;
-    Ok(json_response(&json!({"success": true, "data": view}), 201))
 }
 
 #[derive(Deserialize)]

@@ -141,24 +141,63 @@ pub async fn insert_station(
     let station_id = station
         .ok_or_else(|| GatewayError::Internal("station insert returned no id".into()))?
         .id;
-    run(
-        db,
-        "INSERT INTO accounts (organization_id, station_id, name, credential_kind, credential_ciphertext, panel_user_id, checkin_enabled, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, 'access_token', ?4, ?5, ?6, ?7, ?7)",
-        &[num(org), num(station_id), s.name.as_str().into(), sealed_credential.into(), s.panel_user_id.as_str().into(), num(i64::from(s.checkin_enabled)), num(now)],
-    )
-    .await?;
+    let account = NewAccount {
+        name: &s.name,
+        kind: s.credential.kind().as_str(),
+        sealed_credential,
+        panel_user_id: &s.panel_user_id,
+        checkin_enabled: s.checkin_enabled,
+    };
+    insert_account(db, org, station_id, &account, now).await?;
     Ok(station_id)
 }
 
-/// The station's account, with its credential still sealed.
+/// An account to insert; the credential is sealed JSON of `core::panels::credential::Credential`.
+pub struct NewAccount<'a> {
+    pub name: &'a str,
+    pub kind: &'static str,
+    pub sealed_credential: &'a str,
+    pub panel_user_id: &'a str,
+    pub checkin_enabled: bool,
+}
+
+pub async fn insert_account(
+    db: &D1Database,
+    org: i64,
+    station_id: i64,
+    a: &NewAccount<'_>,
+    now: i64,
+) -> Result<i64, GatewayError> {
+    let row: Option<IdRow> = first(
+        db,
+        "INSERT INTO accounts (organization_id, station_id, name, credential_kind, credential_ciphertext, panel_user_id, checkin_enabled, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING id",
+        &[num(org), num(station_id), a.name.into(), a.kind.into(), a.sealed_credential.into(), a.panel_user_id.into(), num(i64::from(a.checkin_enabled)), num(now)],
+    )
+    .await?;
+    Ok(row
+        .ok_or_else(|| GatewayError::Internal("account insert returned no id".into()))?
+        .id)
+}
+
+/// An account with its credential (and login session) still sealed.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AccountRow {
     pub id: i64,
+    pub organization_id: i64,
+    pub station_id: i64,
+    pub credential_kind: String,
     pub credential_ciphertext: String,
+    pub session_ciphertext: Option<String>,
     pub panel_user_id: Option<String>,
     pub enabled: i64,
+    pub balance_usd: Option<f64>,
+    pub used_usd: Option<f64>,
 }
+
+const ACCOUNT_ROW_COLUMNS: &str =
+    "a.id, a.organization_id, a.station_id, a.credential_kind, a.credential_ciphertext, \
+     a.session_ciphertext, a.panel_user_id, a.enabled, a.balance_usd, a.used_usd";
 
 pub async fn station_accounts(
     db: &D1Database,
@@ -167,9 +206,85 @@ pub async fn station_accounts(
 ) -> Result<Vec<AccountRow>, GatewayError> {
     all(
         db,
-        "SELECT id, credential_ciphertext, panel_user_id, enabled FROM accounts \
-         WHERE organization_id = ?1 AND station_id = ?2 ORDER BY id",
+        &format!("SELECT {ACCOUNT_ROW_COLUMNS} FROM accounts a WHERE a.organization_id = ?1 AND a.station_id = ?2 ORDER BY a.id"),
         &[num(org), num(station_id)],
+    )
+    .await
+}
+
+/// Accounts a job may pick (enabled, on an enabled station), least recently processed first.
+/// `cursor_sql` orders them; `filter_sql` narrows them (both constant SQL of the caller).
+pub async fn due_accounts(
+    db: &D1Database,
+    org: Option<i64>,
+    filter_sql: &str,
+    cursor_sql: &str,
+    day: &str,
+    limit: i64,
+) -> Result<Vec<AccountRow>, GatewayError> {
+    all(
+        db,
+        &format!(
+            "SELECT {ACCOUNT_ROW_COLUMNS} FROM accounts a JOIN stations s ON s.id = a.station_id AND s.organization_id = a.organization_id \
+             WHERE a.enabled = 1 AND s.enabled = 1 AND (?1 IS NULL OR a.organization_id = ?1) AND ({filter_sql}) \
+             ORDER BY {cursor_sql}, a.id LIMIT ?3"
+        ),
+        &[opt_num(org), day.into(), num(limit)],
+    )
+    .await
+}
+
+/// An account as the admin API shows it: never a credential, only its kind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountView {
+    pub id: i64,
+    pub station_id: i64,
+    pub name: String,
+    pub credential_kind: String,
+    pub panel_user_id: Option<String>,
+    pub health: String,
+    pub health_reason: Option<String>,
+    pub health_changed_at: Option<i64>,
+    pub balance_usd: Option<f64>,
+    pub used_usd: Option<f64>,
+    pub balance_updated_at: Option<i64>,
+    pub panel_group: String,
+    pub groups_json: String,
+    pub checkin_enabled: i64,
+    pub enabled: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub async fn account_views(
+    db: &D1Database,
+    org: i64,
+    station_id: i64,
+) -> Result<Vec<AccountView>, GatewayError> {
+    all(
+        db,
+        "SELECT id, station_id, name, credential_kind, panel_user_id, health, health_reason, health_changed_at, balance_usd, used_usd, \
+                balance_updated_at, panel_group, groups_json, checkin_enabled, enabled, created_at, updated_at \
+         FROM accounts WHERE organization_id = ?1 AND station_id = ?2 ORDER BY id",
+        &[num(org), num(station_id)],
+    )
+    .await
+}
+
+/// Sets an account's health; the change time moves only when the health itself changes.
+pub async fn set_account_health(
+    db: &D1Database,
+    org: i64,
+    account_id: i64,
+    health: &str,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<(), GatewayError> {
+    run(
+        db,
+        "UPDATE accounts SET health = ?1, health_reason = ?2, health_changed_at = CASE WHEN health = ?1 THEN health_changed_at ELSE ?3 END, updated_at = ?3 \
+         WHERE organization_id = ?4 AND id = ?5",
+        &[health.into(), reason.map_or(JsValue::NULL, Into::into), num(now), num(org), num(account_id)],
     )
     .await
 }

@@ -1,73 +1,543 @@
-//! Scheduled work: one handler dispatches on the cron expression (wrangler.toml [triggers]).
+//! Scheduled work: one handler dispatches on the cron expression (wrangler.toml [triggers]) to
+//! sync, balance or check-in; the admin API runs the same jobs on demand for one organization.
+//! Each run takes the least recently processed items first (the cursor), stops before its
+//! outbound-fetch budget is spent, and is recorded in `job_runs`.
 
-use super::app::now_ms;
-use super::db::{self, num};
-use super::sync::sync_station;
+use super::app::{now_ms, secret, secret_box};
+use super::db::{self, num, opt_f64, AccountRow, StationView};
+use super::panel_session::{account_session, PanelClient};
+use super::sync::{fetch_status, save_session, station_platform, store_balance, sync_station};
+use super::upstream::panel_fetches;
+use crate::core::crypto::SecretBox;
 use crate::core::error::GatewayError;
-use serde::Deserialize;
-use worker::Env;
-
-/// Must equal the sync expression in wrangler.toml.
-pub const SYNC_CRON: &str = "*/5 * * * *";
-/// Stations synced per run: each sync makes ~6 + (new keys) subrequests, so 25 stations stay
-/// far below the 1,000-subrequest limit; the least recently synced go first (the cursor).
-const SYNC_BATCH: i64 = 25;
+use crate::core::panels::{CheckinOutcome, PanelAdapter, PanelError};
+use crate::core::schedule::{
+    estimate_balance, fits, health_after, utc_day, JobKind, DEFAULT_SUBREQUEST_BUDGET,
+    MAX_ITEMS_PER_RUN,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use wasm_bindgen::JsValue;
+use worker::{D1Database, Env};
 
 pub async fn run_scheduled(cron: &str, env: Env) {
-    let result = match cron {
-        SYNC_CRON => run_sync(&env).await,
-        other => {
-            worker::console_warn!("no job is bound to cron `{other}` yet");
-            Ok(())
-        }
+    let Some(kind) = JobKind::from_cron(cron) else {
+        worker::console_warn!("no job is bound to cron `{cron}`");
+        return;
     };
-    if let Err(e) = result {
-        worker::console_error!("scheduled job for `{cron}` failed: {e:?}");
+    if let Err(e) = run_job(&env, kind, None).await {
+        worker::console_error!("scheduled {} job failed: {e:?}", kind.as_str());
+    }
+}
+
+/// Counts of one run (per organization, and in total).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct RunCounts {
+    pub processed: i64,
+    pub failed: i64,
+    pub errors: Vec<String>,
+}
+
+impl RunCounts {
+    fn add(&mut self, outcome: Result<(), String>) {
+        self.processed += 1;
+        if let Err(e) = outcome {
+            self.failed += 1;
+            self.errors.push(e);
+        }
+    }
+
+    fn status(&self) -> &'static str {
+        match (self.failed, self.processed) {
+            (0, _) => "ok",
+            (f, p) if f == p => "failed",
+            _ => "partial",
+        }
+    }
+}
+
+/// What `POST /api/jobs/:kind/run` answers.
+#[derive(Debug, Serialize)]
+pub struct JobSummary {
+    pub job: JobKind,
+    pub run_id: Option<i64>,
+    pub processed: i64,
+    pub failed: i64,
+    /// Outbound fetches the run made, against its budget.
+    pub fetches: u32,
+    pub budget: u32,
+    pub errors: Vec<String>,
+}
+
+/// Runs one job: for one organization (on demand) or for all of them (cron, org None).
+pub async fn run_job(
+    env: &Env,
+    kind: JobKind,
+    org: Option<i64>,
+) -> Result<JobSummary, GatewayError> {
+    let d1 = env.d1("DB")?;
+    let started = now_ms();
+    let trigger = if org.is_some() { "manual" } else { "cron" };
+    let run: Option<db::IdRow> = db::first(
+        &d1,
+        "INSERT INTO job_runs (organization_id, job, trigger, started_at) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+        &[db::opt_num(org), kind.as_str().into(), trigger.into(), num(started)],
+    )
+    .await?;
+    let budget = secret(env, "JOB_SUBREQUEST_BUDGET")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_SUBREQUEST_BUDGET);
+    let mut run_state = Run {
+        env,
+        d1: &d1,
+        budget,
+        first_fetch: panel_fetches(),
+        per_org: BTreeMap::new(),
+    };
+    let outcome = match kind {
+        JobKind::Sync => run_state.sync(org).await,
+        JobKind::Balance => run_state.accounts(kind, org, started).await,
+        JobKind::Checkin => run_state.accounts(kind, org, started).await,
+    };
+    let mut total = RunCounts::default();
+    for counts in run_state.per_org.values() {
+        total.processed += counts.processed;
+        total.failed += counts.failed;
+        total.errors.extend(counts.errors.iter().cloned());
+    }
+    if let Err(e) = &outcome {
+        total.failed += 1;
+        total.errors.push(e.message());
+    }
+    let finished = now_ms();
+    let mut statements = Vec::new();
+    if let Some(run) = &run {
+        // The instance-wide row of a cron run carries totals only: its details belong to the
+        // organizations' own rows below.
+        let error = match org {
+            Some(_) => joined(&total.errors),
+            None => (!total.errors.is_empty()).then(|| {
+                format!(
+                    "{} failures; see the organizations' runs",
+                    total.errors.len()
+                )
+            }),
+        };
+        statements.push(finish_statement(&d1, run.id, finished, &total, error)?);
+    }
+    if org.is_none() {
+        for (org_id, counts) in &run_state.per_org {
+            statements.push(db::stmt(
+                &d1,
+                "INSERT INTO job_runs (organization_id, job, trigger, started_at, finished_at, status, processed, failed, error) \
+                 VALUES (?1, ?2, 'cron', ?3, ?4, ?5, ?6, ?7, ?8)",
+                &[num(*org_id), kind.as_str().into(), num(started), num(finished), counts.status().into(),
+                  num(counts.processed), num(counts.failed), joined(&counts.errors).map_or(JsValue::NULL, Into::into)],
+            )?);
+        }
+    }
+    db::batch(&d1, statements).await?;
+    outcome?;
+    Ok(JobSummary {
+        job: kind,
+        run_id: run.map(|r| r.id),
+        processed: total.processed,
+        failed: total.failed,
+        fetches: panel_fetches().saturating_sub(run_state.first_fetch),
+        budget,
+        errors: total.errors,
+    })
+}
+
+fn joined(errors: &[String]) -> Option<String> {
+    (!errors.is_empty()).then(|| errors.join("; ").chars().take(2000).collect())
+}
+
+fn finish_statement(
+    d1: &D1Database,
+    id: i64,
+    finished: i64,
+    counts: &RunCounts,
+    error: Option<String>,
+) -> Result<worker::D1PreparedStatement, GatewayError> {
+    db::stmt(
+        d1,
+        "UPDATE job_runs SET finished_at = ?1, status = ?2, processed = ?3, failed = ?4, error = ?5 WHERE id = ?6",
+        &[num(finished), counts.status().into(), num(counts.processed), num(counts.failed), error.map_or(JsValue::NULL, Into::into), num(id)],
+    )
+}
+
+/// One run in progress: its budget and its counts per organization.
+struct Run<'a> {
+    env: &'a Env,
+    d1: &'a D1Database,
+    budget: u32,
+    first_fetch: u32,
+    per_org: BTreeMap<i64, RunCounts>,
+}
+
+#[derive(Deserialize)]
+struct DueStation {
+    id: i64,
+    organization_id: i64,
+    accounts: i64,
+}
+
+impl Run<'_> {
+    fn spent(&self) -> u32 {
+        panel_fetches().saturating_sub(self.first_fetch)
+    }
+
+    fn processed(&self) -> usize {
+        self.per_org.values().map(|c| c.processed as usize).sum()
+    }
+
+    async fn sync(&mut self, org: Option<i64>) -> Result<(), GatewayError> {
+        let due: Vec<DueStation> = db::all(
+            self.d1,
+            "SELECT s.id, s.organization_id, (SELECT COUNT(*) FROM accounts a WHERE a.station_id = s.id AND a.enabled = 1) AS accounts \
+             FROM stations s WHERE s.enabled = 1 AND (?1 IS NULL OR s.organization_id = ?1) \
+             ORDER BY COALESCE(s.last_synced_at, 0), s.id LIMIT ?2",
+            &[db::opt_num(org), num(MAX_ITEMS_PER_RUN)],
+        )
+        .await?;
+        for station in due {
+            let cost = 1 + JobKind::Sync.fetches_per_account() * station.accounts.max(0) as u32;
+            if !fits(self.spent(), cost, self.budget, self.processed()) {
+                break;
+            }
+            let outcome = sync_station(self.env, station.organization_id, station.id)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("station {}: {}", station.id, e.message()));
+            self.per_org
+                .entry(station.organization_id)
+                .or_default()
+                .add(outcome);
+        }
+        Ok(())
+    }
+
+    async fn accounts(
+        &mut self,
+        kind: JobKind,
+        org: Option<i64>,
+        now: i64,
+    ) -> Result<(), GatewayError> {
+        let day = utc_day(now);
+        let due = match kind {
+            JobKind::Checkin => {
+                db::due_accounts(
+                    self.d1,
+                    org,
+                    "a.checkin_enabled = 1 AND s.checkin_enabled = 1 AND NOT EXISTS \
+                     (SELECT 1 FROM checkin_records c WHERE c.account_id = a.id AND c.day = ?2)",
+                    "COALESCE((SELECT MAX(c.created_at) FROM checkin_records c WHERE c.account_id = a.id), 0)",
+                    &day,
+                    MAX_ITEMS_PER_RUN,
+                )
+                .await?
+            }
+            _ => {
+                db::due_accounts(
+                    self.d1,
+                    org,
+                    "1 = 1",
+                    "COALESCE(a.balance_checked_at, 0)",
+                    &day,
+                    MAX_ITEMS_PER_RUN,
+                )
+                .await?
+            }
+        };
+        let sb = secret_box(self.env)?;
+        let mut stations = StationCache::default();
+        for account in due {
+            if !fits(
+                self.spent(),
+                kind.fetches_per_account(),
+                self.budget,
+                self.processed(),
+            ) {
+                break;
+            }
+            let station = stations.get(self.d1, &account).await?;
+            let outcome = match kind {
+                JobKind::Checkin => {
+                    checkin_account(self.d1, &sb, station, &account, &day, false, now)
+                        .await?
+                        .map_or(Ok(()), |record| record.as_result(account.id))
+                }
+                _ => balance_account(self.d1, &sb, station, &account, now).await?,
+            };
+            self.per_org
+                .entry(account.organization_id)
+                .or_default()
+                .add(outcome);
+        }
+        Ok(())
+    }
+}
+
+/// Stations met during one run, with the WAF cookies learned on them.
+#[derive(Default)]
+struct StationCache {
+    stations: HashMap<i64, StationState>,
+}
+
+/// A station, the client its accounts share, and its quota unit once known.
+pub struct StationState {
+    pub view: StationView,
+    pub client: PanelClient,
+    pub adapter: PanelAdapter,
+}
+
+impl StationCache {
+    async fn get(
+        &mut self,
+        d1: &D1Database,
+        account: &AccountRow,
+    ) -> Result<&mut StationState, GatewayError> {
+        use std::collections::hash_map::Entry;
+        Ok(match self.stations.entry(account.station_id) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                entry.insert(station_state(d1, account.organization_id, account.station_id).await?)
+            }
+        })
+    }
+}
+
+pub async fn station_state(
+    d1: &D1Database,
+    org: i64,
+    station_id: i64,
+) -> Result<StationState, GatewayError> {
+    let view = db::get_station(d1, org, station_id)
+        .await?
+        .ok_or_else(|| GatewayError::NotFound(format!("station {station_id} not found")))?;
+    let adapter = PanelAdapter::for_platform(station_platform(&view)?);
+    Ok(StationState {
+        client: PanelClient::new(&view.base_url),
+        adapter,
+        view,
+    })
+}
+
+impl StationState {
+    /// The quota unit: stored by the last sync, else read from the panel's status now.
+    async fn quota_per_unit(&mut self) -> Result<f64, PanelError> {
+        if let Some(q) = self.view.quota_per_unit.filter(|q| *q > 0.0) {
+            return Ok(q);
+        }
+        let status = fetch_status(&mut self.client, self.adapter, None).await?;
+        self.view.quota_per_unit = Some(status.quota_per_unit);
+        Ok(status.quota_per_unit)
+    }
+}
+
+/// Refreshes one account's balance (a snapshot each time). When the panel cannot be reached
+/// the snapshot is an estimate from the gateway's own usage logs, marked `estimated`.
+/// Generic providers report no balance: they are only moved along the cursor.
+async fn balance_account(
+    d1: &D1Database,
+    sb: &SecretBox,
+    station: &mut StationState,
+    account: &AccountRow,
+    now: i64,
+) -> Result<Result<(), String>, GatewayError> {
+    let (org, id) = (account.organization_id, account.id);
+    db::run(
+        d1,
+        "UPDATE accounts SET balance_checked_at = ?1 WHERE organization_id = ?2 AND id = ?3",
+        &[num(now), num(org), num(id)],
+    )
+    .await?;
+    if matches!(station.adapter, PanelAdapter::Generic(_)) {
+        return Ok(Ok(()));
+    }
+    let measured = match station.quota_per_unit().await {
+        Ok(qpu) => {
+            let mut session =
+                account_session(sb, account, station.adapter, station.client.clone())?;
+            let result = session
+                .call(&|a, c| a.self_request(c), |a, s, b| {
+                    a.parse_balance(s, b, qpu)
+                })
+                .await;
+            save_session(d1, sb, org, id, &session).await?;
+            station.client = session.client;
+            result
+        }
+        Err(e) => Err(e),
+    };
+    match measured {
+        Ok(b) => {
+            store_balance(
+                d1,
+                org,
+                id,
+                Some(b.balance_usd),
+                Some(b.used_usd),
+                false,
+                now,
+            )
+            .await?;
+            db::set_account_health(d1, org, id, "healthy", None, now).await?;
+            Ok(Ok(()))
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            db::set_account_health(d1, org, id, health_after(&e), Some(&reason), now).await?;
+            if !e.is_account_error() {
+                let (balance, used) = estimate(d1, account).await?;
+                store_balance(d1, org, id, balance, used, true, now).await?;
+            }
+            Ok(Err(format!("account {id}: {reason}")))
+        }
     }
 }
 
 #[derive(Deserialize)]
-struct Due {
-    id: i64,
-    organization_id: i64,
+struct LastSnapshot {
+    balance_usd: Option<f64>,
+    used_usd: Option<f64>,
+    taken_at: i64,
 }
 
-async fn run_sync(env: &Env) -> Result<(), GatewayError> {
-    let d1 = env.d1("DB")?;
-    let started = now_ms();
-    let run: Option<db::IdRow> = db::first(
-        &d1,
-        "INSERT INTO job_runs (job, trigger, started_at) VALUES ('sync', 'cron', ?1) RETURNING id",
-        &[num(started)],
+#[derive(Deserialize)]
+struct Spent {
+    spent: Option<f64>,
+}
+
+/// The last measured balance minus what the gateway spent through the account's keys since.
+async fn estimate(
+    d1: &D1Database,
+    account: &AccountRow,
+) -> Result<(Option<f64>, Option<f64>), GatewayError> {
+    let (org, id) = (account.organization_id, account.id);
+    let last: Option<LastSnapshot> = db::first(
+        d1,
+        "SELECT balance_usd, used_usd, taken_at FROM balance_snapshots WHERE organization_id = ?1 AND account_id = ?2 AND estimated = 0 \
+         ORDER BY taken_at DESC LIMIT 1",
+        &[num(org), num(id)],
     )
     .await?;
-    let due: Vec<Due> = db::all(
-        &d1,
-        "SELECT id, organization_id FROM stations WHERE enabled = 1 ORDER BY COALESCE(last_synced_at, 0), id LIMIT ?1",
-        &[num(SYNC_BATCH)],
+    let (balance, used, since) = match last {
+        Some(s) => (s.balance_usd, s.used_usd, s.taken_at),
+        None => (account.balance_usd, account.used_usd, 0),
+    };
+    let spent: Option<Spent> = db::first(
+        d1,
+        "SELECT SUM(u.cost_usd) AS spent FROM usage_logs u \
+         JOIN route_entries r ON r.id = u.route_entry_id AND r.organization_id = u.organization_id \
+         JOIN upstream_keys k ON k.id = r.upstream_key_id AND k.organization_id = u.organization_id \
+         WHERE u.organization_id = ?1 AND k.account_id = ?2 AND u.created_at > ?3",
+        &[num(org), num(id), num(since)],
     )
     .await?;
-    let (mut processed, mut failed, mut errors) = (0i64, 0i64, Vec::new());
-    for station in &due {
-        processed += 1;
-        if let Err(e) = sync_station(env, station.organization_id, station.id).await {
-            failed += 1;
-            errors.push(format!("station {}: {}", station.id, e.message()));
+    Ok(estimate_balance(
+        balance,
+        used,
+        spent.and_then(|s| s.spent).unwrap_or(0.0),
+    ))
+}
+
+/// One check-in record as the admin API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckinRecord {
+    pub account_id: i64,
+    pub day: String,
+    pub outcome: String,
+    pub reward_usd: Option<f64>,
+    pub message: String,
+    pub created_at: i64,
+}
+
+impl CheckinRecord {
+    fn as_result(&self, account_id: i64) -> Result<(), String> {
+        match self.outcome.as_str() {
+            "failed" => Err(format!("account {account_id}: {}", self.message)),
+            _ => Ok(()),
         }
     }
-    let status = match (failed, processed) {
-        (0, _) => "ok",
-        (f, p) if f == p => "failed",
-        _ => "partial",
+}
+
+/// The message a claimed, not yet finished check-in carries.
+const IN_PROGRESS: &str = "in progress";
+
+/// Checks one account in for `day`. The day's record is claimed first (UNIQUE per account and
+/// day), so a check-in never runs twice; `retry` lets an admin re-run a failed one. None: the
+/// day was already handled.
+pub async fn checkin_account(
+    d1: &D1Database,
+    sb: &SecretBox,
+    station: &mut StationState,
+    account: &AccountRow,
+    day: &str,
+    retry: bool,
+    now: i64,
+) -> Result<Option<CheckinRecord>, GatewayError> {
+    let (org, id) = (account.organization_id, account.id);
+    let claim: Option<db::IdRow> = db::first(
+        d1,
+        "INSERT INTO checkin_records (organization_id, account_id, day, outcome, message, created_at) VALUES (?1, ?2, ?3, 'failed', ?4, ?5) \
+         ON CONFLICT (account_id, day) DO UPDATE SET message = excluded.message, created_at = excluded.created_at \
+         WHERE ?6 = 1 AND checkin_records.outcome = 'failed' AND checkin_records.message <> excluded.message RETURNING id",
+        &[num(org), num(id), day.into(), IN_PROGRESS.into(), num(now), num(i64::from(retry))],
+    )
+    .await?;
+    let Some(claim) = claim else {
+        return Ok(None);
     };
-    if let Some(run) = run {
-        let error = (!errors.is_empty()).then(|| errors.join("; "));
-        db::run(
-            &d1,
-            "UPDATE job_runs SET finished_at = ?1, status = ?2, processed = ?3, failed = ?4, error = ?5 WHERE id = ?6",
-            &[num(now_ms()), status.into(), num(processed), num(failed), error.map_or(wasm_bindgen::JsValue::NULL, Into::into), num(run.id)],
-        )
-        .await?;
+    let supported = matches!(station.adapter, PanelAdapter::Family(p) if p.checkin.is_some());
+    let result = if supported {
+        match station.quota_per_unit().await {
+            Ok(qpu) => {
+                let mut session =
+                    account_session(sb, account, station.adapter, station.client.clone())?;
+                let result = session
+                    .call(&|a, c| a.checkin_request(c), |a, s, b| {
+                        a.parse_checkin(s, b, qpu)
+                    })
+                    .await;
+                save_session(d1, sb, org, id, &session).await?;
+                station.client = session.client;
+                result
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        Err(PanelError::NotSupported(format!(
+            "{} has no check-in",
+            station.view.platform
+        )))
+    };
+    let (outcome, reward, message) = match &result {
+        Ok(CheckinOutcome::Rewarded { usd }) => ("rewarded", Some(*usd), String::new()),
+        Ok(CheckinOutcome::AlreadyDone) => {
+            ("already_done", None, "already checked in today".into())
+        }
+        Err(PanelError::NotSupported(m)) => ("unsupported", None, m.clone()),
+        Err(e) => ("failed", None, e.to_string()),
+    };
+    if let Err(e) = &result {
+        if e.is_account_error() {
+            db::set_account_health(d1, org, id, health_after(e), Some(&e.to_string()), now).await?;
+        }
     }
-    Ok(())
+    db::run(
+        d1,
+        "UPDATE checkin_records SET outcome = ?1, reward_usd = ?2, message = ?3 WHERE organization_id = ?4 AND id = ?5",
+        &[outcome.into(), opt_f64(reward), message.as_str().into(), num(org), num(claim.id)],
+    )
+    .await?;
+    Ok(Some(CheckinRecord {
+        account_id: id,
+        day: day.to_string(),
+        outcome: outcome.into(),
+        reward_usd: reward,
+        message,
+        created_at: now,
+    }))
 }

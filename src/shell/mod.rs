@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_logs;
+mod admin_providers;
 mod admin_routes;
 mod app;
 mod cache;
@@ -11,6 +12,7 @@ mod cooldown_do;
 mod db;
 mod health;
 mod jobs;
+mod panel_session;
 mod pins;
 mod relay;
 mod routes;

@@ -6,13 +6,29 @@ use crate::core::panels::{PanelError, PanelRequest};
 use wasm_bindgen::JsValue;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Stub};
 
-/// Sends a panel request built by an adapter; returns the status and body text.
-pub async fn send_panel(base_url: &str, call: &PanelRequest) -> Result<(u16, String), PanelError> {
+/// A panel's answer: status, body text, and the Set-Cookie values (logins, WAF cookies).
+pub struct PanelResponse {
+    pub status: u16,
+    pub body: String,
+    pub set_cookie: Vec<String>,
+}
+
+thread_local! {
+    /// Panel fetches made by this isolate, so a job can measure what it spent.
+    static PANEL_FETCHES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Panel fetches so far in this isolate (jobs take the difference over their run).
+pub fn panel_fetches() -> u32 {
+    PANEL_FETCHES.with(std::cell::Cell::get)
+}
+
+/// Sends a panel request built by an adapter.
+pub async fn send_panel(base_url: &str, call: &PanelRequest) -> Result<PanelResponse, PanelError> {
+    let unreachable = |e: worker::Error| PanelError::Unreachable(e.to_string());
     let headers = Headers::new();
     for (name, value) in &call.headers {
-        headers
-            .set(name, value)
-            .map_err(|e| PanelError::Unreachable(e.to_string()))?;
+        headers.set(name, value).map_err(unreachable)?;
     }
     let mut init = RequestInit::new();
     init.with_method(Method::from(call.method.to_string()))
@@ -21,17 +37,17 @@ pub async fn send_panel(base_url: &str, call: &PanelRequest) -> Result<(u16, Str
         init.with_body(Some(JsValue::from_str(body)));
     }
     let url = format!("{base_url}{}", call.path);
-    let request =
-        Request::new_with_init(&url, &init).map_err(|e| PanelError::Unreachable(e.to_string()))?;
-    let mut resp = Fetch::Request(request)
-        .send()
-        .await
-        .map_err(|e| PanelError::Unreachable(e.to_string()))?;
-    let text = resp
-        .text()
-        .await
-        .map_err(|e| PanelError::Unreachable(e.to_string()))?;
-    Ok((resp.status_code(), text))
+    let request = Request::new_with_init(&url, &init).map_err(unreachable)?;
+    PANEL_FETCHES.with(|c| c.set(c.get().saturating_add(1)));
+    let mut resp = Fetch::Request(request).send().await.map_err(unreachable)?;
+    // workerd keeps each Set-Cookie separate under getAll (a joined header would be ambiguous).
+    let set_cookie = resp.headers().get_all("Set-Cookie").unwrap_or_default();
+    let body = resp.text().await.map_err(unreachable)?;
+    Ok(PanelResponse {
+        status: resp.status_code(),
+        body,
+        set_cookie,
+    })
 }
 
 fn cooldown_stub(env: &Env, org: i64) -> Result<Stub, GatewayError> {

@@ -1,0 +1,570 @@
+//! Admin API for stations (`/api/provider/…`): stations, their accounts, keys, sync, check-in,
+//! balance and check-in history, detection; and jobs (`/api/jobs…`). Organization-scoped;
+//! credentials are sealed before D1 and never returned.
+
+use super::admin::{json_body, ok, parse_id};
+use super::app::{json_response, now_ms, App};
+use super::db::{self, num, AccountRow, NewAccount};
+use super::jobs::{checkin_account, run_job, station_state, CheckinRecord};
+use super::routes;
+use super::sync::{station_platform, sync_station};
+use super::upstream::send_panel;
+use crate::core::crypto::SecretBox;
+use crate::core::error::GatewayError;
+use crate::core::panels::credential::Credential;
+use crate::core::panels::detect::{detect, DetectStep, ProbeAnswer};
+use crate::core::schedule::{balance_trend, utc_day, JobKind, Snapshot};
+use crate::core::station::{normalize_base_url, AccountInput, NewStationInput, Platform};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, Method, Request, Response};
+
+/// Probes `POST /api/provider/detect` may make (detect needs at most three).
+const MAX_DETECT_PROBES: usize = 4;
+/// Rows the history endpoints return at most.
+const HISTORY_LIMIT: i64 = 500;
+
+/// `/api/provider/…`; `rest` is the path after `provider`.
+pub async fn dispatch(
+    req: &mut Request,
+    app: &App,
+    org: i64,
+    rest: &[&str],
+) -> Result<Response, GatewayError> {
+    let rest: Vec<&str> = rest.iter().copied().filter(|s| !s.is_empty()).collect();
+    match (req.method(), rest.as_slice()) {
+        (Method::Get, []) => ok(db::list_stations(&app.db()?, org).await?),
+        (Method::Post, []) => create_station(req, app, org).await,
+        (Method::Post, ["detect"]) => detect_platform(req).await,
+        (Method::Put, []) => update_station(req, app, org, None).await,
+        (Method::Put, [id]) => update_station(req, app, org, Some(parse_id(id)?)).await,
+        (Method::Get, [id]) => {
+            let id = parse_id(id)?;
+            let d1 = app.db()?;
+            let station = station_view(&d1, org, id).await?;
+            let accounts = db::account_views(&d1, org, id).await?;
+            ok(json!({"station": station, "accounts": accounts}))
+        }
+        (Method::Delete, [id]) => delete_station(app, org, parse_id(id)?).await,
+        (Method::Post, [id, "sync"]) => ok(sync_station(&app.env, org, parse_id(id)?).await?),
+        (Method::Post, [id, "checkin"]) => checkin_station(app, org, parse_id(id)?).await,
+        (Method::Get, [id, "tokens"]) => list_keys(app, org, parse_id(id)?).await,
+        (Method::Get, [id, "accounts"]) => {
+            let id = parse_id(id)?;
+            let d1 = app.db()?;
+            station_view(&d1, org, id).await?;
+            ok(db::account_views(&d1, org, id).await?)
+        }
+        (Method::Post, [id, "accounts"]) => create_account(req, app, org, parse_id(id)?).await,
+        (Method::Put, [id, "accounts", aid]) => {
+            update_account(req, app, org, parse_id(id)?, parse_id(aid)?).await
+        }
+        (Method::Delete, [id, "accounts", aid]) => {
+            delete_account(app, org, parse_id(id)?, parse_id(aid)?).await
+        }
+        (Method::Post, [id, "accounts", aid, switch @ ("enable" | "disable")]) => {
+            let enabled = *switch == "enable";
+            set_account_enabled(app, org, parse_id(id)?, parse_id(aid)?, enabled).await
+        }
+        (Method::Get, [id, "balance-history"]) => balance_history(app, org, parse_id(id)?).await,
+        (Method::Get, [id, "checkins"]) => checkin_history(app, org, parse_id(id)?).await,
+        _ => Err(GatewayError::NotFound(format!(
+            "Unknown admin endpoint: {} /api/provider/{}",
+            req.method(),
+            rest.join("/")
+        ))),
+    }
+}
+
+/// `/api/jobs…`: `GET /api/jobs` (runs), `POST /api/jobs/:kind/run`.
+pub async fn jobs(
+    req: &mut Request,
+    app: &App,
+    org: i64,
+    rest: &[&str],
+) -> Result<Response, GatewayError> {
+    let rest: Vec<&str> = rest.iter().copied().filter(|s| !s.is_empty()).collect();
+    match (req.method(), rest.as_slice()) {
+        (Method::Get, []) => list_job_runs(app, org).await,
+        (Method::Post, [kind, "run"]) => {
+            let kind = JobKind::parse(kind).ok_or_else(|| {
+                GatewayError::InvalidRequest(format!(
+                    "unknown job `{kind}`; one of sync, balance, checkin"
+                ))
+            })?;
+            ok(run_job(&app.env, kind, Some(org)).await?)
+        }
+        _ => Err(GatewayError::NotFound(format!(
+            "Unknown admin endpoint: {} /api/jobs/{}",
+            req.method(),
+            rest.join("/")
+        ))),
+    }
+}
+
+async fn station_view(d1: &D1Database, org: i64, id: i64) -> Result<db::StationView, GatewayError> {
+    db::get_station(d1, org, id)
+        .await?
+        .ok_or_else(|| GatewayError::NotFound(format!("station {id} not found")))
+}
+
+fn seal_credential(sb: &SecretBox, credential: &Credential) -> Result<String, GatewayError> {
+    let json = serde_json::to_string(credential)
+        .map_err(|e| GatewayError::Internal(format!("credential encoding: {e}")))?;
+    Ok(sb.seal(&json)?)
+}
+
+async fn create_station(req: &mut Request, app: &App, org: i64) -> Result<Response, GatewayError> {
+    let station = json_body::<NewStationInput>(req).await?.validate()?;
+    let sealed = seal_credential(&*app.secret_box()?, &station.credential)?;
+    let d1 = app.db()?;
+    let id = db::insert_station(&d1, org, &station, &sealed, now_ms()).await?;
+    let view = station_view(&d1, org, id).await?;
+    Ok(json_response(&json!({"success": true, "data": view}), 201))
+}
+
+#[derive(Deserialize)]
+struct StationUpdate {
+    id: Option<i64>,
+    name: Option<String>,
+    base_url: Option<String>,
+    weight: Option<i64>,
+    priority: Option<i64>,
+    enabled: Option<bool>,
+    checkin_enabled: Option<bool>,
+}
+
+async fn update_station(
+    req: &mut Request,
+    app: &App,
+    org: i64,
+    path_id: Option<i64>,
+) -> Result<Response, GatewayError> {
+    let input: StationUpdate = json_body(req).await?;
+    let bad = |m: &str| Err(GatewayError::InvalidRequest(m.to_string()));
+    let Some(id) = path_id.or(input.id) else {
+        return bad("`id` is required");
+    };
+    let d1 = app.db()?;
+    let current = station_view(&d1, org, id).await?;
+    let name = input.name.map_or(current.name, |n| n.trim().to_string());
+    if name.is_empty() || name.chars().count() > 100 {
+        return bad("`name` must be 1–100 characters");
+    }
+    let base_url = match input.base_url {
+        Some(url) => normalize_base_url(&url)?,
+        None => current.base_url,
+    };
+    let weight = input.weight.unwrap_or(current.weight);
+    if !(0..=1000).contains(&weight) {
+        return bad("`weight` must be between 0 and 1000");
+    }
+    let priority = input.priority.unwrap_or(current.priority);
+    if !(-1000..=1000).contains(&priority) {
+        return bad("`priority` must be between -1000 and 1000");
+    }
+    let flag = |v: Option<bool>, old: i64| v.map_or(old, i64::from);
+    let now = now_ms();
+    let clash: Option<db::IdRow> = db::first(
+        &d1,
+        "SELECT id FROM stations WHERE organization_id = ?1 AND name = ?2 AND id <> ?3",
+        &[num(org), name.as_str().into(), num(id)],
+    )
+    .await?;
+    if clash.is_some() {
+        return Err(GatewayError::Conflict(format!(
+            "a station named `{name}` already exists"
+        )));
+    }
+    db::batch(
+        &d1,
+        vec![
+            db::stmt(
+                &d1,
+                "UPDATE stations SET name = ?1, base_url = ?2, weight = ?3, priority = ?4, enabled = ?5, checkin_enabled = ?6, updated_at = ?7 \
+                 WHERE organization_id = ?8 AND id = ?9",
+                &[name.as_str().into(), base_url.as_str().into(), num(weight), num(priority), num(flag(input.enabled, current.enabled)),
+                  num(flag(input.checkin_enabled, current.checkin_enabled)), num(now), num(org), num(id)],
+            )?,
+            // Channels sync made follow the station's defaults; entries an admin edited keep theirs.
+            db::stmt(
+                &d1,
+                "UPDATE route_entries SET weight = ?1, priority = ?2, updated_at = ?3 WHERE organization_id = ?4 AND station_id = ?5 AND manual = 0",
+                &[num(weight), num(priority), num(now), num(org), num(id)],
+            )?,
+        ],
+    )
+    .await?;
+    routes::publish(&app.env, org).await?;
+    ok(station_view(&d1, org, id).await?)
+}
+
+/// Statements that delete everything hanging off the accounts matched by `scope` (a constant
+/// condition on `account_id` with ?1 = organization and ?2 = the station or account id).
+fn delete_account_data(
+    d1: &D1Database,
+    org: i64,
+    id: i64,
+    scope: &str,
+) -> Result<Vec<worker::D1PreparedStatement>, GatewayError> {
+    let args = [num(org), num(id)];
+    [
+        "DELETE FROM route_entries WHERE organization_id = ?1 AND upstream_key_id IN (SELECT id FROM upstream_keys WHERE organization_id = ?1 AND {scope})",
+        "DELETE FROM upstream_keys WHERE organization_id = ?1 AND {scope}",
+        "DELETE FROM balance_snapshots WHERE organization_id = ?1 AND {scope}",
+        "DELETE FROM checkin_records WHERE organization_id = ?1 AND {scope}",
+    ]
+    .iter()
+    .map(|sql| db::stmt(d1, &sql.replace("{scope}", scope), &args))
+    .collect()
+}
+
+async fn delete_station(app: &App, org: i64, id: i64) -> Result<Response, GatewayError> {
+    let d1 = app.db()?;
+    station_view(&d1, org, id).await?;
+    let mut statements = delete_account_data(
+        &d1,
+        org,
+        id,
+        "account_id IN (SELECT id FROM accounts WHERE organization_id = ?1 AND station_id = ?2)",
+    )?;
+    for sql in [
+        "DELETE FROM route_entries WHERE organization_id = ?1 AND station_id = ?2",
+        "DELETE FROM station_models WHERE organization_id = ?1 AND station_id = ?2",
+        "DELETE FROM accounts WHERE organization_id = ?1 AND station_id = ?2",
+        "DELETE FROM stations WHERE organization_id = ?1 AND id = ?2",
+    ] {
+        statements.push(db::stmt(&d1, sql, &[num(org), num(id)])?);
+    }
+    db::batch(&d1, statements).await?;
+    routes::publish(&app.env, org).await?;
+    ok(json!({"deleted": id}))
+}
+
+async fn station_platform_of(
+    d1: &D1Database,
+    org: i64,
+    station_id: i64,
+) -> Result<Platform, GatewayError> {
+    station_platform(&station_view(d1, org, station_id).await?)
+}
+
+async fn create_account(
+    req: &mut Request,
+    app: &App,
+    org: i64,
+    station_id: i64,
+) -> Result<Response, GatewayError> {
+    let d1 = app.db()?;
+    let platform = station_platform_of(&d1, org, station_id).await?;
+    let change = json_body::<AccountInput>(req)
+        .await?
+        .validate(platform, true)?;
+    let credential = change
+        .credential
+        .ok_or_else(|| GatewayError::Internal("validated account without credential".into()))?;
+    let sealed = seal_credential(&*app.secret_box()?, &credential)?;
+    let name = change.name.unwrap_or_default();
+    let account = NewAccount {
+        name: &name,
+        kind: credential.kind().as_str(),
+        sealed_credential: &sealed,
+        panel_user_id: credential.user_id(),
+        checkin_enabled: change.checkin_enabled.unwrap_or(false),
+    };
+    let id = db::insert_account(&d1, org, station_id, &account, now_ms()).await?;
+    let view = account_view(&d1, org, station_id, id).await?;
+    Ok(json_response(&json!({"success": true, "data": view}), 201))
+}
+
+async fn account_view(
+    d1: &D1Database,
+    org: i64,
+    station_id: i64,
+    id: i64,
+) -> Result<db::AccountView, GatewayError> {
+    db::account_views(d1, org, station_id)
+        .await?
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| {
+            GatewayError::NotFound(format!("account {id} not found on station {station_id}"))
+        })
+}
+
+async fn update_account(
+    req: &mut Request,
+    app: &App,
+    org: i64,
+    station_id: i64,
+    id: i64,
+) -> Result<Response, GatewayError> {
+    let d1 = app.db()?;
+    let platform = station_platform_of(&d1, org, station_id).await?;
+    let current = account_view(&d1, org, station_id, id).await?;
+    let change = json_body::<AccountInput>(req)
+        .await?
+        .validate(platform, false)?;
+    let now = now_ms();
+    let mut statements = vec![db::stmt(
+        &d1,
+        "UPDATE accounts SET name = ?1, checkin_enabled = ?2, updated_at = ?3 WHERE organization_id = ?4 AND id = ?5",
+        &[change.name.unwrap_or(current.name).into(), num(change.checkin_enabled.map_or(current.checkin_enabled, i64::from)),
+          num(now), num(org), num(id)],
+    )?];
+    if let Some(credential) = &change.credential {
+        // A new credential replaces any login session and gets a fresh health check at the next sync.
+        statements.push(db::stmt(
+            &d1,
+            "UPDATE accounts SET credential_kind = ?1, credential_ciphertext = ?2, panel_user_id = ?3, session_ciphertext = NULL, \
+             health = CASE WHEN enabled = 1 THEN 'healthy' ELSE health END, health_reason = NULL WHERE organization_id = ?4 AND id = ?5",
+            &[credential.kind().as_str().into(), seal_credential(&*app.secret_box()?, credential)?.into(), credential.user_id().into(), num(org), num(id)],
+        )?);
+    }
+    db::batch(&d1, statements).await?;
+    if let Some(enabled) = change.enabled {
+        apply_enabled(app, org, id, enabled).await?;
+    }
+    ok(account_view(&d1, org, station_id, id).await?)
+}
+
+async fn delete_account(
+    app: &App,
+    org: i64,
+    station_id: i64,
+    id: i64,
+) -> Result<Response, GatewayError> {
+    let d1 = app.db()?;
+    account_view(&d1, org, station_id, id).await?;
+    let mut statements = delete_account_data(&d1, org, id, "account_id = ?2")?;
+    statements.push(db::stmt(
+        &d1,
+        "DELETE FROM accounts WHERE organization_id = ?1 AND id = ?2",
+        &[num(org), num(id)],
+    )?);
+    db::batch(&d1, statements).await?;
+    routes::publish(&app.env, org).await?;
+    ok(json!({"deleted": id}))
+}
+
+async fn set_account_enabled(
+    app: &App,
+    org: i64,
+    station_id: i64,
+    id: i64,
+    enabled: bool,
+) -> Result<Response, GatewayError> {
+    let d1 = app.db()?;
+    account_view(&d1, org, station_id, id).await?;
+    apply_enabled(app, org, id, enabled).await?;
+    ok(account_view(&d1, org, station_id, id).await?)
+}
+
+/// Disabling takes the account's keys and channels out of the route table (the route query
+/// joins `accounts.enabled`); re-enabling puts the same channels back, settings intact.
+async fn apply_enabled(app: &App, org: i64, id: i64, enabled: bool) -> Result<(), GatewayError> {
+    let now = now_ms();
+    let (health, reason) = if enabled {
+        ("healthy", JsValue::NULL)
+    } else {
+        ("disabled", "disabled by an admin".into())
+    };
+    db::run(
+        &app.db()?,
+        "UPDATE accounts SET enabled = ?1, health = ?2, health_reason = ?3, health_changed_at = ?4, updated_at = ?4 \
+         WHERE organization_id = ?5 AND id = ?6 AND enabled <> ?1",
+        &[num(i64::from(enabled)), health.into(), reason, num(now), num(org), num(id)],
+    )
+    .await?;
+    routes::publish(&app.env, org).await.map(|_| ())
+}
+
+/// An upstream key as the admin API shows it: hint only, and whether it is routable now.
+#[derive(Serialize, Deserialize)]
+struct KeyView {
+    id: i64,
+    account_id: i64,
+    remote_id: Option<String>,
+    name: String,
+    key_hint: String,
+    status: String,
+    status_reason: Option<String>,
+    group_name: String,
+    source: String,
+    account_enabled: i64,
+    routes: i64,
+}
+
+async fn list_keys(app: &App, org: i64, station_id: i64) -> Result<Response, GatewayError> {
+    let d1 = app.db()?;
+    station_view(&d1, org, station_id).await?;
+    let keys: Vec<KeyView> = db::all(
+        &d1,
+        "SELECT k.id, k.account_id, k.remote_id, k.name, k.key_hint, k.status, k.status_reason, k.group_name, k.source, a.enabled AS account_enabled, \
+                (SELECT COUNT(*) FROM route_entries r WHERE r.organization_id = ?1 AND r.upstream_key_id = k.id) AS routes \
+         FROM upstream_keys k JOIN accounts a ON a.id = k.account_id AND a.organization_id = k.organization_id \
+         WHERE k.organization_id = ?1 AND k.station_id = ?2 ORDER BY k.id",
+        &[num(org), num(station_id)],
+    )
+    .await?;
+    ok(keys)
+}
+
+async fn checkin_station(app: &App, org: i64, station_id: i64) -> Result<Response, GatewayError> {
+    let d1 = app.db()?;
+    let mut station = station_state(&d1, org, station_id).await?;
+    let accounts: Vec<AccountRow> = db::station_accounts(&d1, org, station_id)
+        .await?
+        .into_iter()
+        .filter(|a| a.enabled != 0)
+        .collect();
+    let sb = app.secret_box()?;
+    let now = now_ms();
+    let day = utc_day(now);
+    let mut records = Vec::new();
+    for account in &accounts {
+        let done = checkin_account(&d1, &sb, &mut station, account, &day, true, now).await?;
+        let record = match done {
+            Some(record) => record,
+            // Already handled today: answer with the day's record.
+            None => today_record(&d1, org, account.id, &day).await?,
+        };
+        records.push(record);
+    }
+    ok(records)
+}
+
+async fn today_record(
+    d1: &D1Database,
+    org: i64,
+    account_id: i64,
+    day: &str,
+) -> Result<CheckinRecord, GatewayError> {
+    db::first(
+        d1,
+        "SELECT account_id, day, outcome, reward_usd, message, created_at FROM checkin_records WHERE organization_id = ?1 AND account_id = ?2 AND day = ?3",
+        &[num(org), num(account_id), day.into()],
+    )
+    .await?
+    .ok_or_else(|| GatewayError::Internal("check-in record vanished".into()))
+}
+
+async fn checkin_history(app: &App, org: i64, station_id: i64) -> Result<Response, GatewayError> {
+    let d1 = app.db()?;
+    station_view(&d1, org, station_id).await?;
+    let records: Vec<CheckinRecord> = db::all(
+        &d1,
+        "SELECT c.account_id, c.day, c.outcome, c.reward_usd, c.message, c.created_at FROM checkin_records c \
+         JOIN accounts a ON a.id = c.account_id AND a.organization_id = c.organization_id \
+         WHERE c.organization_id = ?1 AND a.station_id = ?2 ORDER BY c.day DESC, c.account_id LIMIT ?3",
+        &[num(org), num(station_id), num(HISTORY_LIMIT)],
+    )
+    .await?;
+    ok(records)
+}
+
+#[derive(Deserialize)]
+struct SnapshotRow {
+    account_id: i64,
+    balance_usd: Option<f64>,
+    used_usd: Option<f64>,
+    estimated: i64,
+    taken_at: i64,
+}
+
+/// Per account: snapshots oldest first, with spend and income between them.
+async fn balance_history(app: &App, org: i64, station_id: i64) -> Result<Response, GatewayError> {
+    let d1 = app.db()?;
+    station_view(&d1, org, station_id).await?;
+    let mut rows: Vec<SnapshotRow> = db::all(
+        &d1,
+        "SELECT b.account_id, b.balance_usd, b.used_usd, b.estimated, b.taken_at FROM balance_snapshots b \
+         JOIN accounts a ON a.id = b.account_id AND a.organization_id = b.organization_id \
+         WHERE b.organization_id = ?1 AND a.station_id = ?2 ORDER BY b.taken_at DESC, b.id DESC LIMIT ?3",
+        &[num(org), num(station_id), num(HISTORY_LIMIT)],
+    )
+    .await?;
+    rows.reverse();
+    let mut accounts: Vec<i64> = rows.iter().map(|r| r.account_id).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    let history: Vec<serde_json::Value> = accounts
+        .into_iter()
+        .map(|account_id| {
+            let snapshots: Vec<Snapshot> = rows
+                .iter()
+                .filter(|r| r.account_id == account_id)
+                .map(|r| Snapshot {
+                    taken_at: r.taken_at,
+                    balance_usd: r.balance_usd,
+                    used_usd: r.used_usd,
+                    estimated: r.estimated != 0,
+                })
+                .collect();
+            json!({"account_id": account_id, "points": balance_trend(&snapshots)})
+        })
+        .collect();
+    ok(history)
+}
+
+#[derive(Serialize, Deserialize)]
+struct JobRunView {
+    id: i64,
+    job: String,
+    trigger: String,
+    started_at: i64,
+    finished_at: Option<i64>,
+    status: String,
+    processed: i64,
+    failed: i64,
+    error: Option<String>,
+}
+
+async fn list_job_runs(app: &App, org: i64) -> Result<Response, GatewayError> {
+    let runs: Vec<JobRunView> = db::all(
+        &app.db()?,
+        "SELECT id, job, trigger, started_at, finished_at, status, processed, failed, error FROM job_runs \
+         WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2",
+        &[num(org), num(HISTORY_LIMIT)],
+    )
+    .await?;
+    ok(runs)
+}
+
+#[derive(Deserialize)]
+struct DetectInput {
+    base_url: Option<String>,
+}
+
+/// Probes the base URL (status, Sub2API settings, models list) until the field rules decide.
+async fn detect_platform(req: &mut Request) -> Result<Response, GatewayError> {
+    let input: DetectInput = json_body(req).await?;
+    let base_url = normalize_base_url(input.base_url.as_deref().unwrap_or_default())?;
+    let mut answers = Vec::new();
+    for _ in 0..MAX_DETECT_PROBES {
+        match detect(&base_url, &answers) {
+            DetectStep::Done(d) => {
+                return ok(json!({
+                    "base_url": base_url,
+                    "platform": d.platform.map(Platform::as_str),
+                    "evidence": d.evidence,
+                }))
+            }
+            DetectStep::Probe(probe) => {
+                let (status, body) = match send_panel(&base_url, &probe).await {
+                    Ok(resp) => (resp.status, resp.body),
+                    Err(e) => (0, e.to_string()),
+                };
+                answers.push(ProbeAnswer {
+                    path: probe.path,
+                    status,
+                    body,
+                });
+            }
+        }
+    }
+    ok(
+        json!({"base_url": base_url, "platform": null, "evidence": "no rule matched within the probe limit"}),
+    )
+}
