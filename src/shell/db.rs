@@ -18,6 +18,10 @@ pub fn opt_num(n: Option<i64>) -> JsValue {
     n.map_or(JsValue::NULL, num)
 }
 
+pub fn opt_str(s: Option<&str>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from)
+}
+
 pub fn opt_f64(n: Option<f64>) -> JsValue {
     n.map_or(JsValue::NULL, JsValue::from_f64)
 }
