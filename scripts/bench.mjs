@@ -28,7 +28,7 @@ import { PANEL_LOGIN, registerStation, startWorkerd } from './bench-lib/workerd.
 
 const ROOT = resolve(import.meta.dirname, '..');
 const RESULTS_PATH = join(ROOT, 'tests', '.tmp', 'bench-results.json');
-const TARGETS = ['a', 'b', 'c'];
+const TARGET_IDS = ['a', 'b', 'c'];
 
 const config = {
   seconds: numberEnv('BENCH_SECONDS', 5),
@@ -104,12 +104,12 @@ async function runMatrix({ workerd, upstream, specs, token }) {
       progress(`${kind} at concurrency ${concurrency}`);
       const slices = { a: [], b: [], c: [] };
       for (let round = 0; round < config.rounds; round += 1) {
-        for (const target of round % 2 === 0 ? TARGETS : [...TARGETS].reverse()) {
+        for (const target of round % 2 === 0 ? TARGET_IDS : [...TARGET_IDS].reverse()) {
           const seconds = config.seconds / config.rounds;
           slices[target].push(await measureSlice({ url: urls[target], token, spec, concurrency, pids, seconds, warmupSeconds: config.warmupSeconds }));
         }
       }
-      for (const target of TARGETS) runs.push(summarise({ kind, concurrency, target }, slices[target]));
+      for (const target of TARGET_IDS) runs.push(summarise({ kind, concurrency, target }, slices[target]));
     }
   }
   return runs;

@@ -12,7 +12,7 @@ import { startFakeStation } from '../../tests/support/fake-station.mjs';
 import { startLoad } from './load.mjs';
 import { chatBodies, requestBodies } from './payloads.mjs';
 import { cpuMs, descendantsNamed, machineBusyMs, rssMiB } from './proc.mjs';
-import { compare, markdownTable } from './report.mjs';
+import { compare, markdownTable, soakReport } from './report.mjs';
 import { percentile, slope } from './stats.mjs';
 import { startUpstream } from './upstream.mjs';
 
@@ -63,6 +63,17 @@ test('compare checks (c) against (b) with latency targets at concurrency 1 only'
   assert.equal(many.addedP50Pass, null);
   assert.equal(many.addedTtfbPass, null);
   assert.equal(many.cpuPass, true);
+});
+
+test('the soak passes while the gateway grows no faster than the floor (or zero) plus the allowance', () => {
+  const figures = (lateSlopeMiBPerMin) => ({ requests: 1, rps: 1, errors: 0, workerdCpuMsPerRequest: 1, rssSamples: [[0, 1]], firstRssMiB: 1, lastRssMiB: 1, peakRssMiB: 1, slopeMiBPerMin: 0, lateSlopeMiBPerMin });
+  const verdict = (floor, gateway) => soakReport({ seconds: 60, concurrency: 32, foreignCpuPercent: 0, floor: figures(floor), gateway: figures(gateway) }, 2).pass;
+  assert.equal(verdict(5, 6.5), true);
+  assert.equal(verdict(5, 7.5), false);
+  assert.equal(verdict(-3, 1.9), true);
+  assert.equal(verdict(-3, 2.1), false);
+  assert.equal(verdict(0, null), false);
+  assert.match(soakReport({ seconds: 60, concurrency: 32, foreignCpuPercent: 0, floor: figures(1), gateway: figures(9) }, 2).text, /2nd-half slope 9\.0 MiB\/min ≤ floor's \(1\.0, at least 0\) \+ 2 MISS$/);
 });
 
 test('markdownTable pads every column to its widest cell', () => {

@@ -1,6 +1,6 @@
 // Turns the benchmark's measurements into the printed report: the per-run table, the gateway
 // versus pass-through ratios checked against the targets of issue 3, the worker size and the
-// soak line. Every check is returned as data too, for the results JSON.
+// soak. Every check is returned as data too, for the results JSON.
 
 /** Targets from issue 3; (c) is the gateway, (b) the bare JS pass-through in the same workerd. */
 export const TARGETS = {
@@ -22,6 +22,7 @@ export function markdownTable(headers, rows) {
 
 const fixed = (value, digits) => (value === null || value === undefined ? '—' : value.toFixed(digits));
 
+/** One row per (case, concurrency, target) with every figure measured. */
 export function runsTable(runs) {
   const headers = ['case', 'conc', 'target', 'req/s', 'p50 ms', 'p99 ms', 'TTFB p50', 'TTFB p99', 'workerd CPU ms/req', 'upstream CPU ms/req', 'load-gen CPU %', 'foreign CPU %', 'workerd RSS MiB', 'errors'];
   const rows = runs.map((r) => [
@@ -64,6 +65,7 @@ export function compare(runs) {
     });
 }
 
+/** The ratios of compare() with their PASS/MISS (or info, where no target applies). */
 export function comparisonTable(comparisons) {
   const withVerdict = (text, pass) => (pass === null ? `${text} (info)` : `${text} ${verdict(pass)}`);
   const headers = [
@@ -83,6 +85,7 @@ export function comparisonTable(comparisons) {
   return markdownTable(headers, rows);
 }
 
+/** The worker's raw and gzip sizes, checked against the upload-size target. */
 export function sizeLine(size) {
   const pass = size.totalGzipBytes <= TARGETS.maxWorkerGzipBytes;
   return {

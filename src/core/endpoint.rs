@@ -1,6 +1,7 @@
 //! Which relay endpoint a request is: how to find its model, how to authenticate upstream,
 //! what its response looks like. One table, so the relay itself has no per-endpoint branches.
 
+use crate::core::dialect::Dialect;
 use crate::core::usage::WireFamily;
 
 /// How the client's credential is replaced by the upstream key.
@@ -39,6 +40,12 @@ pub struct RelayEndpoint {
     pub stream_from_path: bool,
     /// The response carries a resource id that later calls must reach on the same channel.
     pub pins: Option<PinKind>,
+    /// Conversational endpoints: the dialect, so a channel that speaks another one gets a
+    /// converted request. `None`: passed through to channels as it is.
+    pub dialect: Option<Dialect>,
+    /// A token count in this dialect, answered by a local estimate when the channel does not
+    /// speak it (never a constant, wire-protocols.md §8).
+    pub counts_tokens_of: Option<Dialect>,
 }
 
 /// Resources that live on one upstream and must be reached there again.
@@ -88,6 +95,20 @@ const fn relay(name: &'static str, family: WireFamily, auth: UpstreamAuth) -> Re
         model: ModelSource::JsonBody,
         stream_from_path: false,
         pins: None,
+        dialect: None,
+        counts_tokens_of: None,
+    }
+}
+
+fn conversational(
+    name: &'static str,
+    family: WireFamily,
+    auth: UpstreamAuth,
+    dialect: Dialect,
+) -> RelayEndpoint {
+    RelayEndpoint {
+        dialect: Some(dialect),
+        ..relay(name, family, auth)
     }
 }
 
@@ -102,12 +123,34 @@ fn multipart(name: &'static str) -> RelayEndpoint {
     }
 }
 
+/// The call made about a pinned resource: OpenAI style, no model, no conversion.
+pub fn pinned_call(kind: PinKind) -> RelayEndpoint {
+    RelayEndpoint {
+        model: ModelSource::Any,
+        ..openai(match kind {
+            PinKind::File => "files.resource",
+            PinKind::Video => "video.resource",
+            PinKind::Response => "responses.resource",
+        })
+    }
+}
+
 /// Resolves a request; `None` means no such endpoint.
 pub fn resolve(method: &str, path: &str) -> Option<Route> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let route = match (method, segments.as_slice()) {
-        ("POST", ["v1", "chat", "completions"]) => Route::Relay(openai("chat.completions")),
-        ("POST", ["v1", "completions"]) => Route::Relay(openai("completions")),
+        ("POST", ["v1", "chat", "completions"]) => Route::Relay(conversational(
+            "chat.completions",
+            WireFamily::OpenAi,
+            UpstreamAuth::Bearer,
+            Dialect::OpenAiChat,
+        )),
+        ("POST", ["v1", "completions"]) => Route::Relay(conversational(
+            "completions",
+            WireFamily::OpenAi,
+            UpstreamAuth::Bearer,
+            Dialect::OpenAiCompletions,
+        )),
         ("POST", ["v1", "embeddings"]) => Route::Relay(openai("embeddings")),
         ("POST", ["v1", "responses"]) => Route::Relay(RelayEndpoint {
             pins: Some(PinKind::Response),
@@ -152,16 +195,20 @@ pub fn resolve(method: &str, path: &str) -> Option<Route> {
             kind: PinKind::Response,
             id: (*id).to_string(),
         },
-        ("POST", ["v1", "messages"]) => Route::Relay(relay(
+        ("POST", ["v1", "messages"]) => Route::Relay(conversational(
             "messages",
             WireFamily::Anthropic,
             UpstreamAuth::AnthropicKey,
+            Dialect::AnthropicMessages,
         )),
-        ("POST", ["v1", "messages", "count_tokens"]) => Route::Relay(relay(
-            "messages.count_tokens",
-            WireFamily::Anthropic,
-            UpstreamAuth::AnthropicKey,
-        )),
+        ("POST", ["v1", "messages", "count_tokens"]) => Route::Relay(RelayEndpoint {
+            counts_tokens_of: Some(Dialect::AnthropicMessages),
+            ..relay(
+                "messages.count_tokens",
+                WireFamily::Anthropic,
+                UpstreamAuth::AnthropicKey,
+            )
+        }),
         ("GET", ["v1", "models"]) => Route::Models {
             gemini_path: false,
             model: None,
@@ -191,12 +238,17 @@ pub fn resolve(method: &str, path: &str) -> Option<Route> {
 /// `{model}:{method}` of a Gemini URL.
 fn gemini_call(call: &str) -> Option<RelayEndpoint> {
     let (model, method) = call.rsplit_once(':')?;
-    let (name, stream) = match method {
-        "generateContent" => ("gemini.generateContent", false),
-        "streamGenerateContent" => ("gemini.streamGenerateContent", true),
-        "countTokens" => ("gemini.countTokens", false),
-        "embedContent" => ("gemini.embedContent", false),
-        "batchEmbedContents" => ("gemini.batchEmbedContents", false),
+    let (name, stream, dialect, counts) = match method {
+        "generateContent" => ("gemini.generateContent", false, Some(Dialect::Gemini), None),
+        "streamGenerateContent" => (
+            "gemini.streamGenerateContent",
+            true,
+            Some(Dialect::Gemini),
+            None,
+        ),
+        "countTokens" => ("gemini.countTokens", false, None, Some(Dialect::Gemini)),
+        "embedContent" => ("gemini.embedContent", false, None, None),
+        "batchEmbedContents" => ("gemini.batchEmbedContents", false, None, None),
         _ => return None,
     };
     if model.is_empty() {
@@ -205,6 +257,8 @@ fn gemini_call(call: &str) -> Option<RelayEndpoint> {
     Some(RelayEndpoint {
         model: ModelSource::Path(model.to_string()),
         stream_from_path: stream,
+        dialect,
+        counts_tokens_of: counts,
         ..relay(name, WireFamily::Gemini, UpstreamAuth::GoogleKey)
     })
 }
@@ -327,6 +381,11 @@ mod tests {
         assert_eq!(e.model, ModelSource::Path("gemini-2.5-flash".into()));
         assert!(e.stream_from_path);
         assert_eq!(e.auth, UpstreamAuth::GoogleKey);
+        assert_eq!(e.dialect, Some(Dialect::Gemini));
+        assert_eq!(
+            relay_of("POST", "/v1beta/models/g:countTokens").counts_tokens_of,
+            Some(Dialect::Gemini)
+        );
         let e = relay_of("POST", "/v1beta/models/gemini-2.5-flash:generateContent");
         assert!(!e.stream_from_path);
         assert_eq!(resolve("POST", "/v1beta/models/x:unknownMethod"), None);
@@ -337,6 +396,130 @@ mod tests {
                 "gemini-2.5-flash"
             ),
             "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+        );
+    }
+}
+
+/// How one call reaches one channel, decided from the station's platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallPlan {
+    /// The platform speaks the client's dialect: same body, the path under its prefix.
+    Native { path: String },
+    /// It does not: convert to `target` (the platform's primary dialect).
+    Convert { target: Dialect },
+    /// A token count the platform cannot answer in this dialect: estimate locally.
+    LocalCount(Dialect),
+}
+
+/// Decides how a call with `standard_path` (as the client sent it, with query) goes to a
+/// channel of `platform`. Unknown platform names are treated as New API (all dialects).
+pub fn plan_call(endpoint: &RelayEndpoint, platform: &str, standard_path: &str) -> CallPlan {
+    use crate::core::panels::relay_paths::{dialects, prefix, upstream_path};
+    use crate::core::station::Platform;
+    let platform = Platform::parse(platform).unwrap_or(Platform::NewApi);
+    if let Some(counted) = endpoint.counts_tokens_of {
+        if prefix(platform, counted).is_none() {
+            return CallPlan::LocalCount(counted);
+        }
+    }
+    // Non-conversational endpoints live beside the dialect of their family.
+    let dialect = endpoint.dialect.unwrap_or(match endpoint.family {
+        WireFamily::Gemini => Dialect::Gemini,
+        WireFamily::Anthropic => Dialect::AnthropicMessages,
+        WireFamily::OpenAi | WireFamily::OpenAiResponses => Dialect::OpenAiChat,
+    });
+    if let Some(path) = upstream_path(platform, dialect, standard_path) {
+        return CallPlan::Native { path };
+    }
+    match (endpoint.dialect, dialects(platform).first()) {
+        (Some(_), Some((target, _))) => CallPlan::Convert { target: *target },
+        // Nothing to convert (embeddings, images…), or a platform without any dialect row:
+        // the call goes as it is and the station answers for itself.
+        _ => CallPlan::Native {
+            path: standard_path.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    fn relay_of(method: &str, path: &str) -> RelayEndpoint {
+        match resolve(method, path) {
+            Some(Route::Relay(e)) => e,
+            other => panic!("{method} {path}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn native_paths_follow_the_platform_prefix() {
+        let messages = relay_of("POST", "/v1/messages");
+        assert_eq!(
+            plan_call(&messages, "onehub", "/v1/messages?beta=true"),
+            CallPlan::Native {
+                path: "/claude/v1/messages?beta=true".into()
+            }
+        );
+        assert_eq!(
+            plan_call(&messages, "new-api", "/v1/messages"),
+            CallPlan::Native {
+                path: "/v1/messages".into()
+            }
+        );
+        let chat = relay_of("POST", "/v1/chat/completions");
+        assert_eq!(
+            plan_call(&chat, "zhipu", "/v1/chat/completions"),
+            CallPlan::Native {
+                path: "/api/paas/v4/chat/completions".into()
+            }
+        );
+    }
+
+    #[test]
+    fn missing_dialects_convert_to_the_primary_one() {
+        let messages = relay_of("POST", "/v1/messages");
+        assert_eq!(
+            plan_call(&messages, "openai-compatible", "/v1/messages"),
+            CallPlan::Convert {
+                target: Dialect::OpenAiChat
+            }
+        );
+        let chat = relay_of("POST", "/v1/chat/completions");
+        assert_eq!(
+            plan_call(&chat, "anthropic-compatible", "/v1/chat/completions"),
+            CallPlan::Convert {
+                target: Dialect::AnthropicMessages
+            }
+        );
+        let gemini = relay_of("POST", "/v1beta/models/g:generateContent");
+        assert_eq!(
+            plan_call(&gemini, "one-api", "/v1beta/models/g:generateContent"),
+            CallPlan::Convert {
+                target: Dialect::OpenAiChat
+            }
+        );
+    }
+
+    #[test]
+    fn token_counts_are_estimated_where_the_dialect_is_missing() {
+        let count = relay_of("POST", "/v1/messages/count_tokens");
+        assert_eq!(
+            plan_call(&count, "openai-compatible", "/v1/messages/count_tokens"),
+            CallPlan::LocalCount(Dialect::AnthropicMessages)
+        );
+        assert_eq!(
+            plan_call(&count, "new-api", "/v1/messages/count_tokens"),
+            CallPlan::Native {
+                path: "/v1/messages/count_tokens".into()
+            }
+        );
+        let embeddings = relay_of("POST", "/v1/embeddings");
+        assert_eq!(
+            plan_call(&embeddings, "anthropic-compatible", "/v1/embeddings"),
+            CallPlan::Native {
+                path: "/v1/embeddings".into()
+            }
         );
     }
 }

@@ -22,6 +22,9 @@ pub struct Channel {
     /// The station's published price for `upstream_model`, for the usage log's cost.
     #[serde(default)]
     pub pricing: Pricing,
+    /// The station's platform (`new-api`, `openai`…): which dialects it serves, and where.
+    #[serde(default)]
+    pub platform: String,
 }
 
 /// Per organization: client-facing model → its channels. Serialised into KV as one value.
@@ -44,6 +47,7 @@ pub struct RouteRow {
     pub priority: i64,
     pub weight: i64,
     pub key_ciphertext: String,
+    pub platform: String,
     pub input_usd_per_mtok: Option<f64>,
     pub output_usd_per_mtok: Option<f64>,
     pub cache_read_usd_per_mtok: Option<f64>,
@@ -63,6 +67,7 @@ impl RouteTable {
                 priority: row.priority,
                 weight: row.weight,
                 key_ciphertext: row.key_ciphertext,
+                platform: row.platform,
                 pricing: Pricing {
                     input_per_mtok: row.input_usd_per_mtok,
                     output_per_mtok: row.output_usd_per_mtok,
@@ -107,11 +112,13 @@ impl RouteTable {
 /// `cooldown_until(id)` returns when a channel's cooldown ends (ms) if it is cooling down now;
 /// `roll` is a uniform random number (the caller's, so tests are deterministic).
 /// When every untried channel is cooling down, the one whose cooldown ends first is returned
-/// rather than failing outright (DESIGN.md §4).
+/// rather than failing outright (DESIGN.md §4). Inside the top priority tier, channels for
+/// which `native` holds (they speak the client's dialect, so no conversion) are preferred.
 pub fn choose_channel<'a>(
     channels: &'a [Channel],
     tried: &[i64],
     cooldown_until: impl Fn(i64) -> Option<i64>,
+    native: impl Fn(&Channel) -> bool,
     roll: u32,
 ) -> Option<&'a Channel> {
     let untried: Vec<&Channel> = channels.iter().filter(|c| !tried.contains(&c.id)).collect();
@@ -126,7 +133,10 @@ pub fn choose_channel<'a>(
             .min_by_key(|c| cooldown_until(c.id).unwrap_or(i64::MAX));
     }
     let top = live.iter().map(|c| c.priority).max()?;
-    let tier: Vec<&Channel> = live.into_iter().filter(|c| c.priority == top).collect();
+    let mut tier: Vec<&Channel> = live.into_iter().filter(|c| c.priority == top).collect();
+    if tier.iter().any(|c| native(c)) {
+        tier.retain(|c| native(c));
+    }
     let total: u64 = tier.iter().map(|c| effective_weight(c)).sum();
     let mut point = u64::from(roll) % total.max(1);
     for channel in &tier {
@@ -159,6 +169,7 @@ mod tests {
             weight,
             key_ciphertext: String::new(),
             pricing: Pricing::default(),
+            platform: "new-api".into(),
         }
     }
 
@@ -166,7 +177,7 @@ mod tests {
     fn highest_priority_tier_wins() {
         let chans = [ch(1, 0, 100), ch(2, 5, 0), ch(3, 5, 0)];
         for roll in 0..50 {
-            let picked = choose_channel(&chans, &[], |_| None, roll).unwrap();
+            let picked = choose_channel(&chans, &[], |_| None, |_| true, roll).unwrap();
             assert!(picked.id == 2 || picked.id == 3);
         }
     }
@@ -176,7 +187,12 @@ mod tests {
         // weights 0 and 30 → effective 10 and 40: 1 in 5 rolls picks the first.
         let chans = [ch(1, 0, 0), ch(2, 0, 30)];
         let firsts = (0..50u32)
-            .filter(|&r| choose_channel(&chans, &[], |_| None, r).unwrap().id == 1)
+            .filter(|&r| {
+                choose_channel(&chans, &[], |_| None, |_| true, r)
+                    .unwrap()
+                    .id
+                    == 1
+            })
             .count();
         assert_eq!(firsts, 10);
     }
@@ -186,7 +202,12 @@ mod tests {
         let chans = [ch(1, 9, 10), ch(2, 9, 10), ch(3, 1, 10)];
         let cooling = |id| (id == 2).then_some(5_000);
         for roll in 0..20 {
-            assert_eq!(choose_channel(&chans, &[1], cooling, roll).unwrap().id, 3);
+            assert_eq!(
+                choose_channel(&chans, &[1], cooling, |_| true, roll)
+                    .unwrap()
+                    .id,
+                3
+            );
         }
     }
 
@@ -200,16 +221,24 @@ mod tests {
                 _ => 500,
             })
         };
-        assert_eq!(choose_channel(&chans, &[], until, 7).unwrap().id, 2);
-        assert_eq!(choose_channel(&chans, &[2], until, 7).unwrap().id, 3);
-        assert!(choose_channel(&chans, &[1, 2, 3], |_| None, 7).is_none());
+        assert_eq!(
+            choose_channel(&chans, &[], until, |_| true, 7).unwrap().id,
+            2
+        );
+        assert_eq!(
+            choose_channel(&chans, &[2], until, |_| true, 7).unwrap().id,
+            3
+        );
+        assert!(choose_channel(&chans, &[1, 2, 3], |_| None, |_| true, 7).is_none());
     }
 
     #[test]
     fn negative_weight_counts_as_zero() {
         let chans = [ch(1, 0, -50)];
         assert_eq!(
-            choose_channel(&chans, &[], |_| None, u32::MAX).unwrap().id,
+            choose_channel(&chans, &[], |_| None, |_| true, u32::MAX)
+                .unwrap()
+                .id,
             1
         );
     }
@@ -226,6 +255,7 @@ mod tests {
             priority: 0,
             weight: 10,
             key_ciphertext: "v1:00".into(),
+            platform: "new-api".into(),
             input_usd_per_mtok: Some(1.0),
             output_usd_per_mtok: None,
             cache_read_usd_per_mtok: None,
@@ -248,5 +278,23 @@ mod tests {
         assert_eq!(keys, vec![1, 2], "one channel per upstream key");
         let json = serde_json::to_string(&table).unwrap();
         assert_eq!(serde_json::from_str::<RouteTable>(&json).unwrap(), table);
+    }
+
+    #[test]
+    fn native_channels_win_inside_a_tier_but_not_across_tiers() {
+        let mut a = ch(1, 0, 10);
+        a.platform = "one-api".into();
+        let b = ch(2, 0, 10);
+        let pair = [a.clone(), b.clone()];
+        for roll in 0..40 {
+            let picked = choose_channel(&pair, &[], |_| None, |c| c.platform == "new-api", roll);
+            assert_eq!(picked.map(|c| c.id), Some(2));
+        }
+        let higher = ch(3, 5, 10);
+        let mut only_converting = higher.clone();
+        only_converting.platform = "one-api".into();
+        let mixed = [only_converting, b.clone()];
+        let picked = choose_channel(&mixed, &[], |_| None, |c| c.platform == "new-api", 0);
+        assert_eq!(picked.map(|c| c.id), Some(3), "priority beats nativeness");
     }
 }

@@ -26,6 +26,17 @@ pub struct TokenUsage {
     pub reasoning_tokens: u64,
 }
 
+impl From<crate::core::convert::Usage> for TokenUsage {
+    fn from(u: crate::core::convert::Usage) -> Self {
+        Self {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            cached_tokens: u.cached_tokens,
+            reasoning_tokens: u.reasoning_tokens,
+        }
+    }
+}
+
 impl TokenUsage {
     /// Merges a later report into this one: streams repeat or grow their counts, never shrink.
     fn merge(&mut self, other: TokenUsage) {

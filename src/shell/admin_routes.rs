@@ -25,7 +25,16 @@ pub async fn dispatch(
         (Method::Post, ["rebuild"]) => rebuild(app, org).await,
         (Method::Put, [id]) => update(req, app, org, parse_id(id)?).await,
         (Method::Post, [id, "cooldown", "clear"]) => {
-            upstream::clear_cooldown(&app.env, org, Some(parse_id(id)?)).await?;
+            let id = parse_id(id)?;
+            // Another organization's route id is a 404 here, like everywhere else.
+            let route: Option<db::IdRow> = db::first(
+                &app.db()?,
+                "SELECT id FROM route_entries WHERE organization_id = ?1 AND id = ?2",
+                &[num(org), num(id)],
+            )
+            .await?;
+            route.ok_or_else(|| GatewayError::NotFound(format!("route {id} not found")))?;
+            upstream::clear_cooldown(&app.env, org, Some(id)).await?;
             ok(json!({"cleared": true}))
         }
         _ => Err(GatewayError::NotFound(format!(

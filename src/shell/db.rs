@@ -18,6 +18,10 @@ pub fn opt_num(n: Option<i64>) -> JsValue {
     n.map_or(JsValue::NULL, num)
 }
 
+pub fn opt_str(s: Option<&str>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from)
+}
+
 pub fn opt_f64(n: Option<f64>) -> JsValue {
     n.map_or(JsValue::NULL, JsValue::from_f64)
 }
@@ -308,7 +312,7 @@ pub async fn set_account_health(
 pub async fn route_rows(db: &D1Database, org: i64) -> Result<Vec<RouteRow>, GatewayError> {
     all(
         db,
-        "SELECT r.id, r.model, r.upstream_model, r.station_id, r.upstream_key_id, s.base_url, r.priority, r.weight, k.key_ciphertext, \
+        "SELECT r.id, r.model, r.upstream_model, r.station_id, r.upstream_key_id, s.base_url, s.platform, r.priority, r.weight, k.key_ciphertext, \
                 m.input_usd_per_mtok, m.output_usd_per_mtok, m.cache_read_usd_per_mtok, \
                 CASE WHEN m.billing = 'per_call' THEN m.usd_per_call END AS usd_per_call \
          FROM route_entries r \

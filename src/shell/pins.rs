@@ -37,6 +37,7 @@ struct PinnedRow {
     station_id: i64,
     upstream_key_id: i64,
     base_url: String,
+    platform: String,
     key_ciphertext: String,
 }
 
@@ -49,7 +50,7 @@ pub async fn find(
 ) -> Result<Option<Channel>, GatewayError> {
     let row: Option<PinnedRow> = db::first(
         &env.d1("DB")?,
-        "SELECT p.station_id, p.upstream_key_id, s.base_url, k.key_ciphertext FROM pinned_resources p \
+        "SELECT p.station_id, p.upstream_key_id, s.base_url, s.platform, k.key_ciphertext FROM pinned_resources p \
          JOIN stations s ON s.id = p.station_id AND s.organization_id = p.organization_id \
          JOIN upstream_keys k ON k.id = p.upstream_key_id AND k.organization_id = p.organization_id \
          WHERE p.organization_id = ?1 AND p.kind = ?2 AND p.external_id = ?3",
@@ -66,6 +67,7 @@ pub async fn find(
         weight: 0,
         key_ciphertext: r.key_ciphertext,
         pricing: Pricing::default(),
+        platform: r.platform,
     }))
 }
 

@@ -6,18 +6,25 @@ use super::app::{now_ms, App, DEFAULT_ORGANIZATION_ID};
 use super::stream::{self, StreamJob};
 use super::usage_log::{self, UsageEntry};
 use super::{cache, db, pins, routes, upstream};
+use crate::core::convert::{
+    self, convert_request, tokens, GeminiFraming, ResponseContext, StreamConverter,
+};
 use crate::core::cooldown::{parse_retry_after, ChannelCooldown, ChannelOutcome};
 use crate::core::crypto::{constant_time_eq, fill_random};
+use crate::core::dialect::Dialect;
 use crate::core::endpoint::{
-    gemini_path_with_model, ModelSource, PinKind, RelayEndpoint, UpstreamAuth,
+    gemini_path_with_model, pinned_call, ModelSource, PinKind, RelayEndpoint, UpstreamAuth,
 };
+use crate::core::endpoint::{plan_call, CallPlan};
 use crate::core::error::GatewayError;
 use crate::core::gateway_key::{hash_key, GatewayKeyRecord};
 use crate::core::headers::forwardable_request_header;
 use crate::core::multipart;
+use crate::core::panels::relay_paths;
 use crate::core::request_head::scan_request_head;
 use crate::core::routing::{choose_channel, Channel};
-use crate::core::usage::{usage_from_body, Pricing, WireFamily};
+use crate::core::station::Platform;
+use crate::core::usage::{usage_from_body, Pricing, TokenUsage, WireFamily};
 use futures::future::{select, Either};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -48,6 +55,23 @@ pub async fn handle(
         ),
         None => Cow::Owned(table.any_model_channels()),
     };
+    let path_and_query = upstream_path(&req.url()?);
+    if let Some(dialect) = endpoint.counts_tokens_of {
+        let local = |c: &Channel| {
+            matches!(
+                plan_call(&endpoint, &c.platform, &path_and_query),
+                CallPlan::LocalCount(_)
+            )
+        };
+        if candidates.iter().all(local) {
+            let estimate = tokens::estimate_tokens(dialect, &body);
+            return Ok(bytes_response(
+                200,
+                "application/json",
+                tokens::count_tokens_body(dialect, estimate),
+            ));
+        }
+    }
     let model_name = model.unwrap_or_default();
     let mut log = UsageEntry {
         organization_id: org,
@@ -59,20 +83,27 @@ pub async fn handle(
         started_at: started,
         ..UsageEntry::default()
     };
+    let gemini_framing = endpoint.stream_from_path.then(|| {
+        if path_and_query.contains("alt=sse") {
+            GeminiFraming::Sse
+        } else {
+            GeminiFraming::JsonArray
+        }
+    });
     let outbound = Outbound {
         req,
-        auth: endpoint.auth,
+        endpoint: &endpoint,
         model: Some(&model_name)
             .filter(|m| !m.is_empty() && endpoint.model == ModelSource::JsonBody),
-        gemini_model_in_path: matches!(endpoint.model, ModelSource::Path(_)),
         body: &body,
-        path_and_query: upstream_path(&req.url()?),
+        path_and_query,
+        gemini_framing,
         first_byte_timeout_ms: first_byte_timeout_ms(app),
     };
     let result = attempt_channels(app, org, &candidates, &outbound, &model_name).await;
     log.attempts = result.attempts;
     match result.outcome {
-        Ok((resp, channel)) => {
+        Ok((resp, channel, conversion)) => {
             log.model_sent = channel.upstream_model.clone();
             log.station_id = Some(channel.station_id);
             log.route_entry_id = Some(channel.id);
@@ -83,7 +114,13 @@ pub async fn handle(
                 station_id: channel.station_id,
                 upstream_key_id: channel.upstream_key_id,
             });
-            deliver(app, req, resp, endpoint.family, channel.pricing, pin, log)
+            let how = Delivery {
+                family: endpoint.family,
+                pricing: channel.pricing,
+                pin,
+                conversion,
+            };
+            deliver(app, req, resp, how, log).await
         }
         Err(err) => {
             log.status = err.status();
@@ -156,7 +193,7 @@ fn first_byte_timeout_ms(app: &App) -> u64 {
 }
 
 struct Attempts<'a> {
-    outcome: Result<(Response, &'a Channel), GatewayError>,
+    outcome: Result<(Response, &'a Channel, Option<ResponseContext>), GatewayError>,
     attempts: u32,
 }
 
@@ -193,12 +230,21 @@ async fn attempt_channels<'a>(
 
     while tried.len() < max_attempts {
         let cooling = |id: i64| failing.get(&id).copied().filter(|until| *until > now);
-        let Some(channel) = choose_channel(channels, &tried, cooling, random_u32()) else {
+        let native = |c: &Channel| {
+            matches!(
+                plan_call(outbound.endpoint, &c.platform, &outbound.path_and_query),
+                CallPlan::Native { .. }
+            )
+        };
+        let Some(channel) = choose_channel(channels, &tried, cooling, native, random_u32()) else {
             break;
         };
         tried.push(channel.id);
         match send(app, outbound, channel).await {
-            Ok(resp) if resp.status_code() < 400 => {
+            Err(SendFailure::Request(err)) => {
+                return finish(Err(err), &tried, outcomes, rejected_keys);
+            }
+            Ok((resp, conversion)) if resp.status_code() < 400 => {
                 if failing.contains_key(&channel.id) {
                     outcomes.push(ChannelOutcome {
                         channel_id: channel.id,
@@ -207,9 +253,14 @@ async fn attempt_channels<'a>(
                         error: String::new(),
                     });
                 }
-                return finish(Ok((resp, channel)), &tried, outcomes, rejected_keys);
+                return finish(
+                    Ok((resp, channel, conversion)),
+                    &tried,
+                    outcomes,
+                    rejected_keys,
+                );
             }
-            Ok(mut resp) => {
+            Ok((mut resp, conversion)) => {
                 let status = resp.status_code();
                 let retry_after_s = resp
                     .headers()
@@ -220,8 +271,14 @@ async fn attempt_channels<'a>(
                 let text = resp.text().await.unwrap_or_default();
                 if !channel_fault(status) {
                     // The request itself is at fault: the client gets the upstream's answer as is.
-                    let answer = passthrough_error(status, &text, resp.headers());
-                    return finish(Ok((answer, channel)), &tried, outcomes, rejected_keys);
+                    let answer = match &conversion {
+                        Some(ctx) => {
+                            let converted = convert::convert_response(ctx, status, text.as_bytes());
+                            bytes_response(converted.status, "application/json", converted.body)
+                        }
+                        None => passthrough_error(status, &text, resp.headers()),
+                    };
+                    return finish(Ok((answer, channel, None)), &tried, outcomes, rejected_keys);
                 }
                 let message = upstream_message(&text)
                     .unwrap_or_else(|| format!("upstream returned HTTP {status}"));
@@ -249,7 +306,7 @@ async fn attempt_channels<'a>(
                     }
                 };
             }
-            Err(detail) => {
+            Err(SendFailure::Channel(detail)) => {
                 outcomes.push(failure(
                     channel,
                     None,
@@ -277,17 +334,31 @@ struct PinTarget {
     upstream_key_id: i64,
 }
 
-/// Hands the upstream answer to the client; usage, pins and the log are read off a copy (or,
-/// for SSE, off the pump) after the response has started.
-fn deliver(
-    app: &App,
-    client: &Request,
-    mut resp: Response,
+/// How a successful upstream answer is to be delivered.
+struct Delivery {
     family: WireFamily,
     pricing: Pricing,
     pin: Option<PinTarget>,
+    /// Set when the request was converted: the answer is converted back for the client.
+    conversion: Option<ResponseContext>,
+}
+
+/// Hands the upstream answer to the client; usage, pins and the log are read off a copy (or,
+/// for SSE, off the pump) after the response has started. Converted answers are converted
+/// back: whole bodies at once, streams chunk by chunk in the pump.
+async fn deliver(
+    app: &App,
+    client: &Request,
+    mut resp: Response,
+    how: Delivery,
     mut log: UsageEntry,
 ) -> Result<Response, GatewayError> {
+    let Delivery {
+        family,
+        pricing,
+        pin,
+        conversion,
+    } = how;
     let content_type = resp
         .headers()
         .get("Content-Type")
@@ -310,10 +381,37 @@ fn deliver(
             pricing,
             log,
             client_signal: client.inner().signal(),
+            converter: conversion.map(|ctx| {
+                StreamConverter::new(ResponseContext {
+                    created: unix_seconds(),
+                    ..ctx
+                })
+            }),
         };
         return stream::relay(&app.ctx, resp, job).map_err(GatewayError::Internal);
     }
     let env = app.env.clone();
+    if let Some(ctx) = conversion {
+        let body = resp.bytes().await?;
+        let ctx = ResponseContext {
+            created: unix_seconds(),
+            ..ctx
+        };
+        let converted = convert::convert_response(&ctx, resp.status_code(), &body);
+        log.usage = convert::usage_from_body(ctx.upstream, &body).map(TokenUsage::from);
+        log.status = converted.status;
+        log.cost_usd = pricing.cost_usd(log.usage).filter(|_| log.status < 400);
+        log.latency_ms = now_ms() - log.started_at;
+        app.ctx
+            .wait_until(async move { usage_log::write(&env, &log).await });
+        let mut answer = bytes_response(converted.status, "application/json", converted.body);
+        if let Some(retry) = converted.should_retry {
+            answer
+                .headers_mut()
+                .set("x-should-retry", if retry { "true" } else { "false" })?;
+        }
+        return Ok(answer);
+    }
     if content_type.contains("json") {
         let mut copy = resp.cloned()?;
         app.ctx.wait_until(async move {
@@ -336,6 +434,19 @@ fn deliver(
             .wait_until(async move { usage_log::write(&env, &log).await });
     }
     Ok(resp)
+}
+
+fn unix_seconds() -> u64 {
+    u64::try_from(now_ms() / 1000).unwrap_or(0)
+}
+
+fn bytes_response(status: u16, content_type: &str, body: Vec<u8>) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("Content-Type", content_type);
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body)
 }
 
 /// Remembers on which channel a file / video task / stored response was created.
@@ -446,34 +557,132 @@ async fn failing_channels(app: &App, org: i64, now: i64) -> Rc<HashMap<i64, i64>
 /// What every attempt of one relayed request shares.
 pub(super) struct Outbound<'a> {
     pub req: &'a Request,
-    pub auth: UpstreamAuth,
+    pub endpoint: &'a RelayEndpoint,
     /// The client's model when the JSON body names it (renamed for mapped channels).
     pub model: Option<&'a String>,
-    /// Gemini names the model in the URL: mapped channels get their name there.
-    pub gemini_model_in_path: bool,
     pub body: &'a [u8],
+    /// As the client called it (standard paths), without our `key=` parameter.
     pub path_and_query: String,
+    /// Gemini stream framing the client asked for (`alt=sse` or the JSON array).
+    pub gemini_framing: Option<GeminiFraming>,
     pub first_byte_timeout_ms: u64,
+}
+
+/// Why an attempt produced no upstream answer.
+pub(super) enum SendFailure {
+    /// The channel failed (connection, timeout, key): try another one.
+    Channel(String),
+    /// The request cannot be sent in the form this channel needs: a client error, final.
+    Request(GatewayError),
+}
+
+/// The body, path and credential header one channel gets for this call.
+struct Prepared {
+    body: Vec<u8>,
+    path: String,
+    auth: UpstreamAuth,
+    conversion: Option<ResponseContext>,
+}
+
+fn prepare(out: &Outbound<'_>, channel: &Channel) -> Result<Prepared, SendFailure> {
+    let channel_error = |e: String| SendFailure::Channel(e);
+    match plan_call(out.endpoint, &channel.platform, &out.path_and_query) {
+        CallPlan::Convert { target } => {
+            let client = out.endpoint.dialect.unwrap_or(Dialect::OpenAiChat);
+            let converted = convert_request(
+                client,
+                target,
+                out.body,
+                &channel.upstream_model,
+                out.gemini_framing,
+            )
+            .map_err(|e| SendFailure::Request(conversion_error(e)))?;
+            let platform = Platform::parse(&channel.platform).unwrap_or(Platform::NewApi);
+            let path = relay_paths::upstream_path(platform, target, &converted.path)
+                .unwrap_or(converted.path);
+            Ok(Prepared {
+                body: converted.body,
+                path,
+                auth: auth_for(target),
+                conversion: Some(converted.context),
+            })
+        }
+        CallPlan::Native { path } => {
+            let renamed = out.model.is_some_and(|m| *m != channel.upstream_model);
+            let body = if renamed {
+                rename_model(out.body, &channel.upstream_model).map_err(channel_error)?
+            } else {
+                out.body.to_vec()
+            };
+            let path = if matches!(out.endpoint.model, ModelSource::Path(_)) {
+                gemini_path_with_model(&path, &channel.upstream_model)
+            } else {
+                path
+            };
+            Ok(Prepared {
+                body,
+                path,
+                auth: out.endpoint.auth,
+                conversion: None,
+            })
+        }
+        // Handled before any attempt (every channel would answer locally).
+        CallPlan::LocalCount(_) => Ok(Prepared {
+            body: out.body.to_vec(),
+            path: out.path_and_query.clone(),
+            auth: out.endpoint.auth,
+            conversion: None,
+        }),
+    }
+}
+
+fn auth_for(dialect: Dialect) -> UpstreamAuth {
+    match dialect {
+        Dialect::AnthropicMessages => UpstreamAuth::AnthropicKey,
+        Dialect::Gemini => UpstreamAuth::GoogleKey,
+        Dialect::OpenAiChat | Dialect::OpenAiCompletions | Dialect::OpenAiResponses => {
+            UpstreamAuth::Bearer
+        }
+    }
+}
+
+fn conversion_error(e: convert::ConvertError) -> GatewayError {
+    match e {
+        convert::ConvertError::Malformed(m) => GatewayError::MalformedJson(m),
+        convert::ConvertError::Unsupported(m) => GatewayError::InvalidRequest(m),
+    }
 }
 
 pub(super) async fn send(
     app: &App,
     out: &Outbound<'_>,
     channel: &Channel,
-) -> Result<Response, String> {
+) -> Result<(Response, Option<ResponseContext>), SendFailure> {
+    let fail = |e: String| SendFailure::Channel(e);
+    let prepared = prepare(out, channel)?;
     let upstream_key = app
         .secret_box()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| fail(e.to_string()))?
         .open(&channel.key_ciphertext)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| fail(e.to_string()))?;
     let headers = Headers::new();
     for (name, value) in out.req.headers().entries() {
         if forwardable_request_header(&name) {
-            headers.append(&name, &value).map_err(|e| e.to_string())?;
+            headers
+                .append(&name, &value)
+                .map_err(|e| fail(e.to_string()))?;
         }
     }
-    let set = |name: &str, value: &str| headers.set(name, value).map_err(|e| e.to_string());
-    match out.auth {
+    if prepared.conversion.is_some() {
+        // The body changed: its client-side headers no longer describe it.
+        let _ = headers.delete("anthropic-beta");
+        let _ = headers.delete("content-encoding");
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let set = |name: &str, value: &str| headers.set(name, value).map_err(|e| fail(e.to_string()));
+    match prepared.auth {
         UpstreamAuth::Bearer => set("Authorization", &format!("Bearer {upstream_key}"))?,
         UpstreamAuth::AnthropicKey => {
             set("x-api-key", &upstream_key)?;
@@ -483,24 +692,15 @@ pub(super) async fn send(
         }
         UpstreamAuth::GoogleKey => set("x-goog-api-key", &upstream_key)?,
     }
-    let renamed = out.model.is_some_and(|m| *m != channel.upstream_model);
-    let payload = if renamed {
-        rename_model(out.body, &channel.upstream_model)?
-    } else {
-        out.body.to_vec()
-    };
-    let path = if out.gemini_model_in_path {
-        gemini_path_with_model(&out.path_and_query, &channel.upstream_model)
-    } else {
-        out.path_and_query.clone()
-    };
     let mut init = RequestInit::new();
     init.with_method(out.req.method()).with_headers(headers);
-    if !payload.is_empty() {
-        init.with_body(Some(js_sys::Uint8Array::from(payload.as_slice()).into()));
+    if !prepared.body.is_empty() {
+        init.with_body(Some(
+            js_sys::Uint8Array::from(prepared.body.as_slice()).into(),
+        ));
     }
-    let url = format!("{}{}", channel.base_url, path);
-    let request = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
+    let url = format!("{}{}", channel.base_url, prepared.path);
+    let request = Request::new_with_init(&url, &init).map_err(|e| fail(e.to_string()))?;
     // Response headers must arrive within the timeout; a hung upstream is aborted and the next
     // channel tried (the client has received nothing yet, so failing over is still safe).
     let controller = AbortController::default();
@@ -510,13 +710,15 @@ pub(super) async fn send(
     let timeout = Delay::from(Duration::from_millis(out.first_byte_timeout_ms));
     futures::pin_mut!(fetch);
     match select(fetch, timeout).await {
-        Either::Left((result, _)) => result.map_err(|e| e.to_string()),
+        Either::Left((result, _)) => result
+            .map(|resp| (resp, prepared.conversion))
+            .map_err(|e| fail(e.to_string())),
         Either::Right(_) => {
             controller.abort();
-            Err(format!(
+            Err(fail(format!(
                 "no response within {} ms",
                 out.first_byte_timeout_ms
-            ))
+            )))
         }
     }
 }
@@ -645,21 +847,25 @@ pub async fn handle_pinned(
         ))
     })?;
     let body = req.bytes().await?;
+    let endpoint = pinned_call(kind);
     let outbound = Outbound {
         req,
-        auth: UpstreamAuth::Bearer,
+        endpoint: &endpoint,
         model: None,
-        gemini_model_in_path: false,
         body: &body,
         path_and_query: upstream_path(&req.url()?),
+        gemini_framing: None,
         first_byte_timeout_ms: first_byte_timeout_ms(app),
     };
-    let resp = send(app, &outbound, &channel).await.map_err(|detail| {
-        GatewayError::NoChannelAvailable(format!(
-            "the station holding {} `{id}` cannot be reached: {detail}",
-            kind.as_str()
-        ))
-    })?;
+    let (resp, _) = send(app, &outbound, &channel)
+        .await
+        .map_err(|failure| match failure {
+            SendFailure::Request(err) => err,
+            SendFailure::Channel(detail) => GatewayError::NoChannelAvailable(format!(
+                "the station holding {} `{id}` cannot be reached: {detail}",
+                kind.as_str()
+            )),
+        })?;
     if req.method() == Method::Delete && resp.status_code() < 400 {
         pins::remove(&app.env, org, kind, id).await?;
     }
@@ -667,11 +873,7 @@ pub async fn handle_pinned(
         organization_id: org,
         gateway_key_id: key.id,
         user_id: key.user_id,
-        endpoint: match kind {
-            PinKind::File => "files.resource",
-            PinKind::Video => "video.resource",
-            PinKind::Response => "responses.resource",
-        },
+        endpoint: endpoint.name,
         station_id: Some(channel.station_id),
         status: resp.status_code(),
         attempts: 1,
@@ -679,13 +881,11 @@ pub async fn handle_pinned(
         ttfb_ms: Some(now_ms() - started),
         ..UsageEntry::default()
     };
-    deliver(
-        app,
-        req,
-        resp,
-        WireFamily::OpenAi,
-        Pricing::default(),
-        None,
-        log,
-    )
+    let how = Delivery {
+        family: WireFamily::OpenAi,
+        pricing: Pricing::default(),
+        pin: None,
+        conversion: None,
+    };
+    deliver(app, req, resp, how, log).await
 }

@@ -6,17 +6,20 @@
 
 use super::app::now_ms;
 use super::usage_log::{self, UsageEntry};
+use crate::core::convert::StreamConverter;
 use crate::core::usage::{
-    at_frame_boundary, inband_error_frame, keepalive_frame, Pricing, StreamScanner, WireFamily,
+    at_frame_boundary, inband_error_frame, keepalive_frame, Pricing, StreamScanner, TokenUsage,
+    WireFamily,
 };
 use futures::future::{select, Either, FutureExt, Shared};
+use std::pin::Pin;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{
     AbortSignal, ReadableStreamDefaultReader, TransformStream, WritableStreamDefaultWriter,
 };
-use worker::{Delay, Env, Response, ResponseBody};
+use worker::{Delay, Env, Headers, Response, ResponseBody};
 
 /// What the pump needs besides the two streams.
 pub struct StreamJob {
@@ -31,6 +34,8 @@ pub struct StreamJob {
     /// The incoming request's signal: aborted when the client disconnects
     /// (`enable_request_signal`). A pending write to a gone client may otherwise never settle.
     pub client_signal: AbortSignal,
+    /// Set when the upstream speaks another dialect: its stream is converted chunk by chunk.
+    pub converter: Option<StreamConverter>,
 }
 
 /// Resolves when the client has gone away.
@@ -54,9 +59,27 @@ pub fn relay(
     job: StreamJob,
 ) -> Result<Response, String> {
     let status = upstream.status_code();
-    let headers = upstream.headers().clone();
     let ResponseBody::Stream(source) = upstream.body().clone() else {
         return Ok(upstream);
+    };
+    let headers = match &job.converter {
+        // The upstream's headers describe its own format; a converted stream gets fresh ones.
+        Some(converter) => {
+            let headers = Headers::new();
+            let content_type = if converter.client_framing_is_json_array() {
+                "application/json"
+            } else {
+                "text/event-stream"
+            };
+            headers
+                .set("Content-Type", content_type)
+                .map_err(|e| e.to_string())?;
+            headers
+                .set("Cache-Control", "no-cache")
+                .map_err(|e| e.to_string())?;
+            headers
+        }
+        None => upstream.headers().clone(),
     };
     let pipe = TransformStream::new().map_err(js_text)?;
     let writer = pipe.writable().get_writer().map_err(js_text)?;
@@ -87,19 +110,30 @@ async fn pump(
         pricing,
         mut log,
         client_signal,
+        mut converter,
     } = job;
+    // A JSON-array stream (Gemini without alt=sse) has no place for keep-alive frames.
+    let keepalive = match &converter {
+        Some(c) if c.client_framing_is_json_array() => Duration::from_secs(86_400),
+        _ => keepalive,
+    };
     let gone = client_gone(&client_signal);
-    let client = Client {
+    let as_ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let mut client = Client {
         writer: &writer,
         gone: &gone,
-        stall: client_stall,
+        // Half periods: a keep-alive goes out between 1× and 1.5× the interval of silence.
+        ticker: Ticker::new(keepalive.min(client_stall) / 2),
+        stall_ms: as_ms(client_stall),
+        keepalive_ms: as_ms(keepalive),
+        last_write_ms: now_ms(),
     };
     let mut scanner = StreamScanner::new(family);
     // The last bytes sent, to know when a frame of ours would not split an upstream event.
     let mut tail: Vec<u8> = Vec::new();
     let mut cut: Option<String> = None;
     loop {
-        let step = next_step(&reader, &client, family, keepalive, &tail).await;
+        let step = next_step(&reader, &mut client, family, &tail).await;
         let chunk = match step {
             Ok(Step::Chunk(chunk)) => chunk,
             Ok(Step::End) => break,
@@ -116,9 +150,25 @@ async fn pump(
         if log.ttfb_ms.is_none() {
             log.ttfb_ms = Some(now_ms() - log.started_at);
         }
-        scanner.feed(&bytes);
-        remember_tail(&mut tail, &bytes);
-        if client.write(&chunk).await.is_err() {
+        let written = match converter.as_mut() {
+            Some(converter) => {
+                let out = converter.push(&bytes);
+                remember_tail(&mut tail, &out);
+                if out.is_empty() {
+                    Ok(())
+                } else {
+                    client
+                        .write(&js_sys::Uint8Array::from(out.as_slice()))
+                        .await
+                }
+            }
+            None => {
+                scanner.feed(&bytes);
+                remember_tail(&mut tail, &bytes);
+                client.write(&chunk).await
+            }
+        };
+        if written.is_err() {
             log.client_closed = true;
             break;
         }
@@ -129,6 +179,22 @@ async fn pump(
         // Not awaited: the log must not wait on how the upstream reacts to the cancel.
         let _ = reader.cancel();
         log.error_class = Some("client_closed".into());
+    } else if let Some(converter) = converter.as_mut() {
+        // The converter always ends the client's stream properly: terminal events, or an
+        // in-band error when the upstream stopped early.
+        let out = match &cut {
+            Some(reason) => converter.error(&format!("upstream stream interrupted: {reason}")),
+            None => converter.finish(),
+        };
+        if cut.is_some() {
+            log.error_class = Some("stream_cut".into());
+        }
+        if !out.is_empty() {
+            let _ = client
+                .write(&js_sys::Uint8Array::from(out.as_slice()))
+                .await;
+        }
+        let _ = JsFuture::from(writer.close()).await;
     } else {
         if cut.is_none() && !scanner.terminal_seen() {
             cut = Some("the upstream closed the stream before its end".into());
@@ -153,31 +219,55 @@ async fn pump(
     if let Some(reason) = scanner.upstream_error() {
         log.error_class = Some(format!("upstream_stream_error: {}", truncate(reason, 200)));
     }
-    log.usage = scanner.usage();
+    log.usage = match &converter {
+        Some(converter) => Some(TokenUsage::from(converter.usage())),
+        None => scanner.usage(),
+    };
     log.cost_usd = pricing.cost_usd(log.usage);
     log.latency_ms = now_ms() - log.started_at;
     usage_log::write(&env, &log).await;
+}
+
+/// One timer for the whole stream, re-armed only when it fires: per chunk the pump creates
+/// no timer at all (each one is a setTimeout/clearTimeout pair across the wasm boundary).
+struct Ticker {
+    delay: Pin<Box<Delay>>,
+    period: Duration,
+}
+
+impl Ticker {
+    fn new(period: Duration) -> Self {
+        Self {
+            delay: Box::pin(Delay::from(period)),
+            period,
+        }
+    }
+
+    fn rearm(&mut self) {
+        self.delay = Box::pin(Delay::from(self.period));
+    }
 }
 
 /// Waits for the next upstream chunk, sending keep-alive frames while it is late.
 /// `Err(())` means the client went away while we were waiting.
 async fn next_step(
     reader: &ReadableStreamDefaultReader,
-    client: &Client<'_>,
+    client: &mut Client<'_>,
     family: WireFamily,
-    keepalive: Duration,
     tail: &[u8],
 ) -> Result<Step, ()> {
     let read = JsFuture::from(reader.read());
     futures::pin_mut!(read);
     loop {
-        let timer = select(Delay::from(keepalive), client.gone.clone());
-        match select(read, timer).await {
+        let wake = select(client.gone.clone(), &mut client.ticker.delay);
+        match select(read, wake).await {
             Either::Left((result, _)) => return Ok(read_result(result)),
-            Either::Right((Either::Right(_), _)) => return Err(()),
-            Either::Right((Either::Left(_), pending)) => {
+            Either::Right((Either::Left(_), _)) => return Err(()),
+            Either::Right((Either::Right(_), pending)) => {
                 read = pending;
-                if at_frame_boundary(tail) {
+                client.ticker.rearm();
+                let idle = now_ms() - client.last_write_ms >= client.keepalive_ms;
+                if idle && at_frame_boundary(tail) {
                     let frame = js_sys::Uint8Array::from(keepalive_frame(family));
                     client.write(&frame).await?;
                 }
@@ -211,18 +301,35 @@ fn read_result(result: Result<JsValue, JsValue>) -> Step {
 struct Client<'a> {
     writer: &'a WritableStreamDefaultWriter,
     gone: &'a ClientGone,
-    stall: Duration,
+    ticker: Ticker,
+    stall_ms: i64,
+    keepalive_ms: i64,
+    last_write_ms: i64,
 }
 
 impl Client<'_> {
     /// Writes to the client; `Err` when it has gone away (the write failed, the signal fired,
-    /// or the write stalled).
-    async fn write(&self, chunk: &js_sys::Uint8Array) -> Result<(), ()> {
+    /// or the write stalled past `stall_ms`).
+    async fn write(&mut self, chunk: &js_sys::Uint8Array) -> Result<(), ()> {
+        let started = now_ms();
         let write = JsFuture::from(self.writer.write_with_chunk(chunk));
-        let gone_or_stalled = select(self.gone.clone(), Delay::from(self.stall));
-        match select(write, gone_or_stalled).await {
-            Either::Left((Ok(_), _)) => Ok(()),
-            _ => Err(()),
+        futures::pin_mut!(write);
+        loop {
+            let wake = select(self.gone.clone(), &mut self.ticker.delay);
+            match select(write, wake).await {
+                Either::Left((Ok(_), _)) => {
+                    self.last_write_ms = now_ms();
+                    return Ok(());
+                }
+                Either::Left((Err(_), _)) | Either::Right((Either::Left(_), _)) => return Err(()),
+                Either::Right((Either::Right(_), pending)) => {
+                    self.ticker.rearm();
+                    if now_ms() - started >= self.stall_ms {
+                        return Err(());
+                    }
+                    write = pending;
+                }
+            }
         }
     }
 }

@@ -1,12 +1,26 @@
-//! The usage-log writer: one D1 batch per relayed call (the log row, the daily roll-up and the
-//! key's counters), always from `waitUntil`, never in front of the first byte. Everything that
+//! The usage-log writer. Calls log from `waitUntil`, never in front of the first byte; entries
+//! are gathered in the isolate and written together — one D1 batch (one round trip) for up to
+//! `FLUSH_AT` calls, with the daily roll-ups and key counters summed per batch — by the call
+//! that fills the buffer, or by the first call of a batch after `LOG_FLUSH_MS`. Everything that
 //! stores logs goes through `write`, so moving logs to Analytics Engine or a Queue later is a
 //! change of this file only.
 
 use super::db::{self, num, opt_f64, opt_num};
+use crate::core::error::GatewayError;
 use crate::core::model_list::utc_day;
 use crate::core::usage::TokenUsage;
-use worker::Env;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use wasm_bindgen::JsValue;
+use worker::{D1PreparedStatement, Delay, Env};
+
+/// A batch is written as soon as it holds this many calls.
+const FLUSH_AT: usize = 25;
+
+thread_local! {
+    static PENDING: RefCell<Vec<UsageEntry>> = const { RefCell::new(Vec::new()) };
+}
 
 /// One relayed call, as logged.
 #[derive(Debug, Clone, Default)]
@@ -33,20 +47,58 @@ pub struct UsageEntry {
     pub client_closed: bool,
 }
 
+/// Queues one call's log. Resolves once the entry is stored, or handed to a batch that
+/// another call of this isolate will store (so `waitUntil` keeps the isolate alive until then).
 pub async fn write(env: &Env, e: &UsageEntry) {
-    if let Err(err) = try_write(env, e).await {
-        worker::console_error!("usage log write failed: {err}");
+    let queued = PENDING.with(|p| {
+        let mut pending = p.borrow_mut();
+        pending.push(e.clone());
+        pending.len()
+    });
+    if queued == 1 {
+        // First of a batch: wait for company, then write whatever gathered.
+        let wait_ms = env
+            .var("LOG_FLUSH_MS")
+            .ok()
+            .and_then(|v| v.to_string().parse::<u64>().ok())
+            .unwrap_or(1000)
+            .min(10_000);
+        Delay::from(Duration::from_millis(wait_ms)).await;
+    } else if queued < FLUSH_AT {
+        return;
+    }
+    let batch = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(err) = write_batch(env, &batch).await {
+        worker::console_error!("usage log write of {} calls failed: {err}", batch.len());
     }
 }
 
-async fn try_write(env: &Env, e: &UsageEntry) -> Result<(), crate::core::error::GatewayError> {
+fn tokens(e: &UsageEntry, f: fn(&TokenUsage) -> u64) -> Option<i64> {
+    e.usage.map(|u| i64::try_from(f(&u)).unwrap_or(i64::MAX))
+}
+
+/// Daily roll-up sums for one (organization, day, model, station).
+#[derive(Default)]
+struct DailySums {
+    requests: i64,
+    errors: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    cost_usd: f64,
+    latency_ms: i64,
+}
+
+async fn write_batch(env: &Env, batch: &[UsageEntry]) -> Result<(), GatewayError> {
     let d1 = env.d1("DB")?;
-    let tokens =
-        |f: fn(&TokenUsage) -> u64| e.usage.map(|u| i64::try_from(f(&u)).unwrap_or(i64::MAX));
-    let key_id = (e.gateway_key_id > 0).then_some(e.gateway_key_id);
-    let failed = i64::from(e.status >= 400 || e.error_class.is_some());
-    let mut statements = vec![
-        db::stmt(
+    let mut statements: Vec<D1PreparedStatement> = Vec::with_capacity(batch.len() + 8);
+    let mut daily: BTreeMap<(i64, String, String, i64), DailySums> = BTreeMap::new();
+    let mut keys: BTreeMap<(i64, i64), (i64, f64, i64)> = BTreeMap::new();
+    for e in batch {
+        let key_id = (e.gateway_key_id > 0).then_some(e.gateway_key_id);
+        statements.push(db::stmt(
             &d1,
             "INSERT INTO usage_logs (organization_id, gateway_key_id, user_id, endpoint, model_requested, model_sent, station_id, route_entry_id, status, attempts, stream, \
              latency_ms, ttfb_ms, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_usd, error_class, client_closed, created_at) \
@@ -55,31 +107,52 @@ async fn try_write(env: &Env, e: &UsageEntry) -> Result<(), crate::core::error::
                 num(e.organization_id), opt_num(key_id), opt_num(e.user_id), e.endpoint.into(), e.model_requested.as_str().into(),
                 e.model_sent.as_str().into(), opt_num(e.station_id), opt_num(e.route_entry_id), num(i64::from(e.status)),
                 num(i64::from(e.attempts)), num(i64::from(e.stream)), num(e.latency_ms), opt_num(e.ttfb_ms),
-                opt_num(tokens(|u| u.prompt_tokens)), opt_num(tokens(|u| u.completion_tokens)), opt_num(tokens(|u| u.cached_tokens)),
-                opt_num(tokens(|u| u.reasoning_tokens)), opt_f64(e.cost_usd), e.error_class.as_deref().map_or(wasm_bindgen::JsValue::NULL, Into::into),
+                opt_num(tokens(e, |u| u.prompt_tokens)), opt_num(tokens(e, |u| u.completion_tokens)), opt_num(tokens(e, |u| u.cached_tokens)),
+                opt_num(tokens(e, |u| u.reasoning_tokens)), opt_f64(e.cost_usd), e.error_class.as_deref().map_or(JsValue::NULL, Into::into),
                 num(i64::from(e.client_closed)), num(e.started_at),
             ],
-        )?,
-        db::stmt(
+        )?);
+        let sums = daily
+            .entry((
+                e.organization_id,
+                utc_day(e.started_at),
+                e.model_requested.clone(),
+                e.station_id.unwrap_or(0),
+            ))
+            .or_default();
+        sums.requests += 1;
+        sums.errors += i64::from(e.status >= 400 || e.error_class.is_some());
+        sums.prompt_tokens += tokens(e, |u| u.prompt_tokens).unwrap_or(0);
+        sums.completion_tokens += tokens(e, |u| u.completion_tokens).unwrap_or(0);
+        sums.cost_usd += e.cost_usd.unwrap_or(0.0);
+        sums.latency_ms += e.latency_ms;
+        if let Some(id) = key_id {
+            let counter = keys.entry((e.organization_id, id)).or_insert((0, 0.0, 0));
+            counter.0 += 1;
+            counter.1 += e.cost_usd.unwrap_or(0.0);
+            counter.2 = counter.2.max(e.started_at);
+        }
+    }
+    for ((org, day, model, station), sums) in &daily {
+        statements.push(db::stmt(
             &d1,
             "INSERT INTO usage_daily (organization_id, day, model, station_id, requests, errors, prompt_tokens, completion_tokens, cost_usd, latency_ms_sum) \
-             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9) \
-             ON CONFLICT (organization_id, day, model, station_id) DO UPDATE SET requests = requests + 1, errors = errors + excluded.errors, \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (organization_id, day, model, station_id) DO UPDATE SET requests = requests + excluded.requests, errors = errors + excluded.errors, \
              prompt_tokens = prompt_tokens + excluded.prompt_tokens, completion_tokens = completion_tokens + excluded.completion_tokens, \
              cost_usd = cost_usd + excluded.cost_usd, latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum",
             &[
-                num(e.organization_id), utc_day(e.started_at).into(), e.model_requested.as_str().into(), num(e.station_id.unwrap_or(0)),
-                num(failed), num(tokens(|u| u.prompt_tokens).unwrap_or(0)), num(tokens(|u| u.completion_tokens).unwrap_or(0)),
-                wasm_bindgen::JsValue::from_f64(e.cost_usd.unwrap_or(0.0)), num(e.latency_ms),
+                num(*org), day.as_str().into(), model.as_str().into(), num(*station), num(sums.requests), num(sums.errors),
+                num(sums.prompt_tokens), num(sums.completion_tokens), JsValue::from_f64(sums.cost_usd), num(sums.latency_ms),
             ],
-        )?,
-    ];
-    if let Some(id) = key_id {
+        )?);
+    }
+    for ((org, id), (requests, cost, last_used)) in &keys {
         statements.push(db::stmt(
             &d1,
-            "UPDATE gateway_keys SET used_requests = used_requests + 1, used_cost_usd = used_cost_usd + ?1, last_used_at = ?2 \
-             WHERE id = ?3 AND organization_id = ?4",
-            &[wasm_bindgen::JsValue::from_f64(e.cost_usd.unwrap_or(0.0)), num(e.started_at), num(id), num(e.organization_id)],
+            "UPDATE gateway_keys SET used_requests = used_requests + ?1, used_cost_usd = used_cost_usd + ?2, last_used_at = MAX(COALESCE(last_used_at, 0), ?3) \
+             WHERE id = ?4 AND organization_id = ?5",
+            &[num(*requests), JsValue::from_f64(*cost), num(*last_used), num(*id), num(*org)],
         )?);
     }
     db::batch(&d1, statements).await

@@ -339,13 +339,13 @@ test('a stream cut mid-way ends with an in-band error in each dialect and is log
 test('keep-alive frames flow while the upstream is silent, without splitting events', async () => {
   const { res, bytes } = await rawFetch('/v1/messages', {
     method: 'POST',
-    headers: { 'x-api-key': ctx.key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json', 'x-fake-behavior': 'silent-stream:2600' },
+    headers: { 'x-api-key': ctx.key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json', 'x-fake-behavior': 'silent-stream:3200' },
     body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'x' }] }),
   });
   assert.equal(res.status, 200);
   const frames = sseFrames(bytes.toString());
   const pings = frames.filter((f) => f.event === 'ping' && f.data === '{"type": "ping"}');
-  assert.ok(pings.length >= 2, `expected gateway pings during 2.6 s of silence: ${bytes}`);
+  assert.ok(pings.length >= 2, `expected gateway pings during 3.2 s of silence: ${bytes}`);
   for (const f of frames) assert.doesNotThrow(() => JSON.parse(f.data), 'every frame is whole');
   assert.equal(frames.at(-1).event, 'message_stop');
 

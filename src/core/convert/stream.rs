@@ -239,6 +239,12 @@ impl StreamConverter {
         self.usage
     }
 
+    /// Whether the client gets Gemini's JSON-array framing (not SSE): no keep-alive frames fit.
+    pub fn client_framing_is_json_array(&self) -> bool {
+        self.ctx.client == Dialect::Gemini
+            && self.ctx.gemini_framing == Some(GeminiFraming::JsonArray)
+    }
+
     /// Whether the client got its terminal event.
     pub fn is_closed(&self) -> bool {
         self.closed

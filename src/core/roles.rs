@@ -1,0 +1,241 @@
+//! Roles in an organization and the one permission function `can(role, action)` that every
+//! admin endpoint goes through, plus the classifier that maps an admin request to its action.
+
+use crate::core::error::GatewayError;
+use serde::{Deserialize, Serialize};
+
+/// A member's role in one organization. Ordered: owner > admin > member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    /// Parses the stored / requested name (`owner`, `admin`, `member`).
+    pub fn parse(raw: &str) -> Option<Role> {
+        match raw {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+
+    /// The name stored in D1 and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+}
+
+/// Every class of admin endpoint. A new endpoint picks one of these (see [`action_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read the organization, its plan and its member list.
+    ReadOrganization,
+    /// Rename the organization.
+    UpdateOrganization,
+    /// Change the plan.
+    ChangePlan,
+    /// Delete the organization with everything in it.
+    DeleteOrganization,
+    /// Hand the owner role to another member.
+    TransferOwnership,
+    /// Change roles of and remove non-owner members.
+    ManageMembers,
+    /// Create, list and cancel invitations.
+    ManageInvitations,
+    /// Read stations, accounts and jobs.
+    ReadStations,
+    /// Create, edit, sync and delete stations, accounts, jobs.
+    ManageStations,
+    /// Read the route table (channels, keys hints, cooldowns).
+    ReadRoutes,
+    /// Edit routes, aliases, rebuild, clear cooldowns.
+    ManageRoutes,
+    /// The list of client-facing models.
+    ReadModels,
+    /// The organization's usage logs and dashboard.
+    ReadOrganizationLogs,
+    /// Create / edit / delete one's own gateway keys.
+    ManageOwnKeys,
+    /// See and manage every member's gateway keys.
+    ManageAllKeys,
+    /// Alert channels.
+    ManageAlerts,
+}
+
+/// Whether `role` may perform `action`. Owner: everything; admin: everything except the
+/// organization's ownership, plan, name and deletion; member: own keys, the org and its models.
+pub fn can(role: Role, action: Action) -> bool {
+    use Action::*;
+    match action {
+        UpdateOrganization | ChangePlan | DeleteOrganization | TransferOwnership => {
+            role == Role::Owner
+        }
+        ManageMembers | ManageInvitations | ReadStations | ManageStations | ReadRoutes
+        | ManageRoutes | ReadOrganizationLogs | ManageAllKeys | ManageAlerts => role >= Role::Admin,
+        ReadOrganization | ReadModels | ManageOwnKeys => true,
+    }
+}
+
+/// `Ok` when allowed, else a 403 naming the role and what it lacks.
+pub fn require(role: Role, action: Action) -> Result<(), GatewayError> {
+    if can(role, action) {
+        Ok(())
+    } else {
+        Err(GatewayError::Forbidden(format!(
+            "the {} role may not {}",
+            role.as_str(),
+            describe(action)
+        )))
+    }
+}
+
+fn describe(action: Action) -> &'static str {
+    use Action::*;
+    match action {
+        ReadOrganization => "read this organization",
+        UpdateOrganization => "rename this organization",
+        ChangePlan => "change the plan",
+        DeleteOrganization => "delete this organization",
+        TransferOwnership => "transfer ownership",
+        ManageMembers => "manage members",
+        ManageInvitations => "manage invitations",
+        ReadStations => "read stations",
+        ManageStations => "manage stations",
+        ReadRoutes => "read routes",
+        ManageRoutes => "manage routes",
+        ReadModels => "read models",
+        ReadOrganizationLogs => "read the organization's logs",
+        ManageOwnKeys => "manage gateway keys",
+        ManageAllKeys => "manage other members' gateway keys",
+        ManageAlerts => "manage alerts",
+    }
+}
+
+/// The action an org-scoped admin request needs, from its method and the path segments after
+/// `/api/`. Unknown resources need the owner (deny by default), so a new endpoint is never
+/// opened to members by accident.
+pub fn action_for(method: &str, segments: &[&str]) -> Action {
+    let read = method == "GET";
+    match segments {
+        ["route", "models"] => Action::ReadModels,
+        ["route", ..] if read => Action::ReadRoutes,
+        ["route", ..] => Action::ManageRoutes,
+        ["provider" | "station" | "account" | "job" | "jobs", ..] if read => Action::ReadStations,
+        ["provider" | "station" | "account" | "job" | "jobs", ..] => Action::ManageStations,
+        ["log" | "dashboard", ..] => Action::ReadOrganizationLogs,
+        ["agg-token" | "user-api-keys", ..] => Action::ManageOwnKeys,
+        ["alert" | "alerts", ..] => Action::ManageAlerts,
+        _ => Action::DeleteOrganization,
+    }
+}
+
+/// Whether `actor` may change a member whose role is `target` to `new_role` (`None`: remove).
+/// The owner role never moves this way (only by an explicit transfer); admins touch no owner.
+pub fn check_member_change(
+    actor: Role,
+    target: Role,
+    new_role: Option<Role>,
+) -> Result<(), GatewayError> {
+    require(actor, Action::ManageMembers)?;
+    if target == Role::Owner {
+        return Err(GatewayError::Forbidden(
+            "the owner cannot be changed or removed: transfer ownership first".into(),
+        ));
+    }
+    if new_role == Some(Role::Owner) {
+        return Err(GatewayError::InvalidRequest(
+            "ownership moves only by POST /api/organizations/:id/transfer".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_can_everything_member_little() {
+        use Action::*;
+        let all = [
+            ReadOrganization,
+            UpdateOrganization,
+            ChangePlan,
+            DeleteOrganization,
+            TransferOwnership,
+            ManageMembers,
+            ManageInvitations,
+            ReadStations,
+            ManageStations,
+            ReadRoutes,
+            ManageRoutes,
+            ReadModels,
+            ReadOrganizationLogs,
+            ManageOwnKeys,
+            ManageAllKeys,
+            ManageAlerts,
+        ];
+        assert!(all.iter().all(|a| can(Role::Owner, *a)));
+        let admin: Vec<_> = all.iter().filter(|a| !can(Role::Admin, **a)).collect();
+        assert_eq!(
+            admin,
+            [
+                &UpdateOrganization,
+                &ChangePlan,
+                &DeleteOrganization,
+                &TransferOwnership
+            ]
+        );
+        let member: Vec<_> = all.iter().filter(|a| can(Role::Member, **a)).collect();
+        assert_eq!(member, [&ReadOrganization, &ReadModels, &ManageOwnKeys]);
+    }
+
+    #[test]
+    fn classifier_covers_existing_endpoints_and_denies_unknown() {
+        assert_eq!(action_for("GET", &["provider"]), Action::ReadStations);
+        assert_eq!(
+            action_for("POST", &["provider", "3", "sync"]),
+            Action::ManageStations
+        );
+        assert_eq!(action_for("GET", &["route"]), Action::ReadRoutes);
+        assert_eq!(action_for("GET", &["route", "models"]), Action::ReadModels);
+        assert_eq!(
+            action_for("POST", &["route", "1", "cooldown", "clear"]),
+            Action::ManageRoutes
+        );
+        assert_eq!(action_for("GET", &["log"]), Action::ReadOrganizationLogs);
+        assert_eq!(
+            action_for("GET", &["dashboard"]),
+            Action::ReadOrganizationLogs
+        );
+        assert_eq!(
+            action_for("DELETE", &["agg-token", "4"]),
+            Action::ManageOwnKeys
+        );
+        assert_eq!(
+            action_for("GET", &["something-new"]),
+            Action::DeleteOrganization
+        );
+        assert!(require(Role::Member, action_for("GET", &["something-new"])).is_err());
+    }
+
+    #[test]
+    fn member_changes_never_touch_the_owner() {
+        assert!(check_member_change(Role::Admin, Role::Member, Some(Role::Admin)).is_ok());
+        assert!(check_member_change(Role::Admin, Role::Admin, None).is_ok());
+        assert!(check_member_change(Role::Admin, Role::Owner, None).is_err());
+        assert!(check_member_change(Role::Owner, Role::Member, Some(Role::Owner)).is_err());
+        assert!(check_member_change(Role::Member, Role::Member, None).is_err());
+        assert_eq!(Role::parse("admin"), Some(Role::Admin));
+        assert_eq!(Role::parse("root"), None);
+    }
+}
