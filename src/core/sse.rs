@@ -1,4 +1,4 @@
-//! Incremental Server-Sent Events decoder (WHATWG rules) and OpenAI usage extraction.
+//! Incremental Server-Sent Events decoder (WHATWG rules).
 //!
 //! workerd delivers stream chunks that do not align with events, so the decoder buffers only
 //! the current, unfinished event and yields each complete one as soon as its blank line arrives.
@@ -120,27 +120,6 @@ impl SseDecoder {
     }
 }
 
-/// Token counts as OpenAI reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Usage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub cached_tokens: u64,
-}
-
-/// Reads `usage` from an OpenAI chat/completions body or stream chunk, when present.
-pub fn openai_usage(json: &str) -> Option<Usage> {
-    let v: serde_json::Value = serde_json::from_str(json).ok()?;
-    let u = v.get("usage").filter(|u| u.is_object())?;
-    Some(Usage {
-        prompt_tokens: u["prompt_tokens"].as_u64().unwrap_or(0),
-        completion_tokens: u["completion_tokens"].as_u64().unwrap_or(0),
-        cached_tokens: u["prompt_tokens_details"]["cached_tokens"]
-            .as_u64()
-            .unwrap_or(0),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,23 +193,5 @@ mod tests {
         d.feed(&big);
         assert!(d.overflowed());
         assert!(d.line.len() <= MAX_LINE_BYTES);
-    }
-
-    #[test]
-    fn reads_openai_usage_including_cached_tokens() {
-        let chunk = r#"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17,"prompt_tokens_details":{"cached_tokens":4}}}"#;
-        assert_eq!(
-            openai_usage(chunk),
-            Some(Usage {
-                prompt_tokens: 12,
-                completion_tokens: 5,
-                cached_tokens: 4
-            })
-        );
-        assert_eq!(
-            openai_usage(r#"{"choices":[{"delta":{"content":"x"}}],"usage":null}"#),
-            None
-        );
-        assert_eq!(openai_usage("[DONE]"), None);
     }
 }

@@ -2,6 +2,7 @@
 //! cost from a station's published prices, and the frames a relayed stream needs of its own:
 //! keep-alive and the in-band error sent when the upstream dies after the first byte.
 
+pub use crate::core::convert::Usage;
 use crate::core::sse::{SseDecoder, SseEvent};
 use serde_json::{json, Value};
 
@@ -16,91 +17,40 @@ pub enum WireFamily {
     Gemini,
 }
 
-/// Normalised counts (wire-protocols.md §4.7): input includes cached tokens, output includes
-/// reasoning tokens, whatever the dialect reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TokenUsage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub cached_tokens: u64,
-    pub reasoning_tokens: u64,
+/// Merges a later report into `into`: streams repeat or grow their counts, never shrink.
+fn merge_max(into: &mut Usage, other: Usage) {
+    into.prompt_tokens = into.prompt_tokens.max(other.prompt_tokens);
+    into.completion_tokens = into.completion_tokens.max(other.completion_tokens);
+    into.cached_tokens = into.cached_tokens.max(other.cached_tokens);
+    into.cache_creation_tokens = into.cache_creation_tokens.max(other.cache_creation_tokens);
+    into.reasoning_tokens = into.reasoning_tokens.max(other.reasoning_tokens);
 }
 
-impl From<crate::core::convert::Usage> for TokenUsage {
-    fn from(u: crate::core::convert::Usage) -> Self {
-        Self {
-            prompt_tokens: u.prompt_tokens,
-            completion_tokens: u.completion_tokens,
-            cached_tokens: u.cached_tokens,
-            reasoning_tokens: u.reasoning_tokens,
-        }
-    }
-}
-
-impl TokenUsage {
-    /// Merges a later report into this one: streams repeat or grow their counts, never shrink.
-    fn merge(&mut self, other: TokenUsage) {
-        self.prompt_tokens = self.prompt_tokens.max(other.prompt_tokens);
-        self.completion_tokens = self.completion_tokens.max(other.completion_tokens);
-        self.cached_tokens = self.cached_tokens.max(other.cached_tokens);
-        self.reasoning_tokens = self.reasoning_tokens.max(other.reasoning_tokens);
-    }
-}
-
-fn count(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
-}
-
-/// Reads the usage object of any dialect from a parsed body or stream event.
-pub fn usage_from_value(v: &Value) -> Option<TokenUsage> {
+/// Reads the usage object of any dialect from a parsed body or stream event, recognising the
+/// dialect by its field names; the §4.7 arithmetic is `convert::Usage`'s, the one place for it.
+pub fn usage_from_value(v: &Value) -> Option<Usage> {
     if let Some(meta) = v.get("usageMetadata").filter(|m| m.is_object()) {
-        return Some(TokenUsage {
-            prompt_tokens: count(&meta["promptTokenCount"])
-                + count(&meta["toolUsePromptTokenCount"]),
-            completion_tokens: count(&meta["candidatesTokenCount"])
-                + count(&meta["thoughtsTokenCount"]),
-            cached_tokens: count(&meta["cachedContentTokenCount"]),
-            reasoning_tokens: count(&meta["thoughtsTokenCount"]),
-        });
+        return Some(Usage::from_gemini(meta));
     }
     // Anthropic's message_start carries usage inside `message`; Responses events inside `response`.
     let u = [&v["usage"], &v["message"]["usage"], &v["response"]["usage"]]
         .into_iter()
         .find(|u| u.is_object())?;
     if u.get("prompt_tokens").is_some() || u.get("completion_tokens").is_some() {
-        return Some(TokenUsage {
-            prompt_tokens: count(&u["prompt_tokens"]),
-            completion_tokens: count(&u["completion_tokens"]),
-            cached_tokens: count(&u["prompt_tokens_details"]["cached_tokens"]),
-            reasoning_tokens: count(&u["completion_tokens_details"]["reasoning_tokens"]),
-        });
+        return Some(Usage::from_openai_chat(u));
     }
     if u.get("input_tokens_details").is_some() || u.get("output_tokens_details").is_some() {
-        return Some(TokenUsage {
-            prompt_tokens: count(&u["input_tokens"]),
-            completion_tokens: count(&u["output_tokens"]),
-            cached_tokens: count(&u["input_tokens_details"]["cached_tokens"]),
-            reasoning_tokens: count(&u["output_tokens_details"]["reasoning_tokens"]),
-        });
+        return Some(Usage::from_openai_responses(u));
     }
     if u.get("input_tokens").is_some() || u.get("output_tokens").is_some() {
-        // Anthropic's input_tokens excludes both cache fields; Responses' includes cached ones,
-        // but Responses always sends input_tokens_details (handled above).
-        let cache_read = count(&u["cache_read_input_tokens"]);
-        return Some(TokenUsage {
-            prompt_tokens: count(&u["input_tokens"])
-                + count(&u["cache_creation_input_tokens"])
-                + cache_read,
-            completion_tokens: count(&u["output_tokens"]),
-            cached_tokens: cache_read,
-            reasoning_tokens: 0,
-        });
+        // Responses always sends input_tokens_details (handled above): this is Anthropic.
+        return Some(Usage::from_anthropic(u));
     }
     None
 }
 
 /// Usage of a whole (non-stream) JSON body, or of a Gemini JSON-array stream (last report wins).
-pub fn usage_from_body(body: &[u8]) -> Option<TokenUsage> {
+pub fn usage_from_body(body: &[u8]) -> Option<Usage> {
     let v: Value = serde_json::from_slice(body).ok()?;
     match &v {
         Value::Array(items) => items.iter().rev().find_map(usage_from_value),
@@ -114,7 +64,7 @@ pub fn usage_from_body(body: &[u8]) -> Option<TokenUsage> {
 pub struct StreamScanner {
     family: WireFamily,
     decoder: SseDecoder,
-    usage: Option<TokenUsage>,
+    usage: Option<Usage>,
     terminal_seen: bool,
     events: u64,
     /// Set when the upstream sent an in-band error itself.
@@ -146,7 +96,7 @@ impl StreamScanner {
         }
     }
 
-    pub fn usage(&self) -> Option<TokenUsage> {
+    pub fn usage(&self) -> Option<Usage> {
         self.usage
     }
 
@@ -185,7 +135,7 @@ impl StreamScanner {
             return;
         };
         if let Some(u) = usage_from_value(&v) {
-            self.usage.get_or_insert_with(TokenUsage::default).merge(u);
+            merge_max(self.usage.get_or_insert_with(Usage::default), u);
         }
         let kind = v["type"].as_str().unwrap_or(event.event.as_str());
         if let Some(message) =
@@ -231,7 +181,7 @@ pub struct Pricing {
 impl Pricing {
     /// The cost of one successful call, when the station publishes a price for it. Cached input
     /// is billed at the cache-read price when there is one, else as ordinary input.
-    pub fn cost_usd(&self, usage: Option<TokenUsage>) -> Option<f64> {
+    pub fn cost_usd(&self, usage: Option<Usage>) -> Option<f64> {
         if let Some(per_call) = self.per_call {
             return Some(per_call);
         }
@@ -320,10 +270,11 @@ mod tests {
         );
         assert_eq!(
             s.usage(),
-            Some(TokenUsage {
+            Some(Usage {
                 prompt_tokens: 11,
                 completion_tokens: 7,
                 cached_tokens: 3,
+                cache_creation_tokens: 0,
                 reasoning_tokens: 2
             })
         );
@@ -352,10 +303,11 @@ mod tests {
         );
         assert_eq!(
             s.usage(),
-            Some(TokenUsage {
+            Some(Usage {
                 prompt_tokens: 16,
                 completion_tokens: 25,
                 cached_tokens: 4,
+                cache_creation_tokens: 2,
                 reasoning_tokens: 0
             })
         );
@@ -380,10 +332,11 @@ mod tests {
         );
         assert_eq!(
             s.usage(),
-            Some(TokenUsage {
+            Some(Usage {
                 prompt_tokens: 9,
                 completion_tokens: 5,
                 cached_tokens: 1,
+                cache_creation_tokens: 0,
                 reasoning_tokens: 2
             })
         );
@@ -399,10 +352,11 @@ mod tests {
         );
         assert_eq!(
             s.usage(),
-            Some(TokenUsage {
+            Some(Usage {
                 prompt_tokens: 8,
                 completion_tokens: 10,
                 cached_tokens: 2,
+                cache_creation_tokens: 0,
                 reasoning_tokens: 6
             })
         );
@@ -438,10 +392,11 @@ mod tests {
 
     #[test]
     fn cost_uses_cache_price_and_per_call() {
-        let usage = Some(TokenUsage {
+        let usage = Some(Usage {
             prompt_tokens: 1_000_000,
             completion_tokens: 500_000,
             cached_tokens: 400_000,
+            cache_creation_tokens: 0,
             reasoning_tokens: 0,
         });
         let p = Pricing {
@@ -496,5 +451,41 @@ mod tests {
             .contains("\"sequence_number\":7"));
         assert!(!at_frame_boundary(b"data: {\"a\""));
         assert!(!at_frame_boundary(b"data: x\n"));
+    }
+
+    #[test]
+    fn usage_survives_decoys_and_chunking_in_each_dialect() {
+        let chat = "data: {\"choices\":[{\"delta\":{\"content\":\"usage\"}}],\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n";
+        assert_eq!(
+            scan(WireFamily::OpenAi, chat).usage().map(|u| u.total()),
+            Some(9)
+        );
+        let anthropic = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"\\\"usage\\\"\"}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":30}}\n\n";
+        assert_eq!(
+            scan(WireFamily::Anthropic, anthropic).usage().map(|u| (
+                u.prompt_tokens,
+                u.cached_tokens,
+                u.completion_tokens
+            )),
+            Some((15, 5, 30))
+        );
+        let responses = "event: response.output_text.delta\ndata: {\"delta\":\"usage\"}\n\nevent: response.completed\ndata: {\"response\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":6}}}\n\n";
+        assert_eq!(
+            scan(WireFamily::OpenAiResponses, responses)
+                .usage()
+                .map(|u| u.total()),
+            Some(10)
+        );
+        let gemini = "data: {\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":8,\"candidatesTokenCount\":1}}\n\ndata: {\"usageMetadata\":{\"promptTokenCount\":8,\"candidatesTokenCount\":3,\"thoughtsTokenCount\":2}}";
+        assert_eq!(
+            scan(WireFamily::Gemini, gemini)
+                .usage()
+                .map(|u| (u.completion_tokens, u.reasoning_tokens)),
+            Some((5, 2))
+        );
+        assert_eq!(
+            scan(WireFamily::OpenAi, "data: {\"choices\":[]}\n\n").usage(),
+            None
+        );
     }
 }

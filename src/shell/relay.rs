@@ -24,7 +24,7 @@ use crate::core::panels::relay_paths;
 use crate::core::request_head::scan_request_head;
 use crate::core::routing::{choose_channel, Channel};
 use crate::core::station::Platform;
-use crate::core::usage::{usage_from_body, Pricing, TokenUsage, WireFamily};
+use crate::core::usage::{usage_from_body, Pricing, WireFamily};
 use futures::future::{select, Either};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -398,7 +398,7 @@ async fn deliver(
             ..ctx
         };
         let converted = convert::convert_response(&ctx, resp.status_code(), &body);
-        log.usage = convert::usage_from_body(ctx.upstream, &body).map(TokenUsage::from);
+        log.usage = convert::usage_from_body(ctx.upstream, &body);
         log.status = converted.status;
         log.cost_usd = pricing.cost_usd(log.usage).filter(|_| log.status < 400);
         log.latency_ms = now_ms() - log.started_at;

@@ -8,8 +8,7 @@ use super::app::now_ms;
 use super::usage_log::{self, UsageEntry};
 use crate::core::convert::StreamConverter;
 use crate::core::usage::{
-    at_frame_boundary, inband_error_frame, keepalive_frame, Pricing, StreamScanner, TokenUsage,
-    WireFamily,
+    at_frame_boundary, inband_error_frame, keepalive_frame, Pricing, StreamScanner, WireFamily,
 };
 use futures::future::{select, Either, FutureExt, Shared};
 use std::pin::Pin;
@@ -220,7 +219,7 @@ async fn pump(
         log.error_class = Some(format!("upstream_stream_error: {}", truncate(reason, 200)));
     }
     log.usage = match &converter {
-        Some(converter) => Some(TokenUsage::from(converter.usage())),
+        Some(converter) => Some(converter.usage()),
         None => scanner.usage(),
     };
     log.cost_usd = pricing.cost_usd(log.usage);

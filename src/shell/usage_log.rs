@@ -8,7 +8,7 @@
 use super::db::{self, num, opt_f64, opt_num};
 use crate::core::error::GatewayError;
 use crate::core::model_list::utc_day;
-use crate::core::usage::TokenUsage;
+use crate::core::usage::Usage;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -40,7 +40,7 @@ pub struct UsageEntry {
     pub started_at: i64,
     pub latency_ms: i64,
     pub ttfb_ms: Option<i64>,
-    pub usage: Option<TokenUsage>,
+    pub usage: Option<Usage>,
     pub cost_usd: Option<f64>,
     /// A short class for failures (`upstream_5xx`, `timeout`, `stream_cut`, `client_closed`…).
     pub error_class: Option<String>,
@@ -76,7 +76,7 @@ pub async fn write(env: &Env, e: &UsageEntry) {
     }
 }
 
-fn tokens(e: &UsageEntry, f: fn(&TokenUsage) -> u64) -> Option<i64> {
+fn tokens(e: &UsageEntry, f: fn(&Usage) -> u64) -> Option<i64> {
     e.usage.map(|u| i64::try_from(f(&u)).unwrap_or(i64::MAX))
 }
 

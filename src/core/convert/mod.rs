@@ -8,7 +8,7 @@
 //! - [`convert_response`]`(&ctx, status, body)` → [`ConvertedResponse`] for non-streaming bodies
 //!   and upstream error bodies (§7.3; the shell copies `Retry-After` and sets `x-should-retry`).
 //! - [`StreamConverter`]: `new(ctx)`, `push(bytes)`, `finish()`, `error(msg)`, `usage()`.
-//! - [`usage_from_body`] and [`StreamUsage`] for pass-through calls.
+//! - [`usage_from_body`] for converted bodies (pass-through streams: `core::usage::StreamScanner`).
 //! - [`tokens::estimate_tokens`] / [`tokens::count_tokens_body`] for `count_tokens`.
 //! - [`embeddings`] for OpenAI ↔ Gemini embeddings and `encoding_format: base64`.
 //! - [`upstream_path`] for the target's endpoint.
@@ -45,7 +45,7 @@ pub use errors::{ConvertError, UpstreamError};
 pub use ir::{Block, Request, Response};
 pub use stream::StreamConverter;
 pub use tools::ToolNames;
-pub use usage::{usage_from_body, StreamUsage, Usage};
+pub use usage::{usage_from_body, Usage};
 
 /// How a Gemini client asked for a stream: `?alt=sse` or the default JSON array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

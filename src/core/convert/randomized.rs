@@ -5,6 +5,17 @@
 use super::fixtures::context;
 use super::matrix::{deltas, upstream_stream, SCENARIOS};
 use super::*;
+use crate::core::usage::{StreamScanner, WireFamily};
+
+/// The pass-through scanner's family for an upstream dialect.
+fn family_of(dialect: Dialect) -> WireFamily {
+    match dialect {
+        Dialect::OpenAiChat | Dialect::OpenAiCompletions => WireFamily::OpenAi,
+        Dialect::OpenAiResponses => WireFamily::OpenAiResponses,
+        Dialect::AnthropicMessages => WireFamily::Anthropic,
+        Dialect::Gemini => WireFamily::Gemini,
+    }
+}
 
 /// xorshift64*: small, fixed-seed, reproducible.
 struct Rng(u64);
@@ -90,13 +101,13 @@ fn mutated_streams_never_panic_or_grow_unbounded() {
                 let seed = rng.below(seeds.len());
                 let input = mutate(&mut rng, &seeds[seed]);
                 let mut conv = StreamConverter::new(ctx.clone());
-                let mut usage = StreamUsage::new(upstream);
+                let mut usage = StreamScanner::new(family_of(upstream));
                 let mut out = Vec::new();
                 let mut rest = input.as_slice();
                 while !rest.is_empty() {
                     let (piece, tail) = rest.split_at(1 + rng.below(rest.len().min(97)));
                     out.extend(conv.push(piece));
-                    usage.push(piece);
+                    usage.feed(piece);
                     rest = tail;
                 }
                 out.extend(conv.finish());

@@ -1,8 +1,7 @@
-//! Token usage in one shape and the §4.7 arithmetic to and from every dialect, plus a cheap
-//! usage scanner for streams the gateway passes through unconverted.
+//! Token usage in one shape and the §4.7 arithmetic to and from every dialect. (Pass-through
+//! streams are scanned by `core::usage::StreamScanner`, which uses these readers.)
 
 use crate::core::dialect::Dialect;
-use crate::core::sse::SseDecoder;
 use serde_json::{json, Map, Value};
 
 /// Token counts with OpenAI semantics: `prompt_tokens` includes cached and cache-written input,
@@ -172,96 +171,6 @@ pub fn usage_from_body(dialect: Dialect, body: &[u8]) -> Option<Usage> {
     }
 }
 
-/// Extracts usage from a pass-through SSE stream of one dialect. Cheap by design: an event is
-/// parsed as JSON only when its name or text shows it can carry usage.
-#[derive(Debug)]
-pub struct StreamUsage {
-    dialect: Dialect,
-    decoder: SseDecoder,
-    usage: Usage,
-    seen: bool,
-}
-
-impl StreamUsage {
-    pub fn new(dialect: Dialect) -> Self {
-        StreamUsage {
-            dialect,
-            decoder: SseDecoder::new(),
-            usage: Usage::default(),
-            seen: false,
-        }
-    }
-
-    /// Feeds raw stream bytes.
-    pub fn push(&mut self, bytes: &[u8]) {
-        for event in self.decoder.feed(bytes) {
-            self.scan(&event.event, &event.data);
-        }
-    }
-
-    /// Ends the stream (a cut last event still counts) and returns what was seen, if anything.
-    pub fn finish(&mut self) -> Option<Usage> {
-        if let Some(event) = self.decoder.finish() {
-            self.scan(&event.event, &event.data);
-        }
-        self.usage()
-    }
-
-    /// Usage seen so far, `None` when no event carried any.
-    pub fn usage(&self) -> Option<Usage> {
-        self.seen.then_some(self.usage)
-    }
-
-    fn scan(&mut self, event: &str, data: &str) {
-        let key = match self.dialect {
-            Dialect::Gemini => "\"usageMetadata\"",
-            Dialect::AnthropicMessages if event != "message_start" && event != "message_delta" => {
-                return
-            }
-            Dialect::OpenAiResponses
-                if event != "response.completed"
-                    && event != "response.incomplete"
-                    && event != "response.failed" =>
-            {
-                return
-            }
-            _ => "\"usage\"",
-        };
-        if !data.contains(key) {
-            return;
-        }
-        let Ok(v) = serde_json::from_str::<Value>(data) else {
-            return;
-        };
-        let found = match self.dialect {
-            Dialect::OpenAiChat | Dialect::OpenAiCompletions => v
-                .get("usage")
-                .filter(|u| u.is_object())
-                .map(Usage::from_openai_chat),
-            Dialect::OpenAiResponses => v["response"]
-                .get("usage")
-                .filter(|u| u.is_object())
-                .map(Usage::from_openai_responses),
-            Dialect::AnthropicMessages => {
-                let u = v.get("usage").or_else(|| v["message"].get("usage"));
-                if let Some(u) = u.filter(|u| u.is_object()) {
-                    self.usage.merge_anthropic(u);
-                    self.seen = true;
-                }
-                None
-            }
-            Dialect::Gemini => v
-                .get("usageMetadata")
-                .filter(|u| u.is_object())
-                .map(Usage::from_gemini),
-        };
-        if let Some(u) = found {
-            self.usage = u;
-            self.seen = true;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,40 +256,6 @@ mod tests {
         assert_eq!(usage_from_body(Dialect::Gemini, b"{}"), None);
         assert_eq!(
             usage_from_body(Dialect::AnthropicMessages, b"not json"),
-            None
-        );
-    }
-
-    fn scan(dialect: Dialect, stream: &str) -> Option<Usage> {
-        let mut s = StreamUsage::new(dialect);
-        for chunk in stream.as_bytes().chunks(7) {
-            s.push(chunk);
-        }
-        s.finish()
-    }
-
-    #[test]
-    fn stream_usage_for_each_dialect() {
-        let chat = "data: {\"choices\":[{\"delta\":{\"content\":\"usage\"}}],\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n";
-        assert_eq!(scan(Dialect::OpenAiChat, chat).map(|u| u.total()), Some(9));
-        let anthropic = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"\\\"usage\\\"\"}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":30}}\n\n";
-        let u = scan(Dialect::AnthropicMessages, anthropic);
-        assert_eq!(
-            u.map(|u| (u.prompt_tokens, u.cached_tokens, u.completion_tokens)),
-            Some((15, 5, 30))
-        );
-        let responses = "event: response.output_text.delta\ndata: {\"delta\":\"usage\"}\n\nevent: response.completed\ndata: {\"response\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":6}}}\n\n";
-        assert_eq!(
-            scan(Dialect::OpenAiResponses, responses).map(|u| u.total()),
-            Some(10)
-        );
-        let gemini = "data: {\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":8,\"candidatesTokenCount\":1}}\n\ndata: {\"usageMetadata\":{\"promptTokenCount\":8,\"candidatesTokenCount\":3,\"thoughtsTokenCount\":2}}";
-        assert_eq!(
-            scan(Dialect::Gemini, gemini).map(|u| (u.completion_tokens, u.reasoning_tokens)),
-            Some((5, 2))
-        );
-        assert_eq!(
-            scan(Dialect::OpenAiChat, "data: {\"choices\":[]}\n\n"),
             None
         );
     }
