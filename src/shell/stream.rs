@@ -1,8 +1,12 @@
-//! Relays an upstream SSE stream to the client chunk by chunk, unchanged, while a scanner reads
-//! usage from it. The pump also sends keep-alive frames while the upstream is silent (so
-//! Cloudflare's idle cut never hits), ends a stream cut by the upstream with an in-band error
-//! event in the client's dialect, cancels the upstream when the client goes away, and writes
-//! the usage log when the stream is over — with the tokens seen so far if it was cut.
+//! Relays an upstream SSE stream to the client as it arrives while a scanner reads usage from
+//! it. The runtime pipes the upstream body through a `TransformStream` whose transform is one
+//! synchronous call into Rust per chunk (scan, or convert, and enqueue): no promise, future or
+//! timer per chunk, which is what made a Rust read/write loop cost several times the runtime's
+//! own pipe. A supervisor in `waitUntil`, woken only by a slow ticker, the client's abort signal
+//! or the pipe's end, sends keep-alive frames while the upstream is silent (so Cloudflare's idle
+//! cut never hits), cancels the upstream when the client goes away, ends a stream cut by the
+//! upstream with an in-band error event in the client's dialect, and writes the usage log when
+//! the stream is over — with the tokens seen so far if it was cut.
 
 use super::app::now_ms;
 use super::usage_log::{self, UsageEntry};
@@ -11,13 +15,14 @@ use crate::core::usage::{
     at_frame_boundary, inband_error_frame, keepalive_frame, Pricing, StreamScanner, WireFamily,
 };
 use futures::future::{select, Either, FutureExt, Shared};
-use std::pin::Pin;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{QueuingStrategy, StreamPipeOptions, TransformStreamDefaultController};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::{
-    AbortSignal, ReadableStreamDefaultReader, TransformStream, WritableStreamDefaultWriter,
-};
+use worker::web_sys::{AbortController, AbortSignal, TransformStream};
 use worker::{Delay, Env, Headers, Response, ResponseBody};
 
 /// What the pump needs besides the two streams.
@@ -25,13 +30,14 @@ pub struct StreamJob {
     pub env: Env,
     pub family: WireFamily,
     pub keepalive: Duration,
-    /// A write the client has not taken within this time means it is gone: some disconnects
-    /// (seen behind Miniflare's entry worker) neither fire the signal nor fail the write.
+    /// A client that has taken nothing for this long while data waits for it is gone: some
+    /// disconnects (seen behind Miniflare's entry worker) neither fire the signal nor cancel
+    /// the stream.
     pub client_stall: Duration,
     pub pricing: Pricing,
     pub log: UsageEntry,
     /// The incoming request's signal: aborted when the client disconnects
-    /// (`enable_request_signal`). A pending write to a gone client may otherwise never settle.
+    /// (`enable_request_signal`).
     pub client_signal: AbortSignal,
     /// Set when the upstream speaks another dialect: its stream is converted chunk by chunk.
     pub converter: Option<StreamConverter>,
@@ -51,7 +57,55 @@ fn client_gone(signal: &AbortSignal) -> ClientGone {
     JsFuture::from(promise).shared()
 }
 
-/// Returns the client's response at once; the pump runs in `waitUntil`.
+/// What the per-chunk transform reads and writes; the supervisor reads it between chunks.
+struct Scan {
+    scanner: StreamScanner,
+    converter: Option<StreamConverter>,
+    /// The last bytes sent, to know when a frame of ours would not split an upstream event.
+    tail: Vec<u8>,
+    /// Reused for each chunk's copy into wasm memory.
+    buffer: Vec<u8>,
+    /// A chunk went through since the supervisor last looked (no clock read per chunk).
+    moved: bool,
+    log: UsageEntry,
+}
+
+impl Scan {
+    fn on_chunk(
+        &mut self,
+        chunk: JsValue,
+        controller: &TransformStreamDefaultController,
+    ) -> Result<(), JsValue> {
+        let chunk: js_sys::Uint8Array = chunk.dyn_into()?;
+        self.buffer.resize(chunk.length() as usize, 0);
+        chunk.copy_to(&mut self.buffer);
+        self.moved = true;
+        if self.log.ttfb_ms.is_none() {
+            self.log.ttfb_ms = Some(now_ms() - self.log.started_at);
+        }
+        match self.converter.as_mut() {
+            Some(converter) => {
+                let out = converter.push(&self.buffer);
+                remember_tail(&mut self.tail, &out);
+                if !out.is_empty() {
+                    controller.enqueue_with_chunk(&js_sys::Uint8Array::from(out.as_slice()))?;
+                }
+                Ok(())
+            }
+            None => {
+                self.scanner.feed(&self.buffer);
+                remember_tail(&mut self.tail, &self.buffer);
+                controller.enqueue_with_chunk(&chunk)
+            }
+        }
+    }
+}
+
+type StartFn = Closure<dyn FnMut(TransformStreamDefaultController)>;
+type TransformFn =
+    Closure<dyn FnMut(JsValue, TransformStreamDefaultController) -> Result<(), JsValue>>;
+
+/// Returns the client's response at once; the supervisor runs in `waitUntil`.
 pub fn relay(
     ctx: &worker::Context,
     upstream: Response,
@@ -80,256 +134,243 @@ pub fn relay(
         }
         None => upstream.headers().clone(),
     };
-    let pipe = TransformStream::new().map_err(js_text)?;
-    let writer = pipe.writable().get_writer().map_err(js_text)?;
-    let reader: ReadableStreamDefaultReader = source.get_reader().unchecked_into();
-    ctx.wait_until(pump(reader, writer, job));
-    Ok(Response::builder()
-        .with_status(status)
-        .with_headers(headers)
-        .stream(pipe.readable()))
-}
-
-enum Step {
-    Chunk(js_sys::Uint8Array),
-    End,
-    Failed(String),
-}
-
-async fn pump(
-    reader: ReadableStreamDefaultReader,
-    writer: WritableStreamDefaultWriter,
-    job: StreamJob,
-) {
     let StreamJob {
         env,
         family,
         keepalive,
         client_stall,
         pricing,
-        mut log,
+        log,
         client_signal,
-        mut converter,
+        converter,
     } = job;
     // A JSON-array stream (Gemini without alt=sse) has no place for keep-alive frames.
     let keepalive = match &converter {
-        Some(c) if c.client_framing_is_json_array() => Duration::from_secs(86_400),
-        _ => keepalive,
+        Some(c) if c.client_framing_is_json_array() => None,
+        _ => Some(keepalive),
     };
-    let gone = client_gone(&client_signal);
-    let as_ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    let mut client = Client {
-        writer: &writer,
-        gone: &gone,
-        // Half periods: a keep-alive goes out between 1× and 1.5× the interval of silence.
-        ticker: Ticker::new(keepalive.min(client_stall) / 2),
-        stall_ms: as_ms(client_stall),
-        keepalive_ms: as_ms(keepalive),
-        last_write_ms: now_ms(),
+    let scan = Rc::new(RefCell::new(Scan {
+        scanner: StreamScanner::new(family),
+        converter,
+        tail: Vec::new(),
+        buffer: Vec::new(),
+        moved: false,
+        log,
+    }));
+    let slot: Rc<RefCell<Option<TransformStreamDefaultController>>> = Rc::default();
+    let start: StartFn = {
+        let slot = Rc::clone(&slot);
+        Closure::new(move |controller| *slot.borrow_mut() = Some(controller))
     };
-    let mut scanner = StreamScanner::new(family);
-    // The last bytes sent, to know when a frame of ours would not split an upstream event.
-    let mut tail: Vec<u8> = Vec::new();
-    let mut cut: Option<String> = None;
-    loop {
-        let step = next_step(&reader, &mut client, family, &tail).await;
-        let chunk = match step {
-            Ok(Step::Chunk(chunk)) => chunk,
-            Ok(Step::End) => break,
-            Ok(Step::Failed(reason)) => {
-                cut = Some(reason);
-                break;
-            }
-            Err(()) => {
-                log.client_closed = true;
-                break;
-            }
-        };
-        let bytes = chunk.to_vec();
-        if log.ttfb_ms.is_none() {
-            log.ttfb_ms = Some(now_ms() - log.started_at);
-        }
-        let written = match converter.as_mut() {
-            Some(converter) => {
-                let out = converter.push(&bytes);
-                remember_tail(&mut tail, &out);
-                if out.is_empty() {
-                    Ok(())
-                } else {
-                    client
-                        .write(&js_sys::Uint8Array::from(out.as_slice()))
-                        .await
-                }
-            }
-            None => {
-                scanner.feed(&bytes);
-                remember_tail(&mut tail, &bytes);
-                client.write(&chunk).await
-            }
-        };
-        if written.is_err() {
-            log.client_closed = true;
-            break;
-        }
-    }
-    scanner.finish();
-    if log.client_closed {
-        // The client is gone: stop the upstream from generating (and billing) further tokens.
-        // Not awaited: the log must not wait on how the upstream reacts to the cancel.
-        let _ = reader.cancel();
-        log.error_class = Some("client_closed".into());
-    } else if let Some(converter) = converter.as_mut() {
-        // The converter always ends the client's stream properly: terminal events, or an
-        // in-band error when the upstream stopped early.
-        let out = match &cut {
-            Some(reason) => converter.error(&format!("upstream stream interrupted: {reason}")),
-            None => converter.finish(),
-        };
-        if cut.is_some() {
-            log.error_class = Some("stream_cut".into());
-        }
-        if !out.is_empty() {
-            let _ = client
-                .write(&js_sys::Uint8Array::from(out.as_slice()))
-                .await;
-        }
-        let _ = JsFuture::from(writer.close()).await;
-    } else {
-        if cut.is_none() && !scanner.terminal_seen() {
-            cut = Some("the upstream closed the stream before its end".into());
-        }
-        if let Some(reason) = &cut {
-            // The client already has a 200: the error can only travel inside the stream.
-            let message = format!("upstream stream interrupted: {reason}");
-            let frame = inband_error_frame(family, &message, scanner.events());
-            let separator: &[u8] = if at_frame_boundary(&tail) {
-                b""
-            } else {
-                b"\n\n"
-            };
-            let frame = [separator, frame.as_slice()].concat();
-            let _ = client
-                .write(&js_sys::Uint8Array::from(frame.as_slice()))
-                .await;
-            log.error_class = Some("stream_cut".into());
-        }
-        let _ = JsFuture::from(writer.close()).await;
-    }
-    if let Some(reason) = scanner.upstream_error() {
-        log.error_class = Some(format!("upstream_stream_error: {}", truncate(reason, 200)));
-    }
-    log.usage = match &converter {
-        Some(converter) => Some(converter.usage()),
-        None => scanner.usage(),
+    let transform: TransformFn = {
+        let scan = Rc::clone(&scan);
+        Closure::new(move |chunk, controller: TransformStreamDefaultController| {
+            scan.borrow_mut().on_chunk(chunk, &controller)
+        })
     };
-    log.cost_usd = pricing.cost_usd(log.usage);
-    log.latency_ms = now_ms() - log.started_at;
-    usage_log::write(&env, &log).await;
+    let transformer = js_sys::Object::new();
+    js_sys::Reflect::set(&transformer, &"start".into(), start.as_ref()).map_err(js_text)?;
+    js_sys::Reflect::set(&transformer, &"transform".into(), transform.as_ref()).map_err(js_text)?;
+    // One chunk may wait for the client: a queue that stays non-empty while nothing moves is
+    // how a client that stopped reading shows (with the default of 0 it would look idle).
+    let readable_strategy = QueuingStrategy::new();
+    readable_strategy.set_high_water_mark(1.0);
+    let pipe = TransformStream::new_with_transformer_and_writable_strategy_and_readable_strategy(
+        &transformer,
+        &QueuingStrategy::new(),
+        &readable_strategy,
+    )
+    .map_err(js_text)?;
+    // `start` ran inside the constructor.
+    let controller = slot
+        .borrow_mut()
+        .take()
+        .ok_or("the stream transformer was not started")?;
+    let abort = AbortController::new().map_err(js_text)?;
+    let options = StreamPipeOptions::new();
+    // The supervisor ends the client's side itself, after what it may have to add (an upstream
+    // error must not error the client's stream before the in-band error event is in it).
+    options.set_prevent_close(true);
+    options.set_prevent_abort(true);
+    options.set_signal(&abort.signal());
+    let source: web_sys::ReadableStream = source.unchecked_into();
+    let piped = JsFuture::from(source.pipe_to_with_options(&pipe.writable(), &options));
+    let supervisor = Supervisor {
+        scan,
+        controller,
+        abort,
+        family,
+        keepalive,
+        client_stall,
+    };
+    ctx.wait_until(async move {
+        let log = supervisor.run(piped, &client_signal, pricing).await;
+        usage_log::write(&env, &log).await;
+        // The callbacks must outlive the pipe: only now may they go.
+        drop((start, transform));
+    });
+    Ok(Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .stream(pipe.readable()))
 }
 
-/// One timer for the whole stream, re-armed only when it fires: per chunk the pump creates
-/// no timer at all (each one is a setTimeout/clearTimeout pair across the wasm boundary).
-struct Ticker {
-    delay: Pin<Box<Delay>>,
-    period: Duration,
-}
-
-impl Ticker {
-    fn new(period: Duration) -> Self {
-        Self {
-            delay: Box::pin(Delay::from(period)),
-            period,
-        }
-    }
-
-    fn rearm(&mut self) {
-        self.delay = Box::pin(Delay::from(self.period));
-    }
-}
-
-/// Waits for the next upstream chunk, sending keep-alive frames while it is late.
-/// `Err(())` means the client went away while we were waiting.
-async fn next_step(
-    reader: &ReadableStreamDefaultReader,
-    client: &mut Client<'_>,
+/// Watches one piped stream from `waitUntil`.
+struct Supervisor {
+    scan: Rc<RefCell<Scan>>,
+    controller: TransformStreamDefaultController,
+    abort: AbortController,
     family: WireFamily,
-    tail: &[u8],
-) -> Result<Step, ()> {
-    let read = JsFuture::from(reader.read());
-    futures::pin_mut!(read);
-    loop {
-        let wake = select(client.gone.clone(), &mut client.ticker.delay);
-        match select(read, wake).await {
-            Either::Left((result, _)) => return Ok(read_result(result)),
-            Either::Right((Either::Left(_), _)) => return Err(()),
-            Either::Right((Either::Right(_), pending)) => {
-                read = pending;
-                client.ticker.rearm();
-                let idle = now_ms() - client.last_write_ms >= client.keepalive_ms;
-                if idle && at_frame_boundary(tail) {
-                    let frame = js_sys::Uint8Array::from(keepalive_frame(family));
-                    client.write(&frame).await?;
+    keepalive: Option<Duration>,
+    client_stall: Duration,
+}
+
+impl Supervisor {
+    /// Waits for the pipe to end, ticking for keep-alives and stalls; returns the finished log.
+    async fn run(
+        self,
+        piped: JsFuture,
+        client_signal: &AbortSignal,
+        pricing: Pricing,
+    ) -> UsageEntry {
+        let gone = client_gone(client_signal);
+        // Half periods: a keep-alive goes out between 1× and 1.5× the interval of silence.
+        let period = self
+            .keepalive
+            .unwrap_or(self.client_stall)
+            .min(self.client_stall)
+            / 2;
+        let mut silent = Duration::ZERO;
+        let mut stalled = Duration::ZERO;
+        let mut client_closed = false;
+        futures::pin_mut!(piped);
+        let piped = loop {
+            let wake = select(gone.clone(), Delay::from(period));
+            match select(&mut piped, wake).await {
+                Either::Left((result, _)) => break result,
+                Either::Right((Either::Left(_), _)) => {
+                    client_closed = true;
+                    self.drop_client();
+                    break piped.await;
                 }
-            }
-        }
-    }
-}
-
-fn read_result(result: Result<JsValue, JsValue>) -> Step {
-    let value = match result {
-        Ok(v) => v,
-        Err(e) => return Step::Failed(js_text(e)),
-    };
-    let done = js_sys::Reflect::get(&value, &JsValue::from_str("done"))
-        .ok()
-        .and_then(|d| d.as_bool())
-        .unwrap_or(true);
-    if done {
-        return Step::End;
-    }
-    match js_sys::Reflect::get(&value, &JsValue::from_str("value")) {
-        Ok(chunk) => match chunk.dyn_into::<js_sys::Uint8Array>() {
-            Ok(bytes) => Step::Chunk(bytes),
-            Err(_) => Step::Failed("the upstream sent a non-byte chunk".into()),
-        },
-        Err(e) => Step::Failed(js_text(e)),
-    }
-}
-
-/// The client side of the pump.
-struct Client<'a> {
-    writer: &'a WritableStreamDefaultWriter,
-    gone: &'a ClientGone,
-    ticker: Ticker,
-    stall_ms: i64,
-    keepalive_ms: i64,
-    last_write_ms: i64,
-}
-
-impl Client<'_> {
-    /// Writes to the client; `Err` when it has gone away (the write failed, the signal fired,
-    /// or the write stalled past `stall_ms`).
-    async fn write(&mut self, chunk: &js_sys::Uint8Array) -> Result<(), ()> {
-        let started = now_ms();
-        let write = JsFuture::from(self.writer.write_with_chunk(chunk));
-        futures::pin_mut!(write);
-        loop {
-            let wake = select(self.gone.clone(), &mut self.ticker.delay);
-            match select(write, wake).await {
-                Either::Left((Ok(_), _)) => {
-                    self.last_write_ms = now_ms();
-                    return Ok(());
-                }
-                Either::Left((Err(_), _)) | Either::Right((Either::Left(_), _)) => return Err(()),
-                Either::Right((Either::Right(_), pending)) => {
-                    self.ticker.rearm();
-                    if now_ms() - started >= self.stall_ms {
-                        return Err(());
+                Either::Right((Either::Right(_), _)) => {
+                    let moved = std::mem::take(&mut self.scan.borrow_mut().moved);
+                    silent = if moved {
+                        Duration::ZERO
+                    } else {
+                        silent + period
+                    };
+                    // Data waits in the client's queue and nothing moved: the client takes nothing.
+                    let backlog = self.controller.desired_size().is_some_and(|d| d < 1.0);
+                    stalled = if backlog && !moved {
+                        stalled + period
+                    } else {
+                        Duration::ZERO
+                    };
+                    if stalled >= self.client_stall {
+                        client_closed = true;
+                        self.drop_client();
+                        break piped.await;
+                    } else if self.keepalive.is_some_and(|k| silent >= k) {
+                        silent = Duration::ZERO;
+                        self.send_keepalive();
                     }
-                    write = pending;
                 }
             }
+        };
+        let cut = piped.err().map(js_text);
+        self.finish(cut, client_closed, pricing)
+    }
+
+    /// Gives up on a gone client: errors its side (a pipe waits for its pending write to a
+    /// client that no longer reads) and cancels the upstream through the pipe's signal.
+    fn drop_client(&self) {
+        self.controller
+            .error_with_reason(&JsValue::from_str("the client went away"));
+        self.abort.abort();
+    }
+
+    fn send_keepalive(&self) {
+        let scan = self.scan.borrow();
+        if at_frame_boundary(&scan.tail) {
+            let frame = js_sys::Uint8Array::from(keepalive_frame(self.family));
+            let _ = self.controller.enqueue_with_chunk(&frame);
         }
+    }
+
+    /// Ends the client's stream properly (terminal events, or an in-band error when the
+    /// upstream stopped early) and completes the log.
+    fn finish(self, cut: Option<String>, mut client_closed: bool, pricing: Pricing) -> UsageEntry {
+        let family = self.family;
+        let mut scan = self.scan.borrow_mut();
+        let Scan {
+            scanner,
+            converter,
+            tail,
+            log,
+            ..
+        } = &mut *scan;
+        scanner.finish();
+        if !client_closed {
+            let ending = match converter.as_mut() {
+                Some(converter) => match &cut {
+                    Some(reason) => {
+                        converter.error(&format!("upstream stream interrupted: {reason}"))
+                    }
+                    None => converter.finish(),
+                },
+                None => {
+                    let cut_short = (cut.is_none() && !scanner.terminal_seen())
+                        .then(|| "the upstream closed the stream before its end".to_string());
+                    match cut.as_ref().or(cut_short.as_ref()) {
+                        Some(reason) => {
+                            // The client already has a 200: the error can only travel inside
+                            // the stream.
+                            let message = format!("upstream stream interrupted: {reason}");
+                            let separator: &[u8] = if at_frame_boundary(tail) {
+                                b""
+                            } else {
+                                b"\n\n"
+                            };
+                            let frame = inband_error_frame(family, &message, scanner.events());
+                            log.error_class = Some("stream_cut".into());
+                            [separator, frame.as_slice()].concat()
+                        }
+                        None => Vec::new(),
+                    }
+                }
+            };
+            if converter.is_some() && cut.is_some() {
+                log.error_class = Some("stream_cut".into());
+            }
+            // A cancelled client side refuses the enqueue: that is how a disconnect that ended
+            // the pipe shows.
+            let delivered = ending.is_empty()
+                || self
+                    .controller
+                    .enqueue_with_chunk(&js_sys::Uint8Array::from(ending.as_slice()))
+                    .is_ok();
+            if delivered {
+                self.controller.terminate();
+            } else {
+                client_closed = true;
+            }
+        }
+        if client_closed {
+            // Not awaited: the pipe's abort has already cancelled the upstream fetch.
+            log.client_closed = true;
+            log.error_class = Some("client_closed".into());
+        }
+        if let Some(reason) = scanner.upstream_error() {
+            log.error_class = Some(format!("upstream_stream_error: {}", truncate(reason, 200)));
+        }
+        log.usage = match converter {
+            Some(converter) => Some(converter.usage()),
+            None => scanner.usage(),
+        };
+        log.cost_usd = pricing.cost_usd(log.usage);
+        log.latency_ms = now_ms() - log.started_at;
+        std::mem::take(log)
     }
 }
 
