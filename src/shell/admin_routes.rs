@@ -2,7 +2,7 @@
 //! edit weight/priority/enabled/upstream model, aliases, rebuild, cooldown clear. Every edit
 //! republishes the organization's route table to KV and the isolate.
 
-use super::admin::{json_body, ok, parse_id};
+use super::admin::{json_body, ok, parse_id, unknown_endpoint};
 use super::app::{now_ms, App};
 use super::db::{self, num, opt_num};
 use super::{routes, upstream};
@@ -37,11 +37,7 @@ pub async fn dispatch(
             upstream::clear_cooldown(&app.env, org, Some(id)).await?;
             ok(json!({"cleared": true}))
         }
-        _ => Err(GatewayError::NotFound(format!(
-            "Unknown admin endpoint: {} /api/route/{}",
-            req.method(),
-            segments.join("/")
-        ))),
+        _ => Err(unknown_endpoint(&req.method(), "route/", segments)),
     }
 }
 

@@ -583,10 +583,7 @@ mod tests {
     }
 
     fn token() -> Credential {
-        Credential::AccessToken {
-            token: "tok".into(),
-            user_id: "42".into(),
-        }
+        Credential::access_token("tok", "42")
     }
 
     #[test]
