@@ -94,7 +94,7 @@ struct ModelSummary {
 
 /// Client-facing models with how many channels serve each (and how many can serve now).
 async fn models(app: &App, org: i64) -> Result<Response, GatewayError> {
-    let rows: Vec<ModelSummary> = db::all(
+    ok(db::all::<ModelSummary>(
         &app.db()?,
         "SELECT r.model, COUNT(*) AS channels, \
                 SUM(CASE WHEN r.enabled = 1 AND k.status = 'active' THEN 1 ELSE 0 END) AS enabled_channels, \
@@ -103,8 +103,7 @@ async fn models(app: &App, org: i64) -> Result<Response, GatewayError> {
          WHERE r.organization_id = ?1 GROUP BY r.model ORDER BY r.model",
         &[num(org)],
     )
-    .await?;
-    ok(rows)
+    .await?)
 }
 
 #[derive(Deserialize)]
