@@ -1,5 +1,7 @@
 //! The gateway's error type and its one mapping to an HTTP status and a body in the caller's dialect.
 
+// The dialects' error `type`s are the converters' (one table for relayed and own errors).
+use crate::core::convert::errors::{anthropic_type, openai_type};
 use serde_json::{json, Value};
 use std::fmt;
 
@@ -140,28 +142,6 @@ impl GatewayError {
             }),
         };
         (status, body)
-    }
-}
-
-fn openai_type(status: u16) -> &'static str {
-    match status {
-        403 => "permission_error",
-        429 => "rate_limit_error",
-        s if s >= 500 => "server_error",
-        _ => "invalid_request_error",
-    }
-}
-
-fn anthropic_type(status: u16) -> &'static str {
-    match status {
-        400 | 405 | 409 => "invalid_request_error",
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        529 | 503 => "overloaded_error",
-        _ => "api_error",
     }
 }
 

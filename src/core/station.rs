@@ -109,13 +109,9 @@ impl Platform {
     }
 }
 
-/// `POST /api/provider/` body. Credential fields are read according to the platform.
-#[derive(Debug, Deserialize)]
-pub struct NewStationInput {
-    pub name: Option<String>,
-    pub platform: Option<String>,
-    /// Optional for official vendors (their preset base URL is used).
-    pub base_url: Option<String>,
+/// The credential fields of a station or account body, read according to the platform.
+#[derive(Debug, Default, Deserialize)]
+pub struct CredentialInput {
     pub access_token: Option<String>,
     pub user_id: Option<serde_json::Value>,
     /// An imported session cookie (`session=…` or the bare value).
@@ -124,6 +120,50 @@ pub struct NewStationInput {
     pub username: Option<String>,
     pub password: Option<String>,
     pub api_key: Option<String>,
+}
+
+impl CredentialInput {
+    /// Whether any secret field is filled in (a `user_id` alone changes no credential).
+    fn is_empty(&self) -> bool {
+        [
+            &self.access_token,
+            &self.cookie,
+            &self.username,
+            &self.password,
+            &self.api_key,
+        ]
+        .iter()
+        .all(|f| f.as_ref().is_none_or(|v| v.trim().is_empty()))
+    }
+
+    /// The credential `platform` needs, or a 400 naming what is missing or malformed.
+    fn credential(self, platform: Platform) -> Result<Credential, GatewayError> {
+        let fields = CredentialFields {
+            user_id: parse_user_id(self.user_id)?,
+            access_token: self.access_token,
+            cookie: self.cookie,
+            username: self.username,
+            password: self.password,
+            api_key: self.api_key,
+        };
+        Credential::from_fields(platform, fields).map_err(|e| {
+            GatewayError::InvalidRequest(match e {
+                PanelError::Credential(m) => m,
+                other => other.to_string(),
+            })
+        })
+    }
+}
+
+/// `POST /api/provider/` body.
+#[derive(Debug, Deserialize)]
+pub struct NewStationInput {
+    pub name: Option<String>,
+    pub platform: Option<String>,
+    /// Optional for official vendors (their preset base URL is used).
+    pub base_url: Option<String>,
+    #[serde(flatten)]
+    pub credential: CredentialInput,
     pub weight: Option<i64>,
     pub priority: Option<i64>,
     pub checkin_enabled: Option<bool>,
@@ -164,19 +204,7 @@ impl NewStationInput {
                 .ok_or_else(|| bad("`base_url` is required"))?
                 .to_string(),
         };
-        let user_id = parse_user_id(self.user_id)?;
-        let fields = CredentialFields {
-            access_token: self.access_token,
-            cookie: self.cookie,
-            username: self.username,
-            password: self.password,
-            api_key: self.api_key,
-            user_id,
-        };
-        let credential = Credential::from_fields(platform, fields).map_err(|e| match e {
-            PanelError::Credential(m) => bad(&m),
-            other => bad(&other.to_string()),
-        })?;
+        let credential = self.credential.credential(platform)?;
         let weight = self.weight.unwrap_or(10);
         if !(0..=1000).contains(&weight) {
             return Err(bad("`weight` must be between 0 and 1000"));
@@ -218,12 +246,8 @@ fn parse_user_id(raw: Option<serde_json::Value>) -> Result<Option<String>, Gatew
 #[derive(Debug, Default, Deserialize)]
 pub struct AccountInput {
     pub name: Option<String>,
-    pub access_token: Option<String>,
-    pub user_id: Option<serde_json::Value>,
-    pub cookie: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub api_key: Option<String>,
+    #[serde(flatten)]
+    pub credential: CredentialInput,
     pub checkin_enabled: Option<bool>,
     pub enabled: Option<bool>,
 }
@@ -244,35 +268,14 @@ impl AccountInput {
         platform: Platform,
         require_credential: bool,
     ) -> Result<AccountChange, GatewayError> {
-        let bad = |m: String| GatewayError::InvalidRequest(m);
         let name = self.name.map(|n| n.trim().to_string());
         if name.as_ref().is_some_and(|n| n.chars().count() > 100) {
-            return Err(bad("`name` must be at most 100 characters".into()));
+            return Err(GatewayError::InvalidRequest(
+                "`name` must be at most 100 characters".into(),
+            ));
         }
-        let has_credential = [
-            &self.access_token,
-            &self.cookie,
-            &self.username,
-            &self.password,
-            &self.api_key,
-        ]
-        .iter()
-        .any(|f| f.as_ref().is_some_and(|v| !v.trim().is_empty()));
-        let credential = if has_credential || require_credential {
-            let fields = CredentialFields {
-                access_token: self.access_token,
-                cookie: self.cookie,
-                username: self.username,
-                password: self.password,
-                api_key: self.api_key,
-                user_id: parse_user_id(self.user_id)?,
-            };
-            Some(
-                Credential::from_fields(platform, fields).map_err(|e| match e {
-                    PanelError::Credential(m) => bad(m),
-                    other => bad(other.to_string()),
-                })?,
-            )
+        let credential = if require_credential || !self.credential.is_empty() {
+            Some(self.credential.credential(platform)?)
         } else {
             None
         };

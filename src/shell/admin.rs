@@ -46,23 +46,32 @@ pub async fn dispatch(
     let org = caller.org;
     match (req.method(), segments) {
         (_, ["provider", rest @ ..]) => admin_providers::dispatch(req, app, org, rest).await,
-        (_, ["jobs", rest @ ..]) => admin_providers::jobs(req, app, org, rest).await,
+        (_, ["jobs", rest @ ..]) => admin_providers::jobs(req.method(), app, org, rest).await,
         (_, ["agg-token" | "user-api-keys", rest @ ..]) => {
             gateway_keys::dispatch(req, app, &caller, rest).await
         }
         (_, ["route", rest @ ..]) => admin_routes::dispatch(req, app, org, rest).await,
         (Method::Get, ["log"]) => admin_logs::list(req, app, org, None).await,
         (Method::Get, ["dashboard"]) => admin_logs::dashboard(req, app, org).await,
-        _ => Err(GatewayError::NotFound(format!(
-            "Unknown admin endpoint: {} /api/{}",
-            req.method(),
-            segments.join("/")
-        ))),
+        _ => Err(unknown_endpoint(&req.method(), "", segments)),
     }
 }
 
 pub(super) fn ok<T: Serialize>(data: T) -> Result<Response, GatewayError> {
     Ok(json_response(&json!({"success": true, "data": data}), 200))
+}
+
+/// The 404 for a path no handler serves; `prefix` is the handler's part after `/api/`.
+pub(super) fn unknown_endpoint(method: &Method, prefix: &str, rest: &[&str]) -> GatewayError {
+    GatewayError::NotFound(format!(
+        "Unknown admin endpoint: {method} /api/{prefix}{}",
+        rest.join("/")
+    ))
+}
+
+/// The path segments after a handler's prefix, without the empty ones a trailing `/` leaves.
+pub(super) fn nonempty<'a>(rest: &[&'a str]) -> Vec<&'a str> {
+    rest.iter().copied().filter(|s| !s.is_empty()).collect()
 }
 
 pub(super) fn parse_id(raw: &str) -> Result<i64, GatewayError> {

@@ -2,7 +2,7 @@
 //! balance and check-in history, detection; and jobs (`/api/jobs…`). Organization-scoped;
 //! credentials are sealed before D1 and never returned.
 
-use super::admin::{json_body, ok, parse_id};
+use super::admin::{json_body, nonempty, ok, parse_id, unknown_endpoint};
 use super::app::{json_response, now_ms, App};
 use super::db::{self, num, AccountRow, NewAccount};
 use super::jobs::{checkin_account, run_job, station_state, CheckinRecord};
@@ -14,7 +14,9 @@ use crate::core::error::GatewayError;
 use crate::core::panels::credential::Credential;
 use crate::core::panels::detect::{detect, DetectStep, ProbeAnswer};
 use crate::core::schedule::{balance_trend, utc_day, JobKind, Snapshot};
-use crate::core::station::{normalize_base_url, AccountInput, NewStationInput, Platform};
+use crate::core::station::{
+    normalize_base_url, AccountChange, AccountInput, NewStationInput, Platform,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wasm_bindgen::JsValue;
@@ -32,7 +34,7 @@ pub async fn dispatch(
     org: i64,
     rest: &[&str],
 ) -> Result<Response, GatewayError> {
-    let rest: Vec<&str> = rest.iter().copied().filter(|s| !s.is_empty()).collect();
+    let rest = nonempty(rest);
     match (req.method(), rest.as_slice()) {
         (Method::Get, []) => ok(db::list_stations(&app.db()?, org).await?),
         (Method::Post, []) => create_station(req, app, org).await,
@@ -57,35 +59,29 @@ pub async fn dispatch(
             ok(db::account_views(&d1, org, id).await?)
         }
         (Method::Post, [id, "accounts"]) => create_account(req, app, org, parse_id(id)?).await,
-        (Method::Put, [id, "accounts", aid]) => {
-            update_account(req, app, org, parse_id(id)?, parse_id(aid)?).await
-        }
-        (Method::Delete, [id, "accounts", aid]) => {
-            delete_account(app, org, parse_id(id)?, parse_id(aid)?).await
-        }
-        (Method::Post, [id, "accounts", aid, switch @ ("enable" | "disable")]) => {
-            let enabled = *switch == "enable";
-            set_account_enabled(app, org, parse_id(id)?, parse_id(aid)?, enabled).await
+        (_, [id, "accounts", aid, ..]) => {
+            let account = AccountAt {
+                org,
+                station_id: parse_id(id)?,
+                id: parse_id(aid)?,
+            };
+            account_endpoint(req, app, account, &rest).await
         }
         (Method::Get, [id, "balance-history"]) => balance_history(app, org, parse_id(id)?).await,
         (Method::Get, [id, "checkins"]) => checkin_history(app, org, parse_id(id)?).await,
-        _ => Err(GatewayError::NotFound(format!(
-            "Unknown admin endpoint: {} /api/provider/{}",
-            req.method(),
-            rest.join("/")
-        ))),
+        _ => Err(unknown_endpoint(&req.method(), "provider/", &rest)),
     }
 }
 
 /// `/api/jobs…`: `GET /api/jobs` (runs), `POST /api/jobs/:kind/run`.
 pub async fn jobs(
-    req: &mut Request,
+    method: Method,
     app: &App,
     org: i64,
     rest: &[&str],
 ) -> Result<Response, GatewayError> {
-    let rest: Vec<&str> = rest.iter().copied().filter(|s| !s.is_empty()).collect();
-    match (req.method(), rest.as_slice()) {
+    let rest = nonempty(rest);
+    match (&method, rest.as_slice()) {
         (Method::Get, []) => list_job_runs(app, org).await,
         (Method::Post, [kind, "run"]) => {
             let kind = JobKind::parse(kind).ok_or_else(|| {
@@ -95,11 +91,7 @@ pub async fn jobs(
             })?;
             ok(run_job(&app.env, kind, Some(org)).await?)
         }
-        _ => Err(GatewayError::NotFound(format!(
-            "Unknown admin endpoint: {} /api/jobs/{}",
-            req.method(),
-            rest.join("/")
-        ))),
+        _ => Err(unknown_endpoint(&method, "jobs/", &rest)),
     }
 }
 
@@ -242,12 +234,18 @@ async fn delete_station(app: &App, org: i64, id: i64) -> Result<Response, Gatewa
     ok(json!({"deleted": id}))
 }
 
-async fn station_platform_of(
+/// An account body validated against its station's platform (`new`: a credential is required).
+async fn account_input(
+    req: &mut Request,
     d1: &D1Database,
     org: i64,
     station_id: i64,
-) -> Result<Platform, GatewayError> {
-    station_platform(&station_view(d1, org, station_id).await?)
+    new: bool,
+) -> Result<AccountChange, GatewayError> {
+    let platform = station_platform(&station_view(d1, org, station_id).await?)?;
+    json_body::<AccountInput>(req)
+        .await?
+        .validate(platform, new)
 }
 
 async fn create_account(
@@ -257,10 +255,7 @@ async fn create_account(
     station_id: i64,
 ) -> Result<Response, GatewayError> {
     let d1 = app.db()?;
-    let platform = station_platform_of(&d1, org, station_id).await?;
-    let change = json_body::<AccountInput>(req)
-        .await?
-        .validate(platform, true)?;
+    let change = account_input(req, &d1, org, station_id, true).await?;
     let credential = change
         .credential
         .ok_or_else(|| GatewayError::Internal("validated account without credential".into()))?;
@@ -293,22 +288,51 @@ async fn account_view(
         })
 }
 
-async fn update_account(
-    req: &mut Request,
-    app: &App,
+/// One account of one station in an organization, as its endpoints address it.
+#[derive(Clone, Copy)]
+struct AccountAt {
     org: i64,
     station_id: i64,
     id: i64,
+}
+
+/// `/api/provider/:id/accounts/:aid[/enable|/disable]` (`rest`: the path after `provider`).
+/// Each needs the account to exist on that station first.
+async fn account_endpoint(
+    req: &mut Request,
+    app: &App,
+    at: AccountAt,
+    rest: &[&str],
 ) -> Result<Response, GatewayError> {
     let d1 = app.db()?;
-    let platform = station_platform_of(&d1, org, station_id).await?;
-    let current = account_view(&d1, org, station_id, id).await?;
-    let change = json_body::<AccountInput>(req)
-        .await?
-        .validate(platform, false)?;
+    let current = account_view(&d1, at.org, at.station_id, at.id).await?;
+    match (req.method(), &rest[3..]) {
+        (Method::Put, []) => update_account(req, app, &d1, at, current).await,
+        (Method::Delete, []) => delete_account(app, &d1, at).await,
+        (Method::Post, [switch @ ("enable" | "disable")]) => {
+            apply_enabled(app, at.org, at.id, *switch == "enable").await?;
+            ok(account_view(&d1, at.org, at.station_id, at.id).await?)
+        }
+        (method, _) => Err(unknown_endpoint(&method, "provider/", rest)),
+    }
+}
+
+async fn update_account(
+    req: &mut Request,
+    app: &App,
+    d1: &D1Database,
+    at: AccountAt,
+    current: db::AccountView,
+) -> Result<Response, GatewayError> {
+    let AccountAt {
+        org,
+        station_id,
+        id,
+    } = at;
+    let change = account_input(req, d1, org, station_id, false).await?;
     let now = now_ms();
     let mut statements = vec![db::stmt(
-        &d1,
+        d1,
         "UPDATE accounts SET name = ?1, checkin_enabled = ?2, updated_at = ?3 WHERE organization_id = ?4 AND id = ?5",
         &[change.name.unwrap_or(current.name).into(), num(change.checkin_enabled.map_or(current.checkin_enabled, i64::from)),
           num(now), num(org), num(id)],
@@ -316,49 +340,33 @@ async fn update_account(
     if let Some(credential) = &change.credential {
         // A new credential replaces any login session and gets a fresh health check at the next sync.
         statements.push(db::stmt(
-            &d1,
+            d1,
             "UPDATE accounts SET credential_kind = ?1, credential_ciphertext = ?2, panel_user_id = ?3, session_ciphertext = NULL, \
              health = CASE WHEN enabled = 1 THEN 'healthy' ELSE health END, health_reason = NULL WHERE organization_id = ?4 AND id = ?5",
             &[credential.kind().as_str().into(), seal_credential(&*app.secret_box()?, credential)?.into(), credential.user_id().into(), num(org), num(id)],
         )?);
     }
-    db::batch(&d1, statements).await?;
+    db::batch(d1, statements).await?;
     if let Some(enabled) = change.enabled {
         apply_enabled(app, org, id, enabled).await?;
     }
-    ok(account_view(&d1, org, station_id, id).await?)
+    ok(account_view(d1, org, station_id, id).await?)
 }
 
 async fn delete_account(
     app: &App,
-    org: i64,
-    station_id: i64,
-    id: i64,
+    d1: &D1Database,
+    AccountAt { org, id, .. }: AccountAt,
 ) -> Result<Response, GatewayError> {
-    let d1 = app.db()?;
-    account_view(&d1, org, station_id, id).await?;
-    let mut statements = delete_account_data(&d1, org, id, "account_id = ?2")?;
+    let mut statements = delete_account_data(d1, org, id, "account_id = ?2")?;
     statements.push(db::stmt(
-        &d1,
+        d1,
         "DELETE FROM accounts WHERE organization_id = ?1 AND id = ?2",
         &[num(org), num(id)],
     )?);
-    db::batch(&d1, statements).await?;
+    db::batch(d1, statements).await?;
     routes::publish(&app.env, org).await?;
     ok(json!({"deleted": id}))
-}
-
-async fn set_account_enabled(
-    app: &App,
-    org: i64,
-    station_id: i64,
-    id: i64,
-    enabled: bool,
-) -> Result<Response, GatewayError> {
-    let d1 = app.db()?;
-    account_view(&d1, org, station_id, id).await?;
-    apply_enabled(app, org, id, enabled).await?;
-    ok(account_view(&d1, org, station_id, id).await?)
 }
 
 /// Disabling takes the account's keys and channels out of the route table (the route query

@@ -2,7 +2,7 @@
 //! edit weight/priority/enabled/upstream model, aliases, rebuild, cooldown clear. Every edit
 //! republishes the organization's route table to KV and the isolate.
 
-use super::admin::{json_body, ok, parse_id};
+use super::admin::{json_body, ok, parse_id, unknown_endpoint};
 use super::app::{now_ms, App};
 use super::db::{self, num, opt_num};
 use super::{routes, upstream};
@@ -37,11 +37,7 @@ pub async fn dispatch(
             upstream::clear_cooldown(&app.env, org, Some(id)).await?;
             ok(json!({"cleared": true}))
         }
-        _ => Err(GatewayError::NotFound(format!(
-            "Unknown admin endpoint: {} /api/route/{}",
-            req.method(),
-            segments.join("/")
-        ))),
+        _ => Err(unknown_endpoint(&req.method(), "route/", segments)),
     }
 }
 
@@ -98,7 +94,7 @@ struct ModelSummary {
 
 /// Client-facing models with how many channels serve each (and how many can serve now).
 async fn models(app: &App, org: i64) -> Result<Response, GatewayError> {
-    let rows: Vec<ModelSummary> = db::all(
+    ok(db::all::<ModelSummary>(
         &app.db()?,
         "SELECT r.model, COUNT(*) AS channels, \
                 SUM(CASE WHEN r.enabled = 1 AND k.status = 'active' THEN 1 ELSE 0 END) AS enabled_channels, \
@@ -107,8 +103,7 @@ async fn models(app: &App, org: i64) -> Result<Response, GatewayError> {
          WHERE r.organization_id = ?1 GROUP BY r.model ORDER BY r.model",
         &[num(org)],
     )
-    .await?;
-    ok(rows)
+    .await?)
 }
 
 #[derive(Deserialize)]

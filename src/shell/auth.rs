@@ -278,20 +278,17 @@ pub async fn count_login_attempt(app: &App, email: &str, ip: &str) -> Result<(),
 /// A successful login clears the email's count and takes itself off the IP's, so only
 /// failures accumulate.
 pub async fn clear_login_attempts(app: &App, email: &str, ip: &str) -> Result<(), GatewayError> {
-    let d1 = app.db()?;
-    db::batch(
-        &d1,
-        vec![
-            db::stmt(
-                &d1,
+    db::batch_sql(
+        &app.db()?,
+        &[
+            (
                 "DELETE FROM login_attempts WHERE scope = 'email' AND subject = ?1",
                 &[sha256_hex(email.as_bytes()).into()],
-            )?,
-            db::stmt(
-                &d1,
+            ),
+            (
                 "UPDATE login_attempts SET attempts = MAX(attempts - 1, 0) WHERE scope = 'ip' AND subject = ?1",
                 &[ip.into()],
-            )?,
+            ),
         ],
     )
     .await

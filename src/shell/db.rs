@@ -76,6 +76,18 @@ pub async fn batch(
     Ok(())
 }
 
+/// Prepares `(sql, args)` pairs and runs them as one atomic batch.
+pub async fn batch_sql(
+    db: &D1Database,
+    statements: &[(&str, &[JsValue])],
+) -> Result<(), GatewayError> {
+    let prepared = statements
+        .iter()
+        .map(|(sql, args)| stmt(db, sql, args))
+        .collect::<Result<Vec<_>, _>>()?;
+    batch(db, prepared).await
+}
+
 /// A row of just an id (`RETURNING id`, id lists).
 #[derive(Debug, Deserialize)]
 pub struct IdRow {

@@ -16,7 +16,7 @@ use crate::core::plans::{Limit, Plan, PLANS};
 use crate::core::roles::{check_member_change, Action, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use worker::{Method, Request, Response};
+use worker::{D1Database, Method, Request, Response};
 
 #[derive(Serialize, Deserialize)]
 struct OrgView {
@@ -123,6 +123,14 @@ struct UserIdRow {
     id: i64,
 }
 
+/// The id of the registered user with this (normalized) email, or a 404.
+async fn registered_user(d1: &D1Database, email: &str) -> Result<i64, GatewayError> {
+    let user: Option<UserIdRow> =
+        db::first(d1, "SELECT id FROM users WHERE email = ?1", &[email.into()]).await?;
+    user.map(|u| u.id)
+        .ok_or_else(|| GatewayError::NotFound(format!("no registered user has the email {email}")))
+}
+
 /// A user creates an organization they own (Free plan); the instance admin names the owner
 /// (`owner_email`) and may pick the plan. Either way it starts with exactly one owner.
 async fn create(
@@ -149,17 +157,8 @@ async fn create(
                         "`owner_email` (a registered user) is required: every organization has exactly one owner".into(),
                     )
                 })?;
-            let user: Option<UserIdRow> = db::first(
-                &d1,
-                "SELECT id FROM users WHERE email = ?1",
-                &[email.as_str().into()],
-            )
-            .await?;
-            let user = user.ok_or_else(|| {
-                GatewayError::NotFound(format!("no registered user has the email {email}"))
-            })?;
             (
-                user.id,
+                registered_user(&d1, &email).await?,
                 parse_plan(input.plan.as_deref().unwrap_or("free"))?,
             )
         }
@@ -274,14 +273,13 @@ struct MemberView {
 }
 
 async fn members(app: &App, org: i64) -> Result<Response, GatewayError> {
-    let rows: Vec<MemberView> = db::all(
+    ok(db::all::<MemberView>(
         &app.db()?,
         "SELECT m.user_id, u.email, u.name, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.organization_id = ?1 ORDER BY m.created_at, m.user_id",
         &[num(org)],
     )
-    .await?;
-    ok(rows)
+    .await?)
 }
 
 #[derive(Deserialize)]
@@ -341,21 +339,18 @@ async fn remove_member(app: &App, caller: &Caller, user_id: i64) -> Result<Respo
     let current = member_role(app, caller.org, user_id).await?;
     let actor = if leaving { Role::Admin } else { caller.role };
     check_member_change(actor, current, None)?;
-    let d1 = app.db()?;
-    db::batch(
-        &d1,
-        vec![
-            db::stmt(
-                &d1,
+    db::batch_sql(
+        &app.db()?,
+        &[
+            (
                 "DELETE FROM memberships WHERE organization_id = ?1 AND user_id = ?2 AND role <> 'owner'",
                 &[num(caller.org), num(user_id)],
-            )?,
+            ),
             // Their gateway keys in this organization stop working with the membership.
-            db::stmt(
-                &d1,
+            (
                 "UPDATE gateway_keys SET enabled = 0, updated_at = ?3 WHERE organization_id = ?1 AND user_id = ?2",
                 &[num(caller.org), num(user_id), num(now_ms())],
-            )?,
+            ),
         ],
     )
     .await?;
@@ -385,15 +380,7 @@ async fn add_member(
     let role = parse_role(&input.role)?;
     let email = normalize_email(&input.email)?;
     let d1 = app.db()?;
-    let user: Option<UserIdRow> = db::first(
-        &d1,
-        "SELECT id FROM users WHERE email = ?1",
-        &[email.as_str().into()],
-    )
-    .await?;
-    let user = user.ok_or_else(|| {
-        GatewayError::NotFound(format!("no registered user has the email {email}"))
-    })?;
+    let user_id = registered_user(&d1, &email).await?;
     if role == Role::Owner {
         let owner: Option<RoleRow> = db::first(
             &d1,
@@ -407,9 +394,9 @@ async fn add_member(
             ));
         }
     }
-    join(app, caller.org, user.id, role).await?;
+    join(app, caller.org, user_id, role).await?;
     Ok(json_response(
-        &json!({"success": true, "data": {"user_id": user.id, "role": role}}),
+        &json!({"success": true, "data": {"user_id": user_id, "role": role}}),
         201,
     ))
 }
@@ -455,20 +442,17 @@ async fn transfer(req: &mut Request, app: &App, caller: &Caller) -> Result<Respo
             "that user is already the owner".into(),
         ));
     }
-    let d1 = app.db()?;
-    db::batch(
-        &d1,
-        vec![
-            db::stmt(
-                &d1,
+    db::batch_sql(
+        &app.db()?,
+        &[
+            (
                 "UPDATE memberships SET role = 'admin' WHERE organization_id = ?1 AND role = 'owner'",
                 &[num(caller.org)],
-            )?,
-            db::stmt(
-                &d1,
+            ),
+            (
                 "UPDATE memberships SET role = 'owner' WHERE organization_id = ?1 AND user_id = ?2",
                 &[num(caller.org), num(input.user_id)],
-            )?,
+            ),
         ],
     )
     .await?;
@@ -488,14 +472,13 @@ struct InvitationView {
 
 async fn list_invitations(app: &App, caller: &Caller) -> Result<Response, GatewayError> {
     caller.require(Action::ManageInvitations)?;
-    let rows: Vec<InvitationView> = db::all(
+    ok(db::all::<InvitationView>(
         &app.db()?,
         "SELECT id, email, role, expires_at, accepted_at, cancelled_at, created_at FROM invitations \
          WHERE organization_id = ?1 ORDER BY created_at DESC, id DESC",
         &[num(caller.org)],
     )
-    .await?;
-    ok(rows)
+    .await?)
 }
 
 #[derive(Deserialize)]

@@ -4,17 +4,8 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  anthropicHeaders,
-  call,
-  geminiHeaders,
-  open,
-  readChunks,
-  readSseResponse,
-  withStation,
-} from './fake-selftest-helpers.mjs';
+import { HELLO, anthropicHeaders, call, geminiHeaders, open, readChunks, readSseResponse, withStation } from './fake-selftest-helpers.mjs';
 
-const HELLO = 'hello there fake station';
 const WEATHER_TOOL_SCHEMA = { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } } };
 
 function messagesRequest(extra = {}) {

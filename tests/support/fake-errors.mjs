@@ -36,7 +36,7 @@ const RATE_LIMIT_MESSAGE = '您已达到请求数限制：1分钟内最多请求
 export const DIALECT_ERRORS = Object.freeze({
   openai: {
     reject(ctx, status, message, code = '', headers = {}) {
-      const error = { message: `${message} (request id: ${ctx.requestId})`, type: 'new_api_error', code };
+      const error = { message: `${message} (request id: ${ctx.requestId})`, type: ctx.state.relayErrorType ?? 'new_api_error', code };
       sendJson(ctx.res, status, { error }, headers);
       return false;
     },

@@ -7,20 +7,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { imageBytes, speechBytes } from './fake-station.mjs';
-import {
-  BINARY_SAMPLE,
-  anthropicHeaders,
-  bearer,
-  call,
-  geminiHeaders,
-  multipartBody,
-  open,
-  readChunks,
-  readSseResponse,
-  withStation,
-} from './fake-selftest-helpers.mjs';
+import { BINARY_SAMPLE, HELLO, anthropicHeaders, bearer, call, geminiHeaders, multipartBody, open, readChunks, readSseResponse, withStation } from './fake-selftest-helpers.mjs';
 
-const HELLO = 'hello there fake station';
 const sha256 = (data) => createHash('sha256').update(data).digest('hex');
 
 function post(station, path, body, headers = {}) {

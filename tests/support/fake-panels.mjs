@@ -3,12 +3,15 @@
 // providers. Each follows upstream-panels.md §11 (envelopes, auth errors, pagination, key shapes,
 // check-in paths) and can be steered (`fake.state.steer`) into: 'expired' (credentials rejected),
 // 'waf' (AnyRouter-style challenge that never clears), '5xx', 'malformed' (truncated JSON).
-// Sessions from a password login can be expired with `fake.expireSessions()`.
+// Sessions from a password login can be expired with `fake.expireSessions()`. Each kind relays at
+// the paths it serves (§10: OneHub's Claude at /claude/v1/messages, no Gemini on One API…) through
+// fake-relay.mjs, the New API fake's relay pipeline, keyed by the kind's own tokens.
 // startPanel('new-api', …) returns fake-station.mjs's New API with the same steering.
 
 import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { goAtoi, parseJson, randomKey, readBody, sendBytes, sendJson, stripBearer, utcToday } from './fake-http.mjs';
+import { goAtoi, newRequestId, parseJson, randomKey, readBody, sendBytes, sendJson, stripBearer, utcToday } from './fake-http.mjs';
+import { dispatchRelay } from './fake-relay.mjs';
 import { startFakeStation } from './fake-station.mjs';
 
 export const PANEL_KINDS = ['new-api', 'one-api', 'onehub', 'done-hub', 'veloera', 'anyrouter', 'sub2api'];
@@ -30,6 +33,24 @@ export function solveChallenge(arg1) {
   }
   return out;
 }
+
+// Where each kind relays (upstream-panels.md §10): [path prefix, the standard root it stands for,
+// the dialects served under it]. Paths outside these answer as the kind answers unknown paths.
+const OPENAI_ONLY = [['/v1', '/v1', ['openai']]];
+const ONE_HUB_RELAY = [...OPENAI_ONLY, ['/claude/v1', '/v1', ['anthropic']], ['/gemini/v1beta', '/v1beta', ['gemini']]];
+const RELAY_MOUNTS = {
+  'one-api': OPENAI_ONLY,
+  onehub: ONE_HUB_RELAY,
+  'done-hub': ONE_HUB_RELAY,
+  veloera: [['/v1', '/v1', ['openai', 'anthropic']]],
+  anyrouter: [['/v1', '/v1', ['openai', 'anthropic']]],
+  sub2api: [['/v1', '/v1', ['anthropic', 'openai']], ['/v1beta', '/v1beta', ['gemini']]],
+  'openai-compatible': OPENAI_ONLY,
+  'anthropic-compatible': [['/v1', '/v1', ['anthropic']]],
+  'gemini-compatible': [['/v1beta', '/v1beta', ['gemini']]],
+};
+// The `type` of OpenAI-style relay errors (§10 "Relay error type").
+const RELAY_ERROR_TYPES = { 'one-api': 'one_api_error', onehub: 'one_hub_error', 'done-hub': 'one_hub_error' };
 
 /** Per-kind differences: user header, status fields, token pagination, paths, check-in. */
 const PROFILES = {
@@ -109,6 +130,15 @@ function createState(kind, options) {
     checkins: [],
     wafTokens: new Map(), // acw_tc -> expected acw_sc__v2
     steer: null,
+    // What fake-relay.mjs reads: Sub2API and the official APIs compare whole keys (New API's
+    // family trims `sk-` and a channel suffix); one group at ratio 1, no per-model pricing.
+    wholeKeys: kind === 'sub2api' || GENERIC_KINDS.includes(kind),
+    relayErrorType: RELAY_ERROR_TYPES[kind],
+    groups: { default: { ratio: 1, desc: '默认分组' } },
+    pricing: {},
+    requestCount: 0,
+    streamChunks: 3,
+    includeUsageAlways: false,
   };
   for (let i = 0; i < (options.tokens ?? 1); i += 1) addToken(state, `token-${i + 1}`);
   return state;
@@ -117,6 +147,7 @@ function createState(kind, options) {
 function addToken(state, name) {
   const id = state.nextId++;
   const key = state.kind === 'sub2api' ? `sk-${randomBytes(32).toString('hex')}`
+    : GENERIC_KINDS.includes(state.kind) ? state.apiKey
     : state.profile?.tokens === 'onehub' ? `${randomKey(16)}_${randomKey(43)}` : randomKey(48);
   const token = { id, user_id: state.userId, key, name, status: 1, group: '', expired_time: -1, unlimited_quota: true, remain_quota: 0, used_quota: 0 };
   state.tokens.push(token);
@@ -130,13 +161,15 @@ async function serve(state, handler) {
     const body = await readBody(req);
     if (body === null) return;
     const url = new URL(req.url, 'http://fake.invalid');
-    const ctx = { state, req, res, url, path: url.pathname, json: parseJson(body) };
-    requests.push({ method: req.method, path: req.url, headers: { ...req.headers } });
+    const json = parseJson(body);
+    const ctx = { state, req, res, url, path: url.pathname, body, json, params: {}, requestId: newRequestId() };
+    requests.push({ method: req.method, path: req.url, headers: { ...req.headers }, json });
     try {
       if (steered(ctx)) return;
-      handler(ctx);
+      await handler(ctx);
     } catch (error) {
-      sendJson(res, 500, { success: false, message: `fake: ${error.message}` });
+      if (res.headersSent) res.destroy();
+      else sendJson(res, 500, { success: false, message: `fake: ${error.message}` });
     }
   });
   server.on('connection', (s) => {
@@ -178,6 +211,18 @@ function cookies(req) {
   return Object.fromEntries((req.headers.cookie ?? '').split(';').map((p) => p.trim().split('=')).filter(([k]) => k).map(([k, ...v]) => [k, v.join('=')]));
 }
 
+// The relay mount a path falls under, if any.
+function relayMount(ctx) {
+  return RELAY_MOUNTS[ctx.state.kind].find(([prefix]) => ctx.path.startsWith(`${prefix}/`));
+}
+
+// Relays through fake-relay.mjs with the path as its standard root and the mount's dialects.
+function relay(ctx, [prefix, root, dialects]) {
+  ctx.url.pathname = root + ctx.path.slice(prefix.length);
+  ctx.dialects = dialects;
+  return dispatchRelay(ctx);
+}
+
 function ok(ctx, data, message = '') {
   sendJson(ctx.res, 200, { success: true, message, data });
 }
@@ -191,6 +236,9 @@ function fail(ctx, message, status = 200) {
 function handleFamily(ctx) {
   const { state, req, path, res } = ctx;
   const profile = state.profile;
+  // Relay calls carry a key, not a browser: AnyRouter serves Claude Code without the challenge.
+  const mount = relayMount(ctx);
+  if (mount) return relay(ctx, mount);
   if (profile.waf && !passesWaf(ctx)) return sendChallenge(ctx);
   if (!path.startsWith('/api')) return sendBytes(res, 200, 'text/html', `<html><head><title>${profile.status.system_name}</title></head></html>`);
   const route = `${req.method} ${path}`;
@@ -338,7 +386,7 @@ function handleSub2Api(ctx) {
     state.sessions.add(jwt);
     return code0({ access_token: jwt, token_type: 'Bearer', user: { id: state.userId, email: state.username } });
   }
-  if (path.startsWith('/v1/')) return sub2apiRelay(ctx);
+  if (path.startsWith('/v1/') || path.startsWith('/v1beta/')) return sub2apiRelay(ctx);
   if (!path.startsWith('/api/v1/')) return sendBytes(res, 404, 'text/plain', '404 page not found');
   const auth = req.headers.authorization ?? '';
   if (!auth.startsWith('Bearer ')) return sendJson(res, 401, { code: 'UNAUTHORIZED', message: 'Authorization header is required' });
@@ -371,7 +419,7 @@ function sub2apiRelay(ctx) {
   if (ctx.path === '/v1/models') {
     return sendJson(res, 200, { object: 'list', data: state.models.map((id) => ({ id, type: 'model', display_name: id, created_at: '2025-09-29T00:00:00Z' })) });
   }
-  return sendJson(res, 404, { code: 'NOT_FOUND', message: 'not found' });
+  return relay(ctx, relayMount(ctx));
 }
 
 // ---- Generic providers (and vendor presets pointed here) ----
@@ -397,5 +445,7 @@ function handleGeneric(ctx) {
     }
     if (ctx.path.endsWith('/models')) return sendJson(res, 200, { object: 'list', data: state.models.map((id) => ({ id, object: 'model', created: 1700000000, owned_by: 'system' })) });
   }
+  const mount = relayMount(ctx);
+  if (mount) return relay(ctx, mount);
   return sendJson(res, 404, { error: { message: `no route ${ctx.path}`, type: 'not_found' } });
 }

@@ -86,7 +86,8 @@ function modelListDialect(ctx) {
 export async function dispatchRelay(ctx) {
   const matched = findRoute(RELAY_ROUTES, ctx);
   ctx.dialect = typeof matched?.dialect === 'function' ? matched.dialect(ctx) : matched?.dialect;
-  if (!matched || !ctx.state.dialects.includes(ctx.dialect)) return sendInvalidUrl(ctx);
+  // ctx.dialects: what the path's mount serves, where a panel splits dialects by path prefix.
+  if (!matched || !(ctx.dialects ?? ctx.state.dialects).includes(ctx.dialect)) return sendInvalidUrl(ctx);
   const errors = DIALECT_ERRORS[ctx.dialect];
   ctx.token = findRelayToken(ctx.state, presentedKey(ctx));
   if (!ctx.token) return errors.invalidKey(ctx);

@@ -3,6 +3,9 @@
 
 import { startFakeStation } from './fake-station.mjs';
 
+/** The user text the self-tests send (the fake echoes it back). */
+export const HELLO = 'hello there fake station';
+
 export async function withStation(options, run) {
   const station = await startFakeStation(options);
   try {

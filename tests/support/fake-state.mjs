@@ -107,10 +107,11 @@ export function addToken(state, fields) {
 
 /**
  * The relay token a presented key selects (New API TokenAuth: optional "Bearer ", optional "sk-",
- * anything after a "-" selects a channel), if it is usable: enabled, not expired, not exhausted.
+ * anything after a "-" selects a channel; `state.wholeKeys`: the key as stored, as Sub2API and
+ * official APIs compare it), if it is usable: enabled, not expired, not exhausted.
  */
 export function findRelayToken(state, presentedKey) {
-  const key = presentedKey.replace(/^sk-/, '').split('-')[0];
+  const key = state.wholeKeys ? presentedKey : presentedKey.replace(/^sk-/, '').split('-')[0];
   const token = key ? state.tokens.find((candidate) => candidate.key === key) : undefined;
   return token && isUsableToken(token) ? token : undefined;
 }

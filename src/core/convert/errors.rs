@@ -152,7 +152,8 @@ impl UpstreamError {
     }
 }
 
-fn openai_type(status: u16) -> &'static str {
+/// OpenAI `error.type` derived from the status.
+pub fn openai_type(status: u16) -> &'static str {
     match status {
         403 => "permission_error",
         429 => "rate_limit_error",

@@ -137,11 +137,7 @@ fn parse_parts(role: Role, parts: &[Value], pending: &mut PendingCalls) -> Vec<B
             out.push(Block::ToolCall(ToolCall {
                 id,
                 name,
-                arguments: call
-                    .get("args")
-                    .filter(|a| a.is_object())
-                    .cloned()
-                    .unwrap_or(json!({})),
+                arguments: call_args(call),
                 signature,
             }));
         } else if response.is_object() {
@@ -543,11 +539,7 @@ fn candidate_blocks(parts: &[Value], response_id: &str, counter: &mut u64) -> Ve
             out.push(Block::ToolCall(ToolCall {
                 id,
                 name: str_at(call, "name").to_string(),
-                arguments: call
-                    .get("args")
-                    .filter(|a| a.is_object())
-                    .cloned()
-                    .unwrap_or(json!({})),
+                arguments: call_args(call),
                 signature,
             }));
         }
@@ -765,4 +757,12 @@ pub fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
         }
     }
     out
+}
+
+/// A `functionCall`'s arguments object (`{}` when absent or not an object).
+fn call_args(call: &Value) -> Value {
+    call.get("args")
+        .filter(|a| a.is_object())
+        .cloned()
+        .unwrap_or(json!({}))
 }

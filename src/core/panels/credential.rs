@@ -206,6 +206,18 @@ impl fmt::Debug for Credential {
 }
 
 #[cfg(test)]
+impl Credential {
+    /// An access token with its user id (empty where the panel needs none): most adapter tests'
+    /// credential.
+    pub(crate) fn access_token(token: &str, user_id: &str) -> Self {
+        Credential::AccessToken {
+            token: token.into(),
+            user_id: user_id.into(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -232,13 +244,7 @@ mod tests {
     fn picks_the_kind_each_platform_needs() {
         let c =
             Credential::from_fields(Platform::NewApi, fields("tok", "", "", "", "", "42")).unwrap();
-        assert_eq!(
-            c,
-            Credential::AccessToken {
-                token: "tok".into(),
-                user_id: "42".into()
-            }
-        );
+        assert_eq!(c, Credential::access_token("tok", "42"));
         let c = Credential::from_fields(Platform::AnyRouter, fields("tok", "abc", "", "", "", "7"))
             .unwrap();
         assert_eq!(

@@ -280,10 +280,7 @@ mod tests {
             a.checkin_request(&key()),
             Err(PanelError::NotSupported(_))
         ));
-        let token = Credential::AccessToken {
-            token: "t".into(),
-            user_id: "1".into(),
-        };
+        let token = Credential::access_token("t", "1");
         assert!(matches!(
             a.models_request(&token),
             Err(PanelError::Credential(_))

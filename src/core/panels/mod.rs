@@ -526,3 +526,28 @@ fn generic_has_no_key_list() -> PanelError {
         "API providers have no key list: the account's API key is the channel key".into(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::credential::Credential;
+    use super::PanelAdapter;
+    use crate::core::station::Platform;
+
+    #[test]
+    fn token_lists_start_at_each_panels_first_page() {
+        for (platform, first, path) in [
+            (Platform::NewApi, 0, "/api/token/?p=0&size=100"),
+            (Platform::OneApi, 0, "/api/token/?p=0"),
+            (Platform::OneHub, 1, "/api/token/?page=1&size=100"),
+            (Platform::DoneHub, 1, "/api/token/?page=1&size=100"),
+            (Platform::Sub2Api, 1, "/api/v1/keys?page=1&page_size=100"),
+        ] {
+            let a = PanelAdapter::for_platform(platform);
+            assert_eq!(a.first_token_page(), first, "{platform:?}");
+            let request = a
+                .tokens_request(&Credential::access_token("tok", "42"), first)
+                .unwrap();
+            assert_eq!(request.path, path, "{platform:?}");
+        }
+    }
+}

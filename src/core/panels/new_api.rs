@@ -46,10 +46,7 @@ mod tests {
     }
 
     fn creds() -> Credential {
-        Credential::AccessToken {
-            token: "tok".into(),
-            user_id: "42".into(),
-        }
+        Credential::access_token("tok", "42")
     }
 
     fn parse_checkin(status: u16, body: &str, qpu: f64) -> Result<CheckinOutcome, PanelError> {

@@ -22,10 +22,7 @@ mod tests {
     use super::*;
 
     fn token() -> Credential {
-        Credential::AccessToken {
-            token: "tok".into(),
-            user_id: String::new(),
-        }
+        Credential::access_token("tok", "")
     }
 
     #[test]

@@ -25,10 +25,7 @@ mod tests {
     use super::*;
 
     fn token() -> Credential {
-        Credential::AccessToken {
-            token: "tok".into(),
-            user_id: "7".into(),
-        }
+        Credential::access_token("tok", "7")
     }
 
     #[test]
