@@ -115,23 +115,24 @@ impl PlanLimits {
     }
 }
 
-/// The most daily-request slots the counter hands one isolate beyond what it asked for.
-pub const DAILY_LEASE_MAX: i64 = 32;
-/// Far from the limit an isolate gets this fraction of what is left (see [`daily_grant`]).
-const DAILY_LEASE_SHARE: i64 = 32;
+/// The most daily-request slots the counter hands one isolate in one batch.
+pub const DAILY_BATCH_MAX: i64 = 32;
+/// Far from the limit a batch is this fraction of what is left (see [`daily_grant`]).
+const DAILY_BATCH_SHARE: i64 = 32;
 
-/// How many of today's requests the daily counter grants to an isolate asking for `wanted`
-/// slots (the requests waiting there now) when `used` of `limit` are granted already: at least
-/// what is wanted, or a 1/32 share of what is left (at most [`DAILY_LEASE_MAX`]) so that far
-/// from the limit most requests skip the round trip — and never more than what is left, so
-/// the grants of all isolates together never pass the limit. Near the limit the share is 0
-/// and each slot goes to a request that is waiting for it, which keeps the boundary exact.
-pub fn daily_grant(limit: i64, used: i64, wanted: i64) -> i64 {
+/// How many of today's requests the daily counter grants to one call of an isolate when `used`
+/// of `limit` are granted already: one slot for the call itself, or, for the isolate's one
+/// `batch` call in flight, a 1/32 share of what is left (at most [`DAILY_BATCH_MAX`]) so that
+/// far from the limit most calls skip the round trip — never more than what is left, so the
+/// grants of all isolates together never pass the limit. Near it a batch is one slot.
+pub fn daily_grant(limit: i64, used: i64, batch: bool) -> i64 {
     let left = (limit - used).max(0);
-    wanted
-        .max(1)
-        .max((left / DAILY_LEASE_SHARE).min(DAILY_LEASE_MAX))
-        .min(left)
+    let share = if batch {
+        (left / DAILY_BATCH_SHARE).min(DAILY_BATCH_MAX)
+    } else {
+        0
+    };
+    share.max(1).min(left)
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -182,24 +183,24 @@ mod tests {
 
     #[test]
     fn daily_grants_never_pass_the_limit_and_shrink_to_one_near_it() {
-        assert_eq!(daily_grant(1_000, 0, 1), 31, "a share far from the limit");
-        assert_eq!(daily_grant(1_000_000, 0, 1), DAILY_LEASE_MAX);
         assert_eq!(
-            daily_grant(1_000, 990, 1),
+            daily_grant(1_000, 0, true),
+            31,
+            "a batch far from the limit"
+        );
+        assert_eq!(daily_grant(1_000_000, 0, true), DAILY_BATCH_MAX);
+        assert_eq!(daily_grant(1_000, 0, false), 1, "a single call");
+        assert_eq!(
+            daily_grant(1_000, 990, true),
             1,
-            "one slot per waiting request near it"
+            "one slot per call near the limit"
         );
-        assert_eq!(daily_grant(1_000, 990, 4), 4);
-        assert_eq!(
-            daily_grant(1_000, 990, 50),
-            10,
-            "never more than what is left"
-        );
-        assert_eq!(daily_grant(1_000, 1_000, 1), 0);
-        assert_eq!(daily_grant(1_000, 1_200, 1), 0, "after a downgrade");
-        // Isolates taking turns receive exactly the limit in total.
+        assert_eq!(daily_grant(1_000, 999, false), 1);
+        assert_eq!(daily_grant(1_000, 1_000, true), 0);
+        assert_eq!(daily_grant(1_000, 1_200, false), 0, "after a downgrade");
+        // Calls taking turns receive exactly the limit in total.
         let (mut used, mut turns) = (0, 0);
-        while let g @ 1.. = daily_grant(1_000, used, 1 + turns % 3) {
+        while let g @ 1.. = daily_grant(1_000, used, turns % 3 == 0) {
             used += g;
             turns += 1;
         }

@@ -5,13 +5,13 @@ use super::app::{now_ms, App};
 use super::db::{self, num};
 use crate::core::error::GatewayError;
 use crate::core::plans::{daily_grant, utc_day_number, Limit, Plan, PlanLimits};
-use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::time::Duration;
 use worker::{
-    durable_object, D1Database, DurableObject, Env, Method, Request, Response, SqlStorageValue,
-    State,
+    durable_object, D1Database, Delay, DurableObject, Env, Method, Request, Response,
+    SqlStorageValue, State,
 };
 
 #[derive(Deserialize)]
@@ -63,8 +63,8 @@ impl DurableObject for DailyRequestCounter {
         Self { state }
     }
 
-    /// `POST /take?day=D&limit=L&want=W`: grants up to `daily_grant(L, count, W)` slots of day
-    /// `D` and counts them. The object handles one request at a time, so the read and the
+    /// `POST /take?day=D&limit=L&batch=0|1`: grants `daily_grant(L, count, batch)` slots of
+    /// day `D` and counts them. The object handles one request at a time, so the read and the
     /// write below are one step.
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
         let url = req.url()?;
@@ -74,7 +74,7 @@ impl DurableObject for DailyRequestCounter {
                 .and_then(|(_, v)| v.parse::<i64>().ok())
                 .unwrap_or(0)
         };
-        let (day, limit, want) = (param("day"), param("limit"), param("want"));
+        let (day, limit, batch) = (param("day"), param("limit"), param("batch") == 1);
         let sql = self.state.storage().sql();
         sql.exec(
             "DELETE FROM counts WHERE day < ?",
@@ -87,7 +87,7 @@ impl DurableObject for DailyRequestCounter {
             )?
             .to_array()?;
         let n = rows.first().map_or(0, |r| r.n);
-        let granted = daily_grant(limit, n, want);
+        let granted = daily_grant(limit, n, batch);
         if granted > 0 {
             sql.exec(
                 "INSERT OR REPLACE INTO counts (day, n) VALUES (?, ?)",
@@ -104,9 +104,6 @@ impl DurableObject for DailyRequestCounter {
     }
 }
 
-/// A round trip to the counter, shared by every request of the isolate waiting for slots.
-type PendingGrant = Shared<LocalBoxFuture<'static, Result<(), String>>>;
-
 /// What an isolate holds of an organization's day.
 struct DayState {
     day: i64,
@@ -116,9 +113,10 @@ struct DayState {
     slots: i64,
     /// The counter reached the limit: refuse from memory until the day or the limit changes.
     exhausted: bool,
-    /// Requests waiting for `pending` (how many slots the next round trip asks for).
-    waiting: i64,
-    pending: Option<PendingGrant>,
+    /// Calls of this isolate waiting for the counter (a grant still on its way may bring slots).
+    in_flight: i64,
+    /// Whether one of them asked for a batch (one at a time, so an isolate never hoards).
+    batch_in_flight: bool,
 }
 
 thread_local! {
@@ -156,7 +154,13 @@ async fn day_state(app: &App, org: i64, now: i64) -> Result<(i64, PlanLimits), G
         let mut days = d.borrow_mut();
         match days.get_mut(&org).filter(|s| s.day == day) {
             Some(s) => {
-                s.exhausted &= s.limits.daily_requests == limits.daily_requests;
+                let (before, after) = (s.limits.daily_requests, limits.daily_requests);
+                // A higher limit may have room again; slots granted under a higher limit
+                // than today's would overshoot the new one.
+                s.exhausted &= after == before;
+                if after < before {
+                    s.slots = 0;
+                }
                 s.limits = limits;
                 s.limits_at = now;
             }
@@ -169,8 +173,8 @@ async fn day_state(app: &App, org: i64, now: i64) -> Result<(i64, PlanLimits), G
                         limits_at: now,
                         slots: 0,
                         exhausted: false,
-                        waiting: 0,
-                        pending: None,
+                        in_flight: 0,
+                        batch_in_flight: false,
                     },
                 );
             }
@@ -179,51 +183,85 @@ async fn day_state(app: &App, org: i64, now: i64) -> Result<(i64, PlanLimits), G
     Ok((day, limits))
 }
 
-/// Asks the counter for `want` slots and adds the grant to the isolate's state.
-async fn take(env: Env, org: i64, day: i64, limit: i64, want: i64) -> Result<(), String> {
-    let asked = async {
-        let stub = env
-            .durable_object("DAILY_REQUESTS")?
-            .id_from_name(&format!("org:{org}"))?
-            .get_stub()?;
-        let url = format!("https://daily/take?day={day}&limit={limit}&want={want}");
-        let mut resp = stub
-            .fetch_with_request(Request::new(&url, Method::Post)?)
-            .await?;
-        resp.json::<Grant>().await
-    };
-    let grant = asked.await.map_err(|e| e.to_string());
-    DAYS.with(|d| {
-        if let Some(s) = d.borrow_mut().get_mut(&org).filter(|s| s.day == day) {
-            s.pending = None;
-            if let Ok(g) = grant {
-                s.slots += g.granted;
-                s.exhausted = g.count >= limit && s.limits.daily_requests == limit;
-            }
+/// Asks the counter for slots of `day`: one, or a batch.
+async fn take(env: &Env, org: i64, day: i64, limit: i64, batch: bool) -> worker::Result<Grant> {
+    let stub = env
+        .durable_object("DAILY_REQUESTS")?
+        .id_from_name(&format!("org:{org}"))?
+        .get_stub()?;
+    let url = format!(
+        "https://daily/take?day={day}&limit={limit}&batch={}",
+        i64::from(batch)
+    );
+    let mut resp = stub
+        .fetch_with_request(Request::new(&url, Method::Post)?)
+        .await?;
+    resp.json::<Grant>().await
+}
+
+/// A call of this isolate waiting for the counter; dropping it (also when the client goes
+/// away mid-wait) takes it off the day's `in_flight`.
+struct InFlight {
+    org: i64,
+    day: i64,
+    batch: bool,
+}
+
+impl InFlight {
+    fn start(org: i64, s: &mut DayState) -> Self {
+        let batch = !s.batch_in_flight;
+        s.batch_in_flight |= batch;
+        s.in_flight += 1;
+        Self {
+            org,
+            day: s.day,
+            batch,
         }
-    });
-    grant.map(|_| ())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        DAYS.with(|d| {
+            if let Some(s) = d
+                .borrow_mut()
+                .get_mut(&self.org)
+                .filter(|s| s.day == self.day)
+            {
+                s.in_flight -= 1;
+                s.batch_in_flight &= !self.batch;
+            }
+        });
+    }
 }
 
 enum Next {
     Go,
     Refuse,
-    Wait(PendingGrant),
-    /// UTC midnight passed while this request waited: start over on the new day.
+    /// The day is used up but grants of this isolate are still on their way: look again soon.
+    Recheck,
+    Take(InFlight),
+    /// UTC midnight passed while this call waited: start over on the new day.
     NewDay,
 }
 
+/// How often a call looks again for slots a grant on its way may bring, before it gives up.
+const RECHECKS: u32 = 200;
+
 /// The relay's daily-request check for `org` (once per relayed call, right after the key is
-/// authorized). The organization's Durable Object grants slots in batches
-/// (`core::plans::daily_grant`): far from the limit an isolate spends slots from memory and
-/// pays one round trip per batch; near it, one slot per waiting request. An isolate has at
-/// most one round trip in flight per organization and its waiting requests share it, so a
-/// request is refused only when the counter said the day is used up and this isolate holds
-/// no slot: no overshoot anywhere (grants never pass the limit), and in one isolate the
-/// boundary is exact. Across isolates, slots granted to an isolate that then stops receiving
-/// calls stay unused (at most 1/32 of what was left when granted, and ≤ 32).
+/// authorized). The organization's Durable Object grants slots (`core::plans::daily_grant`):
+/// each call of an isolate that holds no slot asks for one, and one of them at a time for a
+/// batch, which far from the limit lets the next calls spend slots from memory. A call is
+/// refused only when the counter said the day is used up, this isolate holds no slot and no
+/// grant of it is still on its way: no overshoot anywhere (grants never pass the limit), and in
+/// one isolate the boundary is exact. Across isolates, a batch granted to an isolate that then
+/// stops receiving calls stays unused (at most 32 slots, 1/32 of what was left).
+///
+/// Calls do not await one another's round trip: workerd ties every promise to the request that
+/// made it, so a future shared across requests would resume them in the wrong context.
 pub async fn check_daily_request(app: &App, org: i64) -> Result<(), GatewayError> {
     let (mut day, mut limits) = day_state(app, org, now_ms()).await?;
+    let mut rechecks = 0;
     loop {
         let next = DAYS.with(|d| {
             let mut days = d.borrow_mut();
@@ -232,35 +270,43 @@ pub async fn check_daily_request(app: &App, org: i64) -> Result<(), GatewayError
             };
             if s.slots > 0 {
                 s.slots -= 1;
-                return Next::Go;
+                Next::Go
+            } else if !s.exhausted {
+                Next::Take(InFlight::start(org, s))
+            } else if s.in_flight > 0 && rechecks < RECHECKS {
+                Next::Recheck
+            } else {
+                Next::Refuse
             }
-            if s.exhausted {
-                return Next::Refuse;
-            }
-            let want = s.waiting + 1;
-            let pending = s.pending.get_or_insert_with(|| {
-                take(app.env.clone(), org, day, limits.daily_requests, want)
-                    .boxed_local()
-                    .shared()
-            });
-            s.waiting = want;
-            Next::Wait(pending.clone())
         });
-        let pending = match next {
+        match next {
             Next::Go => return Ok(()),
             Next::Refuse => return Err(limits.exceeded(Limit::DailyRequests)),
-            Next::Wait(pending) => pending,
-            Next::NewDay => {
-                (day, limits) = day_state(app, org, now_ms()).await?;
-                continue;
+            Next::Recheck => {
+                rechecks += 1;
+                Delay::from(Duration::from_millis(1)).await;
             }
-        };
-        let taken = pending.await;
-        DAYS.with(|d| {
-            if let Some(s) = d.borrow_mut().get_mut(&org) {
-                s.waiting = (s.waiting - 1).max(0);
+            Next::NewDay => (day, limits) = day_state(app, org, now_ms()).await?,
+            Next::Take(in_flight) => {
+                let limit = limits.daily_requests;
+                let grant = take(&app.env, org, day, limit, in_flight.batch).await;
+                drop(in_flight);
+                let grant = grant
+                    .map_err(|e| GatewayError::Internal(format!("daily request counter: {e}")))?;
+                let own = DAYS.with(|d| {
+                    let mut days = d.borrow_mut();
+                    let s = days.get_mut(&org).filter(|s| s.day == day)?;
+                    // The plan may have changed while the grant travelled (see `day_state`).
+                    if s.limits.daily_requests >= limit {
+                        s.slots += (grant.granted - 1).max(0);
+                    }
+                    s.exhausted |= grant.count >= limit && s.limits.daily_requests == limit;
+                    Some(())
+                });
+                if grant.granted > 0 && own.is_some() {
+                    return Ok(());
+                }
             }
-        });
-        taken.map_err(|e| GatewayError::Internal(format!("daily request counter: {e}")))?;
+        }
     }
 }
