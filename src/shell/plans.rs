@@ -143,7 +143,7 @@ async fn day_state(app: &App, org: i64, now: i64) -> Result<(i64, PlanLimits), G
     let fresh = DAYS.with(|d| {
         d.borrow()
             .get(&org)
-            .filter(|s| s.day == day && now - s.limits_at < LIMITS_TTL_MS)
+            .filter(|s| s.day == day && now.saturating_sub(s.limits_at) < LIMITS_TTL_MS)
             .map(|s| s.limits)
     });
     if let Some(limits) = fresh {
