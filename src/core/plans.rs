@@ -115,6 +115,26 @@ impl PlanLimits {
     }
 }
 
+/// The most daily-request slots the counter hands one isolate in one batch.
+pub const DAILY_BATCH_MAX: i64 = 32;
+/// Far from the limit a batch is this fraction of what is left (see [`daily_grant`]).
+const DAILY_BATCH_SHARE: i64 = 32;
+
+/// How many of today's requests the daily counter grants to one call of an isolate when `used`
+/// of `limit` are granted already: one slot for the call itself, or, for the isolate's one
+/// `batch` call in flight, a 1/32 share of what is left (at most [`DAILY_BATCH_MAX`]) so that
+/// far from the limit most calls skip the round trip — never more than what is left, so the
+/// grants of all isolates together never pass the limit. Near it a batch is one slot.
+pub fn daily_grant(limit: i64, used: i64, batch: bool) -> i64 {
+    let left = (limit - used).max(0);
+    let share = if batch {
+        (left / DAILY_BATCH_SHARE).min(DAILY_BATCH_MAX)
+    } else {
+        0
+    };
+    share.max(1).min(left)
+}
+
 const DAY_MS: i64 = 86_400_000;
 
 /// The UTC day number of `now_ms` (days since 1970-01-01): the daily counter's key.
@@ -159,6 +179,32 @@ mod tests {
             .unwrap_err()
             .message()
             .contains("plan_limit_daily_requests"));
+    }
+
+    #[test]
+    fn daily_grants_never_pass_the_limit_and_shrink_to_one_near_it() {
+        assert_eq!(
+            daily_grant(1_000, 0, true),
+            31,
+            "a batch far from the limit"
+        );
+        assert_eq!(daily_grant(1_000_000, 0, true), DAILY_BATCH_MAX);
+        assert_eq!(daily_grant(1_000, 0, false), 1, "a single call");
+        assert_eq!(
+            daily_grant(1_000, 990, true),
+            1,
+            "one slot per call near the limit"
+        );
+        assert_eq!(daily_grant(1_000, 999, false), 1);
+        assert_eq!(daily_grant(1_000, 1_000, true), 0);
+        assert_eq!(daily_grant(1_000, 1_200, false), 0, "after a downgrade");
+        // Calls taking turns receive exactly the limit in total.
+        let (mut used, mut turns) = (0, 0);
+        while let g @ 1.. = daily_grant(1_000, used, turns % 3 == 0) {
+            used += g;
+            turns += 1;
+        }
+        assert_eq!(used, 1_000);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::admin::{json_body, ok, parse_id};
 use super::app::{json_response, now_ms, App, DEFAULT_ORGANIZATION_ID};
 use super::auth::{self, Caller, Principal};
 use super::db::{self, num};
-use super::plans::org_limits;
+use super::plans::{forget_limits, org_limits};
 use crate::core::crypto::random_token;
 use crate::core::error::GatewayError;
 use crate::core::invitation::{
@@ -229,6 +229,8 @@ async fn update(req: &mut Request, app: &App, caller: &Caller) -> Result<Respons
         &[db::opt_str(name.as_deref()), db::opt_str(plan), num(now_ms()), num(caller.org)],
     )
     .await?;
+    // A new plan applies to this isolate's relay calls at once (others within a minute).
+    forget_limits(caller.org);
     ok(get(app, caller.org).await?)
 }
 

@@ -4,13 +4,14 @@
 use super::app::{now_ms, App};
 use super::db::{self, num};
 use crate::core::error::GatewayError;
-use crate::core::plans::{utc_day_number, Limit, Plan, PlanLimits};
+use crate::core::plans::{daily_grant, utc_day_number, Limit, Plan, PlanLimits};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::time::Duration;
 use worker::{
-    durable_object, D1Database, DurableObject, Env, Method, Request, Response, SqlStorageValue,
-    State,
+    durable_object, D1Database, Delay, DurableObject, Env, Method, Request, Response,
+    SqlStorageValue, State,
 };
 
 #[derive(Deserialize)]
@@ -33,16 +34,18 @@ pub async fn org_limits(d1: &D1Database, org: i64) -> Result<PlanLimits, Gateway
 }
 
 /// The daily request counter of one organization (one object per org): the single writer of
-/// today's count, so concurrent requests from every isolate see one consistent number. Days
-/// are UTC day numbers; older days are dropped, which is the reset at UTC midnight.
+/// today's count, so every isolate draws from one consistent number. It hands out slots
+/// (`core::plans::daily_grant`), never more in total than the limit. Days are UTC day
+/// numbers; older days are dropped, which is the reset at UTC midnight.
 #[durable_object]
 pub struct DailyRequestCounter {
     state: State,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Hit {
-    allowed: bool,
+/// The counter's answer: slots granted to the asking isolate, and today's count after it.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+struct Grant {
+    granted: i64,
     count: i64,
 }
 
@@ -60,8 +63,9 @@ impl DurableObject for DailyRequestCounter {
         Self { state }
     }
 
-    /// `POST /hit?day=D&limit=L&reserve=1`: with `reserve`, counts the request only while under
-    /// the limit (the boundary is exact); without, always counts (already served).
+    /// `POST /take?day=D&limit=L&batch=0|1`: grants `daily_grant(L, count, batch)` slots of
+    /// day `D` and counts them. The object handles one request at a time, so the read and the
+    /// write below are one step.
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
         let url = req.url()?;
         let param = |name: &str| {
@@ -70,7 +74,7 @@ impl DurableObject for DailyRequestCounter {
                 .and_then(|(_, v)| v.parse::<i64>().ok())
                 .unwrap_or(0)
         };
-        let (day, limit, reserve) = (param("day"), param("limit"), param("reserve") == 1);
+        let (day, limit, batch) = (param("day"), param("limit"), param("batch") == 1);
         let sql = self.state.storage().sql();
         sql.exec(
             "DELETE FROM counts WHERE day < ?",
@@ -83,133 +87,226 @@ impl DurableObject for DailyRequestCounter {
             )?
             .to_array()?;
         let n = rows.first().map_or(0, |r| r.n);
-        if reserve && n >= limit {
-            return Response::from_json(&Hit {
-                allowed: false,
-                count: n,
-            });
+        let granted = daily_grant(limit, n, batch);
+        if granted > 0 {
+            sql.exec(
+                "INSERT OR REPLACE INTO counts (day, n) VALUES (?, ?)",
+                vec![
+                    SqlStorageValue::Integer(day),
+                    SqlStorageValue::Integer(n + granted),
+                ],
+            )?;
         }
-        sql.exec(
-            "INSERT OR REPLACE INTO counts (day, n) VALUES (?, ?)",
-            vec![
-                SqlStorageValue::Integer(day),
-                SqlStorageValue::Integer(n + 1),
-            ],
-        )?;
-        Response::from_json(&Hit {
-            allowed: true,
-            count: n + 1,
+        Response::from_json(&Grant {
+            granted,
+            count: n + granted,
         })
     }
 }
 
-/// What an isolate last learnt about an organization's day.
-#[derive(Clone, Copy)]
-struct DaySnapshot {
+/// What an isolate holds of an organization's day.
+struct DayState {
     day: i64,
-    count: i64,
     limits: PlanLimits,
     limits_at: i64,
+    /// Slots granted to this isolate and not used yet.
+    slots: i64,
+    /// The counter reached the limit: refuse from memory until the day or the limit changes.
+    exhausted: bool,
+    /// Calls of this isolate waiting for the counter (a grant still on its way may bring slots).
+    in_flight: i64,
+    /// Whether one of them asked for a batch (one at a time, so an isolate never hoards).
+    batch_in_flight: bool,
 }
 
 thread_local! {
-    static DAYS: RefCell<HashMap<i64, DaySnapshot>> = RefCell::new(HashMap::new());
+    static DAYS: RefCell<HashMap<i64, DayState>> = RefCell::new(HashMap::new());
 }
 
-/// A plan change reaches the relay's check within this time.
+/// A plan change reaches the relay's check within this time (at once on the isolate that
+/// changed it, see [`forget_limits`]).
 const LIMITS_TTL_MS: i64 = 60_000;
 
-fn remember(org: i64, snapshot: DaySnapshot) {
-    DAYS.with(|d| d.borrow_mut().insert(org, snapshot));
+/// Makes the next relayed call of `org` on this isolate read the plan from D1 again.
+pub fn forget_limits(org: i64) {
+    DAYS.with(|d| {
+        if let Some(s) = d.borrow_mut().get_mut(&org) {
+            s.limits_at = i64::MIN;
+        }
+    });
 }
 
-async fn hit(
-    env: &Env,
-    org: i64,
-    day: i64,
-    limit: i64,
-    reserve: bool,
-) -> Result<Hit, GatewayError> {
+/// Today's state of `org` in this isolate with fresh limits: a new day starts empty; a
+/// changed limit lets the counter be asked again.
+async fn day_state(app: &App, org: i64, now: i64) -> Result<(i64, PlanLimits), GatewayError> {
+    let day = utc_day_number(now);
+    let fresh = DAYS.with(|d| {
+        d.borrow()
+            .get(&org)
+            .filter(|s| s.day == day && now.saturating_sub(s.limits_at) < LIMITS_TTL_MS)
+            .map(|s| s.limits)
+    });
+    if let Some(limits) = fresh {
+        return Ok((day, limits));
+    }
+    let limits = org_limits(&app.db()?, org).await?;
+    DAYS.with(|d| {
+        let mut days = d.borrow_mut();
+        match days.get_mut(&org).filter(|s| s.day == day) {
+            Some(s) => {
+                let (before, after) = (s.limits.daily_requests, limits.daily_requests);
+                // A higher limit may have room again; slots granted under a higher limit
+                // than today's would overshoot the new one.
+                s.exhausted &= after == before;
+                if after < before {
+                    s.slots = 0;
+                }
+                s.limits = limits;
+                s.limits_at = now;
+            }
+            None => {
+                days.insert(
+                    org,
+                    DayState {
+                        day,
+                        limits,
+                        limits_at: now,
+                        slots: 0,
+                        exhausted: false,
+                        in_flight: 0,
+                        batch_in_flight: false,
+                    },
+                );
+            }
+        }
+    });
+    Ok((day, limits))
+}
+
+/// Asks the counter for slots of `day`: one, or a batch.
+async fn take(env: &Env, org: i64, day: i64, limit: i64, batch: bool) -> worker::Result<Grant> {
     let stub = env
         .durable_object("DAILY_REQUESTS")?
         .id_from_name(&format!("org:{org}"))?
         .get_stub()?;
     let url = format!(
-        "https://daily/hit?day={day}&limit={limit}&reserve={}",
-        i64::from(reserve)
+        "https://daily/take?day={day}&limit={limit}&batch={}",
+        i64::from(batch)
     );
     let mut resp = stub
         .fetch_with_request(Request::new(&url, Method::Post)?)
         .await?;
-    Ok(resp.json::<Hit>().await?)
+    resp.json::<Grant>().await
 }
 
-/// The relay's daily-request check for `org` (call it once per relayed request, after the
-/// key is authorized and before the upstream fetch). Off the hot path where it can be: an
-/// organization known to be over today's limit is refused from isolate memory; one far from
-/// it (more than a tenth of the limit left) is counted in `waitUntil`; only near the limit, or
-/// on an isolate's first request of the day, does the request wait for one Durable Object
-/// round trip that reserves a slot — so the boundary is exact under concurrency, at the price
-/// of a possible overshoot of at most the requests in flight in other isolates while they
-/// were still far from the limit.
-#[expect(
-    dead_code,
-    reason = "the relay calls it; wired in relay.rs by the maintainer"
-)]
-pub async fn check_daily_request(app: &App, org: i64) -> Result<(), GatewayError> {
-    let now = now_ms();
-    let day = utc_day_number(now);
-    let known = DAYS
-        .with(|d| d.borrow().get(&org).copied())
-        .filter(|s| s.day == day && now - s.limits_at < LIMITS_TTL_MS);
-    let limits = match known {
-        Some(s) => s.limits,
-        None => org_limits(&app.db()?, org).await?,
-    };
-    let limit = limits.daily_requests;
-    let limits_at = known.map_or(now, |s| s.limits_at);
-    if let Some(s) = known {
-        if s.count >= limit {
-            return Err(limits.exceeded(Limit::DailyRequests));
-        }
-        if limit - s.count > (limit / 10).max(1) {
-            remember(
-                org,
-                DaySnapshot {
-                    count: s.count + 1,
-                    ..s
-                },
-            );
-            let env = app.env.clone();
-            app.ctx.wait_until(async move {
-                if let Ok(h) = hit(&env, org, day, limit, false).await {
-                    remember(
-                        org,
-                        DaySnapshot {
-                            day,
-                            count: h.count,
-                            limits,
-                            limits_at,
-                        },
-                    );
-                }
-            });
-            return Ok(());
+/// A call of this isolate waiting for the counter; dropping it (also when the client goes
+/// away mid-wait) takes it off the day's `in_flight`.
+struct InFlight {
+    org: i64,
+    day: i64,
+    batch: bool,
+}
+
+impl InFlight {
+    fn start(org: i64, s: &mut DayState) -> Self {
+        let batch = !s.batch_in_flight;
+        s.batch_in_flight |= batch;
+        s.in_flight += 1;
+        Self {
+            org,
+            day: s.day,
+            batch,
         }
     }
-    let h = hit(&app.env, org, day, limit, true).await?;
-    remember(
-        org,
-        DaySnapshot {
-            day,
-            count: h.count,
-            limits,
-            limits_at,
-        },
-    );
-    if h.allowed {
-        Ok(())
-    } else {
-        Err(limits.exceeded(Limit::DailyRequests))
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        DAYS.with(|d| {
+            if let Some(s) = d
+                .borrow_mut()
+                .get_mut(&self.org)
+                .filter(|s| s.day == self.day)
+            {
+                s.in_flight -= 1;
+                s.batch_in_flight &= !self.batch;
+            }
+        });
+    }
+}
+
+enum Next {
+    Go,
+    Refuse,
+    /// The day is used up but grants of this isolate are still on their way: look again soon.
+    Recheck,
+    Take(InFlight),
+    /// UTC midnight passed while this call waited: start over on the new day.
+    NewDay,
+}
+
+/// How often a call looks again for slots a grant on its way may bring, before it gives up.
+const RECHECKS: u32 = 200;
+
+/// The relay's daily-request check for `org` (once per relayed call, right after the key is
+/// authorized). The organization's Durable Object grants slots (`core::plans::daily_grant`):
+/// each call of an isolate that holds no slot asks for one, and one of them at a time for a
+/// batch, which far from the limit lets the next calls spend slots from memory. A call is
+/// refused only when the counter said the day is used up, this isolate holds no slot and no
+/// grant of it is still on its way: no overshoot anywhere (grants never pass the limit), and in
+/// one isolate the boundary is exact. Across isolates, a batch granted to an isolate that then
+/// stops receiving calls stays unused (at most 32 slots, 1/32 of what was left).
+///
+/// Calls do not await one another's round trip: workerd ties every promise to the request that
+/// made it, so a future shared across requests would resume them in the wrong context.
+pub async fn check_daily_request(app: &App, org: i64) -> Result<(), GatewayError> {
+    let (mut day, mut limits) = day_state(app, org, now_ms()).await?;
+    let mut rechecks = 0;
+    loop {
+        let next = DAYS.with(|d| {
+            let mut days = d.borrow_mut();
+            let Some(s) = days.get_mut(&org).filter(|s| s.day == day) else {
+                return Next::NewDay;
+            };
+            if s.slots > 0 {
+                s.slots -= 1;
+                Next::Go
+            } else if !s.exhausted {
+                Next::Take(InFlight::start(org, s))
+            } else if s.in_flight > 0 && rechecks < RECHECKS {
+                Next::Recheck
+            } else {
+                Next::Refuse
+            }
+        });
+        match next {
+            Next::Go => return Ok(()),
+            Next::Refuse => return Err(limits.exceeded(Limit::DailyRequests)),
+            Next::Recheck => {
+                rechecks += 1;
+                Delay::from(Duration::from_millis(1)).await;
+            }
+            Next::NewDay => (day, limits) = day_state(app, org, now_ms()).await?,
+            Next::Take(in_flight) => {
+                let limit = limits.daily_requests;
+                let grant = take(&app.env, org, day, limit, in_flight.batch).await;
+                drop(in_flight);
+                let grant = grant
+                    .map_err(|e| GatewayError::Internal(format!("daily request counter: {e}")))?;
+                let own = DAYS.with(|d| {
+                    let mut days = d.borrow_mut();
+                    let s = days.get_mut(&org).filter(|s| s.day == day)?;
+                    // The plan may have changed while the grant travelled (see `day_state`).
+                    if s.limits.daily_requests >= limit {
+                        s.slots += (grant.granted - 1).max(0);
+                    }
+                    s.exhausted |= grant.count >= limit && s.limits.daily_requests == limit;
+                    Some(())
+                });
+                if grant.granted > 0 && own.is_some() {
+                    return Ok(());
+                }
+            }
+        }
     }
 }

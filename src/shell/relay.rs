@@ -40,6 +40,7 @@ pub async fn handle(
 ) -> Result<Response, GatewayError> {
     let started = now_ms();
     let key = authorize(req, app, started).await?;
+    super::plans::check_daily_request(app, key.organization_id).await?;
     let body = req.bytes().await?;
     let (model, stream) = request_model(req, &endpoint, &body)?;
     if let Some(model) = &model {
@@ -839,6 +840,7 @@ pub async fn handle_pinned(
 ) -> Result<Response, GatewayError> {
     let started = now_ms();
     let key = authorize(req, app, started).await?;
+    super::plans::check_daily_request(app, key.organization_id).await?;
     let org = key.organization_id;
     let channel = pins::find(&app.env, org, kind, id).await?.ok_or_else(|| {
         GatewayError::NotFound(format!(

@@ -66,11 +66,16 @@ async function makeOrg(name) {
   const routes = await api('/api/route/', org.tokens.owner);
   assert.equal(routes.status, 200, JSON.stringify(routes.body));
   org.routeId = routes.body.data[0].id;
+  const hdr = { headers: { 'x-organization-id': String(id) } };
+  org.accountId = (await asAdmin(`/api/provider/${org.stationId}`, hdr)).body.data.accounts[0].id;
+  org.upstreamKeyId = (await asAdmin(`/api/provider/${org.stationId}/tokens`, hdr)).body.data[0].id;
   org.keys = {};
+  org.keyStrings = {};
   for (const role of ['owner', 'admin', 'member']) {
     const key = await api('/api/agg-token/', org.tokens[role], { method: 'POST', body: { name: `${role}-key` } });
     assert.equal(key.status, 201, JSON.stringify(key.body));
     org.keys[role] = key.body.data.id;
+    org.keyStrings[role] = key.body.data.key;
   }
   const inv = await api(`/api/organizations/${id}/invitations`, org.tokens.owner, { method: 'POST', body: { email: `later@${name}.test`, role: 'member' } });
   org.invId = inv.body.data.id;
@@ -156,51 +161,114 @@ test('two organizations with owner/admin/member each', async () => {
   assert.deepEqual(members.body.data.map((m) => m.role).sort(), ['admin', 'member', 'owner']);
 });
 
-test('isolation matrix: every identity against the other organization → 403/404, no leak', async () => {
+/** The tables that carry an `organization_id` (every migration's; D1 refuses pragma_table_info). */
+const ORG_TABLES = ['accounts', 'alert_channels', 'balance_snapshots', 'checkin_records', 'gateway_keys', 'invitations', 'job_runs', 'memberships',
+  'pinned_resources', 'route_entries', 'settings', 'station_models', 'stations', 'upstream_keys', 'usage_daily', 'usage_logs'];
+
+/** Every row one organization owns, table by table. */
+async function orgRows(orgId) {
+  const d1 = await gw.d1();
+  const rows = { organizations: (await d1.prepare('SELECT * FROM organizations WHERE id = ?').bind(orgId).all()).results };
+  for (const name of ORG_TABLES) rows[name] = (await d1.prepare(`SELECT * FROM ${name} WHERE organization_id = ? ORDER BY rowid`).bind(orgId).all()).results;
+  return rows;
+}
+
+/**
+ * Every `/api/…` route of the router (shell/admin.rs → orgs.rs, admin_providers.rs, admin_routes.rs,
+ * gateway_keys.rs, admin_logs.rs) aimed at organization `o`'s resources. `ownContext` entries are
+ * sent in the attacker's own organization with `o`'s ids (and `mine`'s station where an id pair
+ * can be mixed); every entry is also sent with `X-Organization-Id` of `o`.
+ */
+function attackRoutes(o, mine) {
+  const st = o.stationId;
+  const acc = o.accountId;
+  const orgPaths = [
+    ['GET', `/api/organizations/${o.id}`],
+    ['PATCH', `/api/organizations/${o.id}`, { name: 'pwned' }],
+    ['PATCH', `/api/organizations/${o.id}`, { plan: 'enterprise' }],
+    ['DELETE', `/api/organizations/${o.id}`],
+    ['POST', `/api/organizations/${o.id}/transfer`, { user_id: mine.users.owner }],
+    ['GET', `/api/organizations/${o.id}/members`],
+    ['POST', `/api/organizations/${o.id}/members`, { email: `owner@${mine.name}.test`, role: 'admin' }],
+    ['PATCH', `/api/organizations/${o.id}/members/${o.users.member}`, { role: 'admin' }],
+    ['DELETE', `/api/organizations/${o.id}/members/${o.users.member}`],
+    ['GET', `/api/organizations/${o.id}/invitations`],
+    ['POST', `/api/organizations/${o.id}/invitations`, { email: 'x@evil.test', role: 'admin' }],
+    ['DELETE', `/api/organizations/${o.id}/invitations/${o.invId}`],
+  ];
+  const ownContext = [
+    ['GET', `/api/provider/${st}`],
+    ['PUT', `/api/provider/${st}`, { name: 'pwned' }],
+    ['PUT', '/api/provider/', { id: st, name: 'pwned' }],
+    ['DELETE', `/api/provider/${st}`],
+    ['POST', `/api/provider/${st}/sync`],
+    ['POST', `/api/provider/${st}/checkin`],
+    ['GET', `/api/provider/${st}/tokens`],
+    ['GET', `/api/provider/${st}/accounts`],
+    ['POST', `/api/provider/${st}/accounts`, { name: 'pwned', access_token: 't', user_id: 1 }],
+    ['PUT', `/api/provider/${st}/accounts/${acc}`, { name: 'pwned' }],
+    ['PUT', `/api/provider/${mine.stationId}/accounts/${acc}`, { name: 'pwned' }],
+    ['DELETE', `/api/provider/${st}/accounts/${acc}`],
+    ['DELETE', `/api/provider/${mine.stationId}/accounts/${acc}`],
+    ['POST', `/api/provider/${st}/accounts/${acc}/disable`],
+    ['POST', `/api/provider/${mine.stationId}/accounts/${acc}/disable`],
+    ['GET', `/api/provider/${st}/balance-history`],
+    ['GET', `/api/provider/${st}/checkins`],
+    ['PUT', `/api/route/${o.routeId}`, { weight: 1 }],
+    ['POST', `/api/route/${o.routeId}/cooldown/clear`],
+    ['POST', '/api/route/', { model: 'pwned', upstream_model: 'gpt-4o', upstream_key_id: o.upstreamKeyId }],
+    ['PUT', `/api/agg-token/${o.keys.owner}`, { name: 'pwned' }],
+    ['PATCH', `/api/agg-token/${o.keys.admin}`, { name: 'pwned' }],
+    ['DELETE', `/api/agg-token/${o.keys.member}`],
+    ['PUT', `/api/user-api-keys/${o.keys.member}`, { enabled: false }],
+    ['DELETE', `/api/user-api-keys/${o.keys.admin}`],
+  ];
+  const collections = [
+    ...['/api/provider/', '/api/route/', '/api/route/models', '/api/log/', '/api/dashboard', '/api/agg-token/', '/api/user-api-keys', '/api/jobs'].map((p) => ['GET', p]),
+    ['POST', '/api/agg-token/', { name: 'pwned' }],
+    ['POST', '/api/user-api-keys', { name: 'pwned' }],
+    ['POST', '/api/provider/', { name: 'pwned', platform: 'new-api', base_url: station.url, access_token: 't', user_id: 1 }],
+    ['POST', '/api/provider/detect', { base_url: station.url }],
+    ['POST', '/api/route/rebuild'],
+    ['POST', '/api/jobs/sync/run'],
+    ['POST', '/api/jobs/balance/run'],
+    ['POST', '/api/jobs/checkin/run'],
+  ];
+  const foreign = { 'x-organization-id': String(o.id) };
+  return [
+    ...orgPaths,
+    ...ownContext,
+    ...[...orgPaths, ...ownContext, ...collections].map(([method, path, body]) => [method, path, body, foreign]),
+  ];
+}
+
+test('isolation matrix: every identity against the other organization → 403/404, no leak, nothing changed', async () => {
+  const before = { alpha: await orgRows(orgs.alpha.id), beta: await orgRows(orgs.beta.id) };
+  let calls = 0;
   for (const [mine, theirs] of [['alpha', 'beta'], ['beta', 'alpha']]) {
     const o = orgs[theirs];
-    const foreignHeader = { 'x-organization-id': String(o.id) };
     for (const role of ['owner', 'admin', 'member']) {
       const token = orgs[mine].tokens[role];
-      const attempts = [
-        ['GET', `/api/organizations/${o.id}`],
-        ['PATCH', `/api/organizations/${o.id}`, { name: 'pwned' }],
-        ['DELETE', `/api/organizations/${o.id}`],
-        ['POST', `/api/organizations/${o.id}/transfer`, { user_id: orgs[mine].users.owner }],
-        ['GET', `/api/organizations/${o.id}/members`],
-        ['PATCH', `/api/organizations/${o.id}/members/${o.users.member}`, { role: 'admin' }],
-        ['DELETE', `/api/organizations/${o.id}/members/${o.users.member}`],
-        ['GET', `/api/organizations/${o.id}/invitations`],
-        ['POST', `/api/organizations/${o.id}/invitations`, { email: 'x@evil.test', role: 'admin' }],
-        ['DELETE', `/api/organizations/${o.id}/invitations/${o.invId}`],
-        // Own organization context, the other organization's resource ids.
-        ['POST', `/api/provider/${o.stationId}/sync`],
-        ['PUT', `/api/route/${o.routeId}`, { weight: 1 }],
-        ['POST', `/api/route/${o.routeId}/cooldown/clear`],
-        ['PUT', `/api/agg-token/${o.keys.owner}`, { name: 'pwned' }],
-        ['DELETE', `/api/agg-token/${o.keys.member}`],
-        ['DELETE', `/api/user-api-keys/${o.keys.admin}`],
-        // The other organization picked by header.
-        ...['/api/provider/', '/api/route/', '/api/route/models', '/api/log/', '/api/dashboard', '/api/agg-token/', '/api/user-api-keys'].map((p) => ['GET', p, undefined, foreignHeader]),
-        ['POST', '/api/agg-token/', { name: 'x' }, foreignHeader],
-        ['POST', '/api/provider/', { name: 'x', platform: 'new-api', base_url: station.url, access_token: 't', user_id: 1 }, foreignHeader],
-      ];
-      for (const [method, path, body, headers] of attempts) {
+      for (const [method, path, body, headers] of attackRoutes(o, { ...orgs[mine], name: mine })) {
         const res = await api(path, token, { method, body, headers });
-        assert.ok([403, 404].includes(res.status), `${mine}/${role} ${method} ${path} → ${res.status} ${JSON.stringify(res.body)}`);
+        calls++;
+        const what = `${mine}/${role} ${method} ${path}${headers ? ' (their org header)' : ''}`;
+        assert.ok([403, 404].includes(res.status), `${what} → ${res.status} ${JSON.stringify(res.body)}`);
         const text = JSON.stringify(res.body);
-        for (const leak of [`st-${theirs}`, `@${theirs}.test`, 'pwned']) assert.ok(!text.includes(leak), `${method} ${path} leaks ${leak}`);
+        for (const leak of [`st-${theirs}`, `@${theirs}.test`, 'pwned', `${theirs}-key`]) assert.ok(!text.includes(leak), `${what} leaks ${leak}`);
       }
       // An unknown organization answers exactly like a foreign one.
       const foreign = await api(`/api/organizations/${o.id}`, token);
       const unknown = await api('/api/organizations/999999', token);
       assert.deepEqual([foreign.status, foreign.body], [unknown.status, unknown.body]);
+      const foreignHeader = await api('/api/agg-token/', token, { headers: { 'x-organization-id': String(o.id) } });
+      const unknownHeader = await api('/api/agg-token/', token, { headers: { 'x-organization-id': '999999' } });
+      assert.deepEqual([foreignHeader.status, foreignHeader.body], [unknownHeader.status, unknownHeader.body]);
     }
   }
-  // Nothing of beta changed.
-  const beta = await api(`/api/organizations/${orgs.beta.id}`, orgs.beta.tokens.owner);
-  assert.equal(beta.body.data.name, 'beta');
-  assert.equal((await api('/api/agg-token/', orgs.beta.tokens.owner)).body.data.length, 3);
+  assert.ok(calls > 400, `${calls} attacks`);
+  // Nothing of either organization changed: every row it owns is as it was.
+  assert.deepEqual({ alpha: await orgRows(orgs.alpha.id), beta: await orgRows(orgs.beta.id) }, before);
 });
 
 test('list endpoints return only the caller organization rows; members see only their own keys', async () => {
