@@ -55,6 +55,8 @@ const WEATHER = {
   schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
 };
 const TOOL_RESULT = 'sunny, 21 C';
+const responseText = (r) =>
+  r.output.filter((item) => item.type === 'message').flatMap((item) => item.content).map((part) => part.text).join('');
 
 // Each client driver speaks its SDK and returns normalised results:
 //   chat(model, text) / stream(model, text) → {text, input, output, stop}
@@ -109,7 +111,8 @@ const CLIENTS = {
       let streamed = '';
       s.on('response.output_text.delta', (event) => { streamed += event.delta; });
       const final = await s.finalResponse();
-      assert.equal(final.output_text, streamed);
+      // The stream helper's final object has no `output_text` convenience field: read the items.
+      assert.equal(responseText(final), streamed);
       return { text: streamed, input: final.usage.input_tokens, output: final.usage.output_tokens, stop: final.status };
     },
     async toolCall(model, text) {
