@@ -473,7 +473,11 @@ pub fn plan_call(endpoint: &RelayEndpoint, platform: &str, standard_path: &str) 
         .embeddings
         .map(Embeddings::convert_target)
         .filter(|target| prefix(platform, *target).is_some());
-    match (endpoint.dialect, dialects(platform).first(), embedding_target) {
+    match (
+        endpoint.dialect,
+        dialects(platform).first(),
+        embedding_target,
+    ) {
         (Some(_), Some((target, _)), _) => CallPlan::Convert { target: *target },
         (None, _, Some(target)) => CallPlan::Convert { target },
         // Nothing to convert (images, audio…), or a platform without any dialect row: the
@@ -602,7 +606,11 @@ mod plan_tests {
         // Neither side served: the station answers for itself.
         let gemini = relay_of("POST", "/v1beta/models/e:embedContent");
         assert_eq!(
-            plan_call(&gemini, "anthropic-compatible", "/v1beta/models/e:embedContent"),
+            plan_call(
+                &gemini,
+                "anthropic-compatible",
+                "/v1beta/models/e:embedContent"
+            ),
             CallPlan::Native {
                 path: "/v1beta/models/e:embedContent".into()
             }

@@ -46,7 +46,8 @@ pub(super) fn prepare(
         }
     };
     let platform = Platform::parse(&channel.platform).unwrap_or(Platform::NewApi);
-    let path = relay_paths::upstream_path(platform, target, &standard_path).unwrap_or(standard_path);
+    let path =
+        relay_paths::upstream_path(platform, target, &standard_path).unwrap_or(standard_path);
     Ok(EmbedRequest {
         body,
         path,
@@ -74,7 +75,10 @@ pub(super) async fn answer(call: &EmbedCall, mut resp: Response) -> Result<Respo
         };
         result.map_err(|e| UpstreamError {
             status: 502,
-            message: format!("the upstream's embeddings answer cannot be read: {}", e.message()),
+            message: format!(
+                "the upstream's embeddings answer cannot be read: {}",
+                e.message()
+            ),
             kind: None,
             invalid_key: false,
         })

@@ -324,7 +324,8 @@ mod tests {
         let out = gemini_to_openai_response(&ctx, upstream.as_bytes()).unwrap();
         assert!(String::from_utf8(out).unwrap().contains(exact));
         let (_, ctx) =
-            gemini_to_openai_request(br#"{"content":{"parts":[{"text":"x"}]}}"#, "o", true).unwrap();
+            gemini_to_openai_request(br#"{"content":{"parts":[{"text":"x"}]}}"#, "o", true)
+                .unwrap();
         let upstream = format!(r#"{{"data":[{{"embedding":{exact}}}]}}"#);
         let out = openai_to_gemini_response(&ctx, upstream.as_bytes()).unwrap();
         assert_eq!(
