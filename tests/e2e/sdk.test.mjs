@@ -18,10 +18,14 @@ const cleanups = [];
 let ctx;
 
 // One station per upstream dialect, each with its own model names so the model picks the upstream.
+// `path`: where a chat-like call must arrive, i.e. in the station's own dialect.
 const UPSTREAMS = {
-  openai: { platform: 'openai-compatible', dialect: 'openai', chat: 'oa-chat', embed: 'oa-embed' },
-  anthropic: { platform: 'anthropic-compatible', dialect: 'anthropic', chat: 'an-chat' },
-  gemini: { platform: 'gemini-compatible', dialect: 'gemini', chat: 'ge-chat', embed: 'ge-embed' },
+  openai: { platform: 'openai-compatible', dialect: 'openai', chat: 'oa-chat', embed: 'oa-embed', path: /^\/v1\/chat\/completions$/ },
+  anthropic: { platform: 'anthropic-compatible', dialect: 'anthropic', chat: 'an-chat', path: /^\/v1\/messages$/ },
+  gemini: {
+    platform: 'gemini-compatible', dialect: 'gemini', chat: 'ge-chat', embed: 'ge-embed',
+    path: /^\/v1beta\/models\/ge-chat:(generateContent|streamGenerateContent\?alt=sse)$/,
+  },
 };
 
 before(async () => {
@@ -218,7 +222,7 @@ for (const [client, drive] of Object.entries(CLIENTS)) {
           { text: expected, input: words(prompt), output: words(expected), stop: drive.stops.text },
           `${mode}`,
         );
-        assert.equal(lastUpstream(upstream).json.model ?? u.chat, u.chat);
+        assert.match(lastUpstream(upstream).path, u.path, `${mode}: sent in the station's dialect`);
       }
     });
 
@@ -245,12 +249,16 @@ test('openai embeddings.create (base64 by default, and floats) against OpenAI an
       assert.deepEqual(Array.from(decoded.data[i].embedding), embedText(text, 4), `${upstream} base64 item ${i}`);
       assert.equal(decoded.data[i].index, i);
     }
-    assert.equal(lastUpstream(upstream).json.encoding_format ?? 'gemini', upstream === 'openai' ? 'base64' : 'gemini');
+    const sent = lastUpstream(upstream);
+    if (upstream === 'openai') assert.equal(sent.json.encoding_format, 'base64', 'passed through as the SDK sent it');
+    else {
+      assert.equal(sent.path, `/v1beta/models/${model}:batchEmbedContents`);
+      assert.deepEqual(sent.json.requests.map((r) => [r.content.parts[0].text, r.outputDimensionality]), [[input[0], 4], [input[1], 4]]);
+    }
     const floats = await openai().embeddings.create({ model, input: 'just floats', encoding_format: 'float' });
     assert.deepEqual(floats.data[0].embedding, embedText('just floats', 8), `${upstream} floats`);
     assert.ok(floats.usage.prompt_tokens > 0);
   }
-  assert.equal(lastUpstream('gemini').path, `/v1beta/models/${UPSTREAMS.gemini.embed}:batchEmbedContents`);
 });
 
 test('google-genai embedContent (batch) and :embedContent (single) against Gemini and OpenAI upstreams', async () => {
