@@ -10,13 +10,14 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startFakeStation } from '../../tests/support/fake-station.mjs';
 import { startLoad } from './load.mjs';
-import { chatBodies, requestBodies } from './payloads.mjs';
+import { chatBodies, longRequestBodies, requestBodies } from './payloads.mjs';
 import { cpuMs, descendantsNamed, machineBusyMs, rssMiB } from './proc.mjs';
-import { compare, markdownTable, soakReport } from './report.mjs';
+import { compare, longStreamTable, markdownTable, soakReport } from './report.mjs';
 import { percentile, slope } from './stats.mjs';
 import { startUpstream } from './upstream.mjs';
 
 const STREAM_CHUNKS = 4;
+const LONG_CHUNKS = 30;
 const cleanups = [];
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
@@ -25,7 +26,7 @@ after(async () => {
 async function upstreamWithStation() {
   const station = await startFakeStation({ accessToken: 'selftest-token', userId: 3 });
   cleanups.push(() => station.close());
-  const upstream = await startUpstream({ stationUrl: station.url, streamChunks: STREAM_CHUNKS, streamDelayMs: 0 });
+  const upstream = await startUpstream({ stationUrl: station.url, streamChunks: STREAM_CHUNKS, longChunks: LONG_CHUNKS, streamDelayMs: 0 });
   cleanups.push(() => upstream.close());
   return { station, upstream };
 }
@@ -65,6 +66,13 @@ test('compare checks (c) against (b) with latency targets at concurrency 1 only'
   assert.equal(many.cpuPass, true);
 });
 
+test('the long-stream table reports what the gateway adds per 1,000 chunks', () => {
+  const row = (target, ttfbP50Ms, workerdCpuMsPerRequest) => ({ case: 'long stream, converted', target, concurrency: 1, ttfbP50Ms, workerdCpuMsPerRequest });
+  const table = longStreamTable([row('a', 0.5, 0), row('b', 1.0, 10), row('c', 1.5, 25)], 500);
+  const cells = table.split('\n')[2].split('|').map((cell) => cell.trim()).filter(Boolean);
+  assert.deepEqual(cells, ['long stream, converted', '1', '1.00', '1.50', '+0.50 ms', '20.00', '50.00', '+30.00 ms', '2.50×']);
+});
+
 test('the soak passes while the gateway grows no faster than the floor (or zero) plus the allowance', () => {
   const figures = (lateSlopeMiBPerMin) => ({ requests: 1, rps: 1, errors: 0, workerdCpuMsPerRequest: 1, rssSamples: [[0, 1]], firstRssMiB: 1, lastRssMiB: 1, peakRssMiB: 1, slopeMiBPerMin: 0, lateSlopeMiBPerMin });
   const verdict = (floor, gateway) => soakReport({ seconds: 60, concurrency: 32, foreignCpuPercent: 0, floor: figures(floor), gateway: figures(gateway) }, 2).pass;
@@ -100,6 +108,15 @@ test('the upstream answers chat calls with the exact pre-built bytes', async () 
   assert.equal(events.length, STREAM_CHUNKS + 3, 'content events, finish, usage, [DONE]');
   assert.equal(events.at(-1), 'data: [DONE]');
   assert.deepEqual(JSON.parse(events.at(-2).slice('data: '.length)).usage, { prompt_tokens: 17, completion_tokens: STREAM_CHUNKS, total_tokens: 17 + STREAM_CHUNKS });
+});
+
+test('the upstream answers the long-stream model with the long stream, whatever the client model', async () => {
+  const { upstream } = await upstreamWithStation();
+  const text = await (await fetch(`${upstream.url}/v1/chat/completions`, { method: 'POST', body: longRequestBodies().direct })).text();
+  assert.equal(text, Buffer.concat(chatBodies(LONG_CHUNKS).streamEvents).toString());
+  // The gateway's alias body is renamed to the upstream model before it is sent; unrenamed it is short.
+  const alias = await (await fetch(`${upstream.url}/v1/chat/completions`, { method: 'POST', body: longRequestBodies().gatewayChat })).text();
+  assert.equal(Buffer.byteLength(alias), chatBodies(STREAM_CHUNKS).streamBytes);
 });
 
 test('the upstream proxies management calls to the fake New API station', async () => {

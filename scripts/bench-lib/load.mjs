@@ -7,8 +7,8 @@ import { Agent, request as httpRequest } from 'node:http';
 import { performance } from 'node:perf_hooks';
 
 /**
- * One kind of request a loop sends.
- * @typedef {{ body: Buffer, expectedBytes: number }} RequestSpec
+ * One kind of request a loop sends; `path` and `headers` override the load's path and add headers.
+ * @typedef {{ body: Buffer, expectedBytes: number, path?: string, headers?: Record<string, string> }} RequestSpec
  */
 
 /**
@@ -28,8 +28,8 @@ export function startLoad({ url, path, token, specs, concurrency }) {
       host: target.hostname,
       port: target.port,
       method: 'POST',
-      path,
-      headers: { 'content-type': 'application/json', 'content-length': spec.body.length, authorization: `Bearer ${token}` },
+      path: spec.path ?? path,
+      headers: { 'content-type': 'application/json', 'content-length': spec.body.length, authorization: `Bearer ${token}`, ...spec.headers },
     };
     while (!stopping) {
       const sample = await timedRequest(options, spec);

@@ -5,6 +5,16 @@
 /** The model the benchmark routes; the fake New API station lists it, so sync creates its route. */
 export const BENCH_MODEL = 'gpt-4o-mini';
 
+/**
+ * Long streams: the upstream answers this model with the long stream. Clients reach it through
+ * LONG_ALIAS, an alias whose only channel sits on an OpenAI-only station, so an Anthropic client's
+ * call is converted while a chat client's call passes through — same channel, same upstream bytes.
+ */
+export const LONG_UPSTREAM_MODEL = 'gpt-4o';
+export const LONG_ALIAS = 'bench-long';
+/** How the upstream recognises a long-stream request (serde_json and JSON.stringify both emit it). */
+export const LONG_MARKER = `"model":"${LONG_UPSTREAM_MODEL}"`;
+
 const PROMPT = 'Summarise the benefits of keeping a gateway on the hot path thin, in one paragraph.';
 const ANSWER_WORD = 'thin ';
 const CREATED = 1_700_000_000;
@@ -15,6 +25,20 @@ export function requestBodies() {
   return {
     'non-stream': Buffer.from(JSON.stringify({ model: BENCH_MODEL, messages })),
     stream: Buffer.from(JSON.stringify({ model: BENCH_MODEL, stream: true, stream_options: { include_usage: true }, messages })),
+  };
+}
+
+/**
+ * Streamed request bodies of the long cases: the chat body as the bare worker and the upstream get
+ * it (upstream model), the chat body for the gateway (alias), and the Anthropic Messages body.
+ */
+export function longRequestBodies() {
+  const messages = [{ role: 'user', content: PROMPT }];
+  const chat = (model) => Buffer.from(JSON.stringify({ model, stream: true, stream_options: { include_usage: true }, messages }));
+  return {
+    direct: chat(LONG_UPSTREAM_MODEL),
+    gatewayChat: chat(LONG_ALIAS),
+    gatewayMessages: Buffer.from(JSON.stringify({ model: LONG_ALIAS, max_tokens: 4096, stream: true, messages })),
   };
 }
 

@@ -85,6 +85,28 @@ export function comparisonTable(comparisons) {
   return markdownTable(headers, rows);
 }
 
+/**
+ * Long streams, one row per (case, concurrency): time to first byte and workerd CPU of the bare
+ * worker (b) and the gateway (c), and what the gateway adds per 1,000 streamed chunks. No targets.
+ */
+export function longStreamTable(runs, chunks) {
+  const perThousand = (ms) => (ms === null ? null : (ms * 1000) / chunks);
+  const headers = [
+    'case', 'conc', 'TTFB p50 (b)', 'TTFB p50 (c)', 'added TTFB', 'workerd CPU ms / 1,000 chunks (b)', '(c)', 'added by the gateway', '(c)/(b)',
+  ];
+  const rows = runs
+    .filter((r) => r.target === 'c')
+    .map((gateway) => {
+      const floor = runs.find((r) => r.case === gateway.case && r.concurrency === gateway.concurrency && r.target === 'b');
+      const [b, c] = [floor, gateway].map((r) => perThousand(r.workerdCpuMsPerRequest));
+      return [
+        gateway.case, gateway.concurrency, fixed(floor.ttfbP50Ms, 2), fixed(gateway.ttfbP50Ms, 2),
+        `+${fixed(gateway.ttfbP50Ms - floor.ttfbP50Ms, 2)} ms`, fixed(b, 2), fixed(c, 2), `+${fixed(c - b, 2)} ms`, `${fixed(c / b, 2)}×`,
+      ];
+    });
+  return markdownTable(headers, rows);
+}
+
 /** The worker's raw and gzip sizes, checked against the upload-size target. */
 export function sizeLine(size) {
   const pass = size.totalGzipBytes <= TARGETS.maxWorkerGzipBytes;

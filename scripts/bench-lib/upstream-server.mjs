@@ -5,11 +5,12 @@
 // tests whatever it calls. Configuration comes from the parent through the environment.
 
 import { createServer, request as httpRequest, Agent } from 'node:http';
-import { chatBodies } from './payloads.mjs';
+import { chatBodies, LONG_MARKER } from './payloads.mjs';
 
 const stationUrl = new URL(requiredEnv('BENCH_STATION_URL'));
 const streamDelayMs = Number(process.env.BENCH_STREAM_DELAY_MS ?? 0);
 const { completion, streamEvents } = chatBodies(Number(process.env.BENCH_STREAM_CHUNKS ?? 20));
+const longStreamEvents = chatBodies(Number(process.env.BENCH_LONG_CHUNKS ?? 1000)).streamEvents;
 
 const COMPLETION_HEADERS = { 'Content-Type': 'application/json', 'Content-Length': completion.length };
 const STREAM_HEADERS = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' };
@@ -29,12 +30,14 @@ function requiredEnv(name) {
   return value;
 }
 
-// The request body is read in full (as a real upstream would) and only scanned for the stream flag.
+// The request body is read in full (as a real upstream would) and only scanned for the stream flag
+// and the long-stream model.
 function answerChat(req, res) {
   const chunks = [];
   req.on('data', (chunk) => chunks.push(chunk));
   req.on('end', () => {
-    if (Buffer.concat(chunks).includes(STREAM_MARKER)) sendStream(res);
+    const body = Buffer.concat(chunks);
+    if (body.includes(STREAM_MARKER)) sendStream(res, body.includes(LONG_MARKER) ? longStreamEvents : streamEvents);
     else {
       res.writeHead(200, COMPLETION_HEADERS);
       res.end(completion);
@@ -43,19 +46,19 @@ function answerChat(req, res) {
 }
 
 // One write per SSE event, so the stream reaches the worker in many chunks as a real one does.
-function sendStream(res) {
+function sendStream(res, events) {
   res.writeHead(200, STREAM_HEADERS);
   if (streamDelayMs <= 0) {
-    for (const event of streamEvents) res.write(event);
+    for (const event of events) res.write(event);
     res.end();
     return;
   }
   let next = 0;
   const writeNext = () => {
     if (res.destroyed) return;
-    res.write(streamEvents[next]);
+    res.write(events[next]);
     next += 1;
-    if (next === streamEvents.length) res.end();
+    if (next === events.length) res.end();
     else setTimeout(writeNext, streamDelayMs);
   };
   writeNext();

@@ -6,15 +6,16 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 
 /**
- * @param {{ stationUrl: string, streamChunks: number, streamDelayMs: number }} options
+ * @param {{ stationUrl: string, streamChunks: number, longChunks: number, streamDelayMs: number }} options
  * @returns {Promise<{ url: string, pid: number, close: () => Promise<void> }>}
  */
-export async function startUpstream({ stationUrl, streamChunks, streamDelayMs }) {
+export async function startUpstream({ stationUrl, streamChunks, longChunks, streamDelayMs }) {
   const child = fork(join(import.meta.dirname, 'upstream-server.mjs'), [], {
     env: {
       ...process.env,
       BENCH_STATION_URL: stationUrl,
       BENCH_STREAM_CHUNKS: String(streamChunks),
+      BENCH_LONG_CHUNKS: String(longChunks),
       BENCH_STREAM_DELAY_MS: String(streamDelayMs),
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { call, randomSecret } from '../../tests/support/gateway.mjs';
 import { descendantsNamed } from './proc.mjs';
+import { LONG_ALIAS, LONG_UPSTREAM_MODEL } from './payloads.mjs';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -89,21 +90,42 @@ function newWorkerdPid(earlier) {
   return started[0];
 }
 
+// An admin API call that must succeed; answers its `data`.
+async function admin(workerd, path, body, method = 'POST') {
+  const res = await call(workerd.gatewayUrl, path, { method, token: workerd.adminToken, body });
+  if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.data;
+}
+
 /**
  * Registers the upstream as a New API station of the gateway, syncs it (the management calls reach
  * the fake station through the upstream's proxy), and mints a gateway key.
  * @returns {Promise<string>} the gateway key
  */
 export async function registerStation(workerd, upstreamUrl) {
-  const admin = async (path, body) => {
-    const res = await call(workerd.gatewayUrl, path, { method: 'POST', token: workerd.adminToken, body });
-    if (res.status >= 300) throw new Error(`POST ${path}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body.data;
-  };
-  const created = await admin('/api/provider/', {
+  const created = await admin(workerd, '/api/provider/', {
     name: 'bench-upstream', platform: 'new-api', base_url: upstreamUrl, access_token: PANEL_LOGIN.accessToken, user_id: PANEL_LOGIN.userId,
   });
-  const synced = await admin(`/api/provider/${created.id}/sync`);
+  await syncStation(workerd, created.id);
+  return (await admin(workerd, '/api/agg-token/', { name: 'bench' })).key;
+}
+
+async function syncStation(workerd, id) {
+  const synced = await admin(workerd, `/api/provider/${id}/sync`);
   if (synced.errors.length > 0 || synced.route_entries === 0) throw new Error(`sync failed: ${JSON.stringify(synced)}`);
-  return (await admin('/api/agg-token/', { name: 'bench' })).key;
+}
+
+/**
+ * Registers the same upstream a second time as an OpenAI-only station (`openai-compatible`, with the
+ * fake station's relay key `relayKey`), at a priority below the New API station so the existing
+ * cases never route to it, and points the alias LONG_ALIAS at its key: the alias has that one
+ * channel, which serves chat natively and Anthropic Messages only converted.
+ */
+export async function registerOpenAiOnlyAlias(workerd, upstreamUrl, relayKey) {
+  const created = await admin(workerd, '/api/provider/', {
+    name: 'bench-openai-only', platform: 'openai-compatible', base_url: upstreamUrl, api_key: relayKey, priority: -100,
+  });
+  await syncStation(workerd, created.id);
+  const [key] = await admin(workerd, `/api/provider/${created.id}/tokens`, undefined, 'GET');
+  await admin(workerd, '/api/route/', { model: LONG_ALIAS, upstream_model: LONG_UPSTREAM_MODEL, upstream_key_id: key.id });
 }

@@ -46,6 +46,30 @@ pub struct RelayEndpoint {
     /// A token count in this dialect, answered by a local estimate when the channel does not
     /// speak it (never a constant, wire-protocols.md §8).
     pub counts_tokens_of: Option<Dialect>,
+    /// Embedding endpoints: converted between OpenAI and Gemini for a channel that serves only
+    /// the other one.
+    pub embeddings: Option<Embeddings>,
+}
+
+/// The embedding endpoints that can be converted into each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Embeddings {
+    /// OpenAI `POST /v1/embeddings`.
+    OpenAi,
+    /// Gemini `:embedContent` (one content, one `embedding` back).
+    GeminiSingle,
+    /// Gemini `:batchEmbedContents` (what the google-genai SDKs call).
+    GeminiBatch,
+}
+
+impl Embeddings {
+    /// The dialect a channel must serve to take this call converted.
+    pub fn convert_target(self) -> Dialect {
+        match self {
+            Embeddings::OpenAi => Dialect::Gemini,
+            Embeddings::GeminiSingle | Embeddings::GeminiBatch => Dialect::OpenAiChat,
+        }
+    }
 }
 
 /// Resources that live on one upstream and must be reached there again.
@@ -97,6 +121,7 @@ const fn relay(name: &'static str, family: WireFamily, auth: UpstreamAuth) -> Re
         pins: None,
         dialect: None,
         counts_tokens_of: None,
+        embeddings: None,
     }
 }
 
@@ -151,13 +176,17 @@ pub fn resolve(method: &str, path: &str) -> Option<Route> {
             UpstreamAuth::Bearer,
             Dialect::OpenAiCompletions,
         )),
-        ("POST", ["v1", "embeddings"]) => Route::Relay(openai("embeddings")),
+        ("POST", ["v1", "embeddings"]) => Route::Relay(RelayEndpoint {
+            embeddings: Some(Embeddings::OpenAi),
+            ..openai("embeddings")
+        }),
         ("POST", ["v1", "responses"]) => Route::Relay(RelayEndpoint {
             pins: Some(PinKind::Response),
-            ..relay(
+            ..conversational(
                 "responses",
                 WireFamily::OpenAiResponses,
                 UpstreamAuth::Bearer,
+                Dialect::OpenAiResponses,
             )
         }),
         ("POST", ["v1", "images", "generations"]) => Route::Relay(openai("images.generations")),
@@ -238,17 +267,25 @@ pub fn resolve(method: &str, path: &str) -> Option<Route> {
 /// `{model}:{method}` of a Gemini URL.
 fn gemini_call(call: &str) -> Option<RelayEndpoint> {
     let (model, method) = call.rsplit_once(':')?;
-    let (name, stream, dialect, counts) = match method {
-        "generateContent" => ("gemini.generateContent", false, Some(Dialect::Gemini), None),
-        "streamGenerateContent" => (
-            "gemini.streamGenerateContent",
-            true,
-            Some(Dialect::Gemini),
+    let gemini = Some(Dialect::Gemini);
+    let (name, stream, dialect, counts, embeddings) = match method {
+        "generateContent" => ("gemini.generateContent", false, gemini, None, None),
+        "streamGenerateContent" => ("gemini.streamGenerateContent", true, gemini, None, None),
+        "countTokens" => ("gemini.countTokens", false, None, gemini, None),
+        "embedContent" => (
+            "gemini.embedContent",
+            false,
             None,
+            None,
+            Some(Embeddings::GeminiSingle),
         ),
-        "countTokens" => ("gemini.countTokens", false, None, Some(Dialect::Gemini)),
-        "embedContent" => ("gemini.embedContent", false, None, None),
-        "batchEmbedContents" => ("gemini.batchEmbedContents", false, None, None),
+        "batchEmbedContents" => (
+            "gemini.batchEmbedContents",
+            false,
+            None,
+            None,
+            Some(Embeddings::GeminiBatch),
+        ),
         _ => return None,
     };
     if model.is_empty() {
@@ -259,6 +296,7 @@ fn gemini_call(call: &str) -> Option<RelayEndpoint> {
         stream_from_path: stream,
         dialect,
         counts_tokens_of: counts,
+        embeddings,
         ..relay(name, WireFamily::Gemini, UpstreamAuth::GoogleKey)
     })
 }
@@ -431,10 +469,19 @@ pub fn plan_call(endpoint: &RelayEndpoint, platform: &str, standard_path: &str) 
     if let Some(path) = upstream_path(platform, dialect, standard_path) {
         return CallPlan::Native { path };
     }
-    match (endpoint.dialect, dialects(platform).first()) {
-        (Some(_), Some((target, _))) => CallPlan::Convert { target: *target },
-        // Nothing to convert (embeddings, images…), or a platform without any dialect row:
-        // the call goes as it is and the station answers for itself.
+    let embedding_target = endpoint
+        .embeddings
+        .map(Embeddings::convert_target)
+        .filter(|target| prefix(platform, *target).is_some());
+    match (
+        endpoint.dialect,
+        dialects(platform).first(),
+        embedding_target,
+    ) {
+        (Some(_), Some((target, _)), _) => CallPlan::Convert { target: *target },
+        (None, _, Some(target)) => CallPlan::Convert { target },
+        // Nothing to convert (images, audio…), or a platform without any dialect row: the
+        // call goes as it is and the station answers for itself.
         _ => CallPlan::Native {
             path: standard_path.to_string(),
         },
@@ -519,6 +566,77 @@ mod plan_tests {
             plan_call(&embeddings, "anthropic-compatible", "/v1/embeddings"),
             CallPlan::Native {
                 path: "/v1/embeddings".into()
+            }
+        );
+    }
+
+    #[test]
+    fn embeddings_convert_between_openai_and_gemini_only_where_needed() {
+        let openai = relay_of("POST", "/v1/embeddings");
+        assert_eq!(
+            plan_call(&openai, "gemini-compatible", "/v1/embeddings"),
+            CallPlan::Convert {
+                target: Dialect::Gemini
+            }
+        );
+        assert_eq!(
+            plan_call(&openai, "openai-compatible", "/v1/embeddings"),
+            CallPlan::Native {
+                path: "/v1/embeddings".into()
+            }
+        );
+        for path in [
+            "/v1beta/models/e:embedContent",
+            "/v1beta/models/e:batchEmbedContents",
+        ] {
+            let gemini = relay_of("POST", path);
+            assert_eq!(
+                plan_call(&gemini, "openai-compatible", path),
+                CallPlan::Convert {
+                    target: Dialect::OpenAiChat
+                }
+            );
+            assert_eq!(
+                plan_call(&gemini, "onehub", path),
+                CallPlan::Native {
+                    path: path.replace("/v1beta", "/gemini/v1beta")
+                }
+            );
+        }
+        // Neither side served: the station answers for itself.
+        let gemini = relay_of("POST", "/v1beta/models/e:embedContent");
+        assert_eq!(
+            plan_call(
+                &gemini,
+                "anthropic-compatible",
+                "/v1beta/models/e:embedContent"
+            ),
+            CallPlan::Native {
+                path: "/v1beta/models/e:embedContent".into()
+            }
+        );
+    }
+
+    #[test]
+    fn responses_clients_are_converted_for_channels_without_responses() {
+        let responses = relay_of("POST", "/v1/responses");
+        assert_eq!(responses.pins, Some(PinKind::Response));
+        assert_eq!(
+            plan_call(&responses, "openai", "/v1/responses"),
+            CallPlan::Native {
+                path: "/v1/responses".into()
+            }
+        );
+        assert_eq!(
+            plan_call(&responses, "openai-compatible", "/v1/responses"),
+            CallPlan::Convert {
+                target: Dialect::OpenAiChat
+            }
+        );
+        assert_eq!(
+            plan_call(&responses, "gemini-compatible", "/v1/responses"),
+            CallPlan::Convert {
+                target: Dialect::Gemini
             }
         );
     }

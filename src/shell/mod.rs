@@ -11,6 +11,7 @@ mod cache;
 mod catalog;
 mod cooldown_do;
 mod db;
+mod embeddings;
 mod gateway_keys;
 mod health;
 mod jobs;

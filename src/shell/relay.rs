@@ -3,6 +3,7 @@
 //! upstream body to the client (natively piped; SSE through the usage-reading pump).
 
 use super::app::{now_ms, App, DEFAULT_ORGANIZATION_ID};
+use super::embeddings::{self, EmbedCall};
 use super::stream::{self, StreamJob};
 use super::usage_log::{self, UsageEntry};
 use super::{cache, db, pins, routes, upstream};
@@ -583,12 +584,25 @@ struct Prepared {
     path: String,
     auth: UpstreamAuth,
     conversion: Option<ResponseContext>,
+    /// Set for embeddings converted between OpenAI and Gemini: the answer is converted in `send`.
+    embeddings: Option<EmbedCall>,
 }
 
 fn prepare(out: &Outbound<'_>, channel: &Channel) -> Result<Prepared, SendFailure> {
     let channel_error = |e: String| SendFailure::Channel(e);
     match plan_call(out.endpoint, &channel.platform, &out.path_and_query) {
         CallPlan::Convert { target } => {
+            if let Some(kind) = out.endpoint.embeddings {
+                let request = embeddings::prepare(kind, out.body, channel)
+                    .map_err(|e| SendFailure::Request(conversion_error(e)))?;
+                return Ok(Prepared {
+                    body: request.body,
+                    path: request.path,
+                    auth: auth_for(target),
+                    conversion: None,
+                    embeddings: Some(request.call),
+                });
+            }
             let client = out.endpoint.dialect.unwrap_or(Dialect::OpenAiChat);
             let converted = convert_request(
                 client,
@@ -606,6 +620,7 @@ fn prepare(out: &Outbound<'_>, channel: &Channel) -> Result<Prepared, SendFailur
                 path,
                 auth: auth_for(target),
                 conversion: Some(converted.context),
+                embeddings: None,
             })
         }
         CallPlan::Native { path } => {
@@ -625,6 +640,7 @@ fn prepare(out: &Outbound<'_>, channel: &Channel) -> Result<Prepared, SendFailur
                 path,
                 auth: out.endpoint.auth,
                 conversion: None,
+                embeddings: None,
             })
         }
         // Handled before any attempt (every channel would answer locally).
@@ -633,6 +649,7 @@ fn prepare(out: &Outbound<'_>, channel: &Channel) -> Result<Prepared, SendFailur
             path: out.path_and_query.clone(),
             auth: out.endpoint.auth,
             conversion: None,
+            embeddings: None,
         }),
     }
 }
@@ -674,7 +691,7 @@ pub(super) async fn send(
                 .map_err(|e| fail(e.to_string()))?;
         }
     }
-    if prepared.conversion.is_some() {
+    if prepared.conversion.is_some() || prepared.embeddings.is_some() {
         // The body changed: its client-side headers no longer describe it.
         let _ = headers.delete("anthropic-beta");
         let _ = headers.delete("content-encoding");
@@ -711,9 +728,14 @@ pub(super) async fn send(
     let timeout = Delay::from(Duration::from_millis(out.first_byte_timeout_ms));
     futures::pin_mut!(fetch);
     match select(fetch, timeout).await {
-        Either::Left((result, _)) => result
-            .map(|resp| (resp, prepared.conversion))
-            .map_err(|e| fail(e.to_string())),
+        Either::Left((result, _)) => {
+            let resp = result.map_err(|e| fail(e.to_string()))?;
+            let resp = match &prepared.embeddings {
+                Some(call) => embeddings::answer(call, resp).await.map_err(fail)?,
+                None => resp,
+            };
+            Ok((resp, prepared.conversion))
+        }
         Either::Right(_) => {
             controller.abort();
             Err(fail(format!(

@@ -50,6 +50,16 @@ pub fn encode_floats(values: &[Value]) -> String {
     base64_encode(&bytes)
 }
 
+/// Float values as float32 numbers again. Embeddings are float32 on both APIs, but serde_json's
+/// default float parser may land one f64 ulp away from the decimal it read; rounding through
+/// f32 restores the exact value the upstream meant, so clients see the same floats either way.
+fn float32_values(values: &[Value]) -> Value {
+    values
+        .iter()
+        .map(|v| json!(f64::from(v.as_f64().unwrap_or(0.0) as f32)))
+        .collect()
+}
+
 fn parse(body: &[u8]) -> Result<Value, ConvertError> {
     serde_json::from_slice(body)
         .map_err(|e| ConvertError::Malformed(format!("body is not valid JSON: {e}")))
@@ -115,7 +125,7 @@ pub fn gemini_to_openai_response(ctx: &EmbedContext, body: &[u8]) -> Result<Vec<
             let embedding = if ctx.base64 {
                 json!(encode_floats(values))
             } else {
-                json!(values)
+                float32_values(values)
             };
             json!({"object": "embedding", "index": index, "embedding": embedding})
         })
@@ -180,7 +190,10 @@ pub fn openai_to_gemini_response(ctx: &EmbedContext, body: &[u8]) -> Result<Vec<
         .as_array()
         .into_iter()
         .flatten()
-        .map(|d| json!({"values": d["embedding"]}))
+        .map(|d| {
+            let values = d["embedding"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            json!({ "values": float32_values(values) })
+        })
         .collect();
     let out = if ctx.single {
         json!({"embedding": list.first().cloned().unwrap_or(json!({"values": []}))})
@@ -296,7 +309,28 @@ mod tests {
         let out = openai_to_gemini_response(&ctx, br#"{"data":[{"embedding":[0.25,1]}]}"#).unwrap();
         assert_eq!(
             serde_json::from_slice::<Value>(&out).unwrap(),
-            json!({"embedding":{"values":[0.25,1]}})
+            json!({"embedding":{"values":[0.25,1.0]}})
+        );
+    }
+
+    #[test]
+    fn floats_keep_their_float32_value_through_the_json_parser() {
+        // Math.fround(0.42545467…) as JavaScript prints it; serde_json's fast parser reads it one
+        // f64 ulp off (…756), which a client comparing floats would see. The bytes are checked,
+        // since parsing them again would hit the same rounding.
+        let exact = "[0.42545467615127563,-0.021695440635085106]";
+        let (_, ctx) = openai_to_gemini_request(br#"{"model":"e","input":"x"}"#, "g").unwrap();
+        let upstream = format!(r#"{{"embeddings":[{{"values":{exact}}}]}}"#);
+        let out = gemini_to_openai_response(&ctx, upstream.as_bytes()).unwrap();
+        assert!(String::from_utf8(out).unwrap().contains(exact));
+        let (_, ctx) =
+            gemini_to_openai_request(br#"{"content":{"parts":[{"text":"x"}]}}"#, "o", true)
+                .unwrap();
+        let upstream = format!(r#"{{"data":[{{"embedding":{exact}}}]}}"#);
+        let out = openai_to_gemini_response(&ctx, upstream.as_bytes()).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!(r#"{{"embedding":{{"values":{exact}}}}}"#)
         );
     }
 
