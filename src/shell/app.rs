@@ -4,8 +4,10 @@ use crate::core::crypto::SecretBox;
 use crate::core::error::GatewayError;
 use serde::Serialize;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
-use worker::{Context, D1Database, Env, Headers, Response};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{Context, D1Database, Env, Headers, Response, ResponseBody};
 
 /// The organization a single-owner deployment acts in (created by the first migration).
 pub const DEFAULT_ORGANIZATION_ID: i64 = 1;
@@ -45,16 +47,60 @@ impl App {
     }
 }
 
+/// Secrets and vars are fixed for an isolate's life (a change deploys new isolates), so each is
+/// read from the environment once: the lookup crosses into JS and builds an error for a var.
 pub fn secret(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
+    if let Some(known) = ENV_VALUES.with(|v| v.borrow().get(name).cloned()) {
+        return known;
+    }
+    let value = env
+        .secret(name)
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))
         .ok()
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty());
+    ENV_VALUES.with(|v| v.borrow_mut().insert(name.to_string(), value.clone()));
+    value
 }
+
+/// Decrypted upstream keys kept per isolate, so a relayed call pays no AES-GCM opening; bounded
+/// (cleared when full) so rotated keys do not pile up.
+const OPENED_KEYS_MAX: usize = 4096;
 
 thread_local! {
     static SECRET_BOX: RefCell<Option<Rc<SecretBox>>> = const { RefCell::new(None) };
+    static ENV_VALUES: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
+    static OPENED_KEYS: RefCell<HashMap<String, Rc<str>>> = RefCell::new(HashMap::new());
+}
+
+/// An upstream key's plaintext from its stored ciphertext.
+pub fn open_key(env: &Env, ciphertext: &str) -> Result<Rc<str>, GatewayError> {
+    if let Some(key) = OPENED_KEYS.with(|k| k.borrow().get(ciphertext).cloned()) {
+        return Ok(key);
+    }
+    let key: Rc<str> = secret_box(env)?.open(ciphertext)?.into();
+    OPENED_KEYS.with(|k| {
+        let mut keys = k.borrow_mut();
+        if keys.len() >= OPENED_KEYS_MAX {
+            keys.clear();
+        }
+        keys.insert(ciphertext.to_string(), Rc::clone(&key));
+    });
+    Ok(key)
+}
+
+/// A whole body in one promise: `worker::Response::bytes` reads a stream chunk by chunk, each
+/// chunk a promise and a copy across the wasm boundary.
+pub async fn body_bytes(resp: &Response) -> Result<Vec<u8>, worker::Error> {
+    match resp.body() {
+        ResponseBody::Stream(stream) => {
+            let whole = web_sys::Response::new_with_opt_readable_stream(Some(stream))?;
+            let buffer = JsFuture::from(whole.array_buffer()?).await?;
+            Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+        }
+        ResponseBody::Body(bytes) => Ok(bytes.clone()),
+        ResponseBody::Empty => Ok(Vec::new()),
+    }
 }
 
 pub fn secret_box(env: &Env) -> Result<Rc<SecretBox>, GatewayError> {

@@ -57,9 +57,11 @@ pub(super) fn prepare(
 
 /// The channel's answer in the client's dialect: converted embeddings, or its error in the
 /// client's error shape with the same status and `Retry-After`.
-pub(super) async fn answer(call: &EmbedCall, mut resp: Response) -> Result<Response, String> {
+pub(super) async fn answer(call: &EmbedCall, resp: Response) -> Result<Response, String> {
     let status = resp.status_code();
-    let body = resp.bytes().await.map_err(|e| e.to_string())?;
+    let body = super::app::body_bytes(&resp)
+        .await
+        .map_err(|e| e.to_string())?;
     let client = match call.kind {
         Embeddings::OpenAi => Dialect::OpenAiChat,
         Embeddings::GeminiSingle | Embeddings::GeminiBatch => Dialect::Gemini,

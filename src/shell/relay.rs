@@ -2,7 +2,7 @@
 //! bytes with the upstream key swapped in, fail over before the first byte, and hand the
 //! upstream body to the client (natively piped; SSE through the usage-reading pump).
 
-use super::app::{now_ms, App, DEFAULT_ORGANIZATION_ID};
+use super::app::{body_bytes, now_ms, open_key, App, DEFAULT_ORGANIZATION_ID};
 use super::embeddings::{self, EmbedCall};
 use super::stream::{self, StreamJob};
 use super::usage_log::{self, UsageEntry};
@@ -394,7 +394,7 @@ async fn deliver(
     }
     let env = app.env.clone();
     if let Some(ctx) = conversion {
-        let body = resp.bytes().await?;
+        let body = body_bytes(&resp).await?;
         let ctx = ResponseContext {
             created: unix_seconds(),
             ..ctx
@@ -415,9 +415,9 @@ async fn deliver(
         return Ok(answer);
     }
     if content_type.contains("json") {
-        let mut copy = resp.cloned()?;
+        let copy = resp.cloned()?;
         app.ctx.wait_until(async move {
-            let body = copy.bytes().await.unwrap_or_default();
+            let body = body_bytes(&copy).await.unwrap_or_default();
             log.usage = usage_from_body(&body);
             if log.status < 400 {
                 log.cost_usd = pricing.cost_usd(log.usage);
@@ -678,11 +678,8 @@ pub(super) async fn send(
 ) -> Result<(Response, Option<ResponseContext>), SendFailure> {
     let fail = |e: String| SendFailure::Channel(e);
     let prepared = prepare(out, channel)?;
-    let upstream_key = app
-        .secret_box()
-        .map_err(|e| fail(e.to_string()))?
-        .open(&channel.key_ciphertext)
-        .map_err(|e| fail(e.to_string()))?;
+    let upstream_key =
+        open_key(&app.env, &channel.key_ciphertext).map_err(|e| fail(e.to_string()))?;
     let headers = Headers::new();
     for (name, value) in out.req.headers().entries() {
         if forwardable_request_header(&name) {
