@@ -34,7 +34,7 @@ import { PANEL_LOGIN, registerOpenAiOnlyAlias, registerStation, startWorkerd } f
 
 const ROOT = resolve(import.meta.dirname, '..');
 const RESULTS_PATH = join(ROOT, 'tests', '.tmp', 'bench-results.json');
-const TARGET_IDS = ['a', 'b', 'c'];
+const TARGET_IDS = ['a', 'b', 'r', 'c'];
 const LONG_PASSTHROUGH = 'long stream, pass-through';
 const LONG_CONVERTED = 'long stream, converted';
 const LONG_CASES = [LONG_PASSTHROUGH, LONG_CONVERTED];
@@ -138,17 +138,17 @@ async function longCases(workerd, token) {
 
 /** Every (case, concurrency, target), measured in alternating-order slices. */
 async function runMatrix({ workerd, upstream, cases, token }) {
-  const urls = { a: upstream.url, b: workerd.passthroughUrl, c: workerd.gatewayUrl };
+  const urls = { a: upstream.url, b: workerd.passthroughUrl, r: workerd.rustFloorUrl, c: workerd.gatewayUrl };
   const pids = { workerd: workerd.pid, upstream: upstream.pid };
   const runs = [];
   for (const [kind, specs] of Object.entries(cases)) {
     for (const concurrency of config.concurrencies) {
       progress(`${kind} at concurrency ${concurrency}`);
-      const slices = { a: [], b: [], c: [] };
+      const slices = Object.fromEntries(TARGET_IDS.map((target) => [target, []]));
       for (let round = 0; round < config.rounds; round += 1) {
         for (const target of round % 2 === 0 ? TARGET_IDS : [...TARGET_IDS].reverse()) {
           const seconds = config.seconds / config.rounds;
-          slices[target].push(await measureSlice({ url: urls[target], token, spec: specs[target], concurrency, pids, seconds, warmupSeconds: config.warmupSeconds }));
+          slices[target].push(await measureSlice({ url: urls[target], token, spec: specs[target] ?? specs.b, concurrency, pids, seconds, warmupSeconds: config.warmupSeconds }));
         }
       }
       for (const target of TARGET_IDS) runs.push(summarise({ kind, concurrency, target }, slices[target]));

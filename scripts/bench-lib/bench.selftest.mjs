@@ -46,19 +46,23 @@ test('slope is the least-squares gradient', () => {
   assert.equal(slope([[1, 1], [1, 2]]), null);
 });
 
-test('compare checks (c) against (b) with latency targets at concurrency 1 only', () => {
+test('compare checks (c) against (b) with latency targets at concurrency 1 only, and shows the Rust floor (b\') beside', () => {
   const row = (target, concurrency, rps, p50Ms, ttfbP50Ms, workerdCpuMsPerRequest) => ({ case: 'stream', target, concurrency, rps, p50Ms, ttfbP50Ms, workerdCpuMsPerRequest });
   const [one, many] = compare([
     row('a', 1, 9000, 0.2, 0.2, 0),
     row('b', 1, 1000, 1.0, 0.9, 0.5),
+    row('r', 1, 900, 1.2, 1.1, 0.7),
     row('c', 1, 800, 1.4, 1.5, 0.875),
     row('b', 32, 2000, 10, 9, 0.4),
     row('c', 32, 1400, 20, 19, 0.5),
   ]);
   assert.deepEqual(
-    { ...one, addedP50Ms: one.addedP50Ms.toFixed(3), addedTtfbMs: one.addedTtfbMs.toFixed(3) },
-    { case: 'stream', concurrency: 1, throughputRatio: 0.8, throughputPass: true, addedP50Ms: '0.400', addedP50Pass: true, addedTtfbMs: '0.600', addedTtfbPass: false, cpuRatio: 1.75, cpuPass: false },
+    { ...one, addedP50Ms: one.addedP50Ms.toFixed(3), addedTtfbMs: one.addedTtfbMs.toFixed(3), rustFloorCpuRatio: one.rustFloorCpuRatio.toFixed(2) },
+    { case: 'stream', concurrency: 1, throughputRatio: 0.8, throughputPass: true, addedP50Ms: '0.400', addedP50Pass: true, addedTtfbMs: '0.600', addedTtfbPass: false, cpuRatio: 1.75, cpuPass: false, rustFloorCpuRatio: '1.40', cpuOverRustFloor: 1.25 },
   );
+  // Without a Rust floor row the (b') columns are empty, not wrong.
+  assert.equal(many.rustFloorCpuRatio, null);
+  assert.equal(many.cpuOverRustFloor, null);
   assert.equal(many.throughputRatio, 0.7);
   assert.equal(many.throughputPass, false);
   assert.equal(many.addedP50Pass, null);

@@ -11,7 +11,7 @@ export const TARGETS = {
   maxWorkerGzipBytes: 1_000_000,
 };
 
-const TARGET_LABELS = { a: '(a) upstream', b: '(b) pass-through', c: '(c) gateway' };
+const TARGET_LABELS = { a: '(a) upstream', b: '(b) pass-through', r: "(b') Rust pass-through", c: '(c) gateway' };
 
 /** Markdown table with padded columns. */
 export function markdownTable(headers, rows) {
@@ -50,6 +50,10 @@ export function compare(runs) {
       const addedP50Ms = gateway.p50Ms - floor.p50Ms;
       const addedTtfbMs = gateway.ttfbP50Ms - floor.ttfbP50Ms;
       const cpuRatio = gateway.workerdCpuMsPerRequest / floor.workerdCpuMsPerRequest;
+      // The Rust floor (b'), when measured: what any workers-rs worker pays before its own logic.
+      const rustFloor = find(gateway.case, gateway.concurrency, 'r');
+      const rustFloorCpuRatio = rustFloor ? rustFloor.workerdCpuMsPerRequest / floor.workerdCpuMsPerRequest : null;
+      const cpuOverRustFloor = rustFloor ? gateway.workerdCpuMsPerRequest / rustFloor.workerdCpuMsPerRequest : null;
       return {
         case: gateway.case,
         concurrency: gateway.concurrency,
@@ -61,6 +65,8 @@ export function compare(runs) {
         addedTtfbPass: latencyTargeted ? addedTtfbMs <= TARGETS.maxAddedTtfbMs : null,
         cpuRatio,
         cpuPass: cpuRatio <= TARGETS.maxCpuRatio,
+        rustFloorCpuRatio,
+        cpuOverRustFloor,
       };
     });
 }
@@ -74,6 +80,8 @@ export function comparisonTable(comparisons) {
     `added p50 ≤ ${TARGETS.maxAddedP50Ms} ms @1`,
     `added TTFB ≤ ${TARGETS.maxAddedTtfbMs} ms @1`,
     `CPU/req (c)/(b) ≤ ${TARGETS.maxCpuRatio}×`,
+    "CPU/req (b')/(b)",
+    "CPU/req (c)/(b')",
   ];
   const rows = comparisons.map((c) => [
     c.case, c.concurrency,
@@ -81,6 +89,8 @@ export function comparisonTable(comparisons) {
     withVerdict(`${c.addedP50Ms >= 0 ? '+' : ''}${c.addedP50Ms.toFixed(2)} ms`, c.addedP50Pass),
     withVerdict(`${c.addedTtfbMs >= 0 ? '+' : ''}${c.addedTtfbMs.toFixed(2)} ms`, c.addedTtfbPass),
     withVerdict(`${c.cpuRatio.toFixed(2)}×`, c.cpuPass),
+    c.rustFloorCpuRatio === null ? '–' : `${c.rustFloorCpuRatio.toFixed(2)}× (info)`,
+    c.cpuOverRustFloor === null ? '–' : `${c.cpuOverRustFloor.toFixed(2)}× (info)`,
   ]);
   return markdownTable(headers, rows);
 }

@@ -17,13 +17,14 @@ import { LONG_ALIAS, LONG_UPSTREAM_MODEL } from './payloads.mjs';
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const DIRECT_SOCKET = [{ host: '127.0.0.1', port: 0 }];
+const RUST_FLOOR = join(import.meta.dirname, 'rust-floor');
 
 /** The New API login the benchmark's fake station is started with and the gateway syncs with. */
 export const PANEL_LOGIN = Object.freeze({ accessToken: 'bench-panel-access-token', userId: 1 });
 
 /**
  * @param {{ upstreamUrl: string }} options
- * @returns {Promise<{ gatewayUrl: string, passthroughUrl: string, adminToken: string, pid: number,
+ * @returns {Promise<{ gatewayUrl: string, passthroughUrl: string, rustFloorUrl: string, adminToken: string, pid: number,
  *   close: () => Promise<void> }>}
  */
 export async function startWorkerd({ upstreamUrl }) {
@@ -54,6 +55,16 @@ export async function startWorkerd({ upstreamUrl }) {
         unsafeDirectSockets: DIRECT_SOCKET,
       },
       {
+        // The same pass-through in Rust through workers-rs (scripts/bench-lib/rust-floor).
+        name: 'rust-floor',
+        modules: true,
+        scriptPath: join(RUST_FLOOR, 'build', 'worker', 'shim.mjs'),
+        modulesRules: [{ type: 'ESModule', include: ['**/*.js', '**/*.mjs'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
+        compatibilityDate: workerOptions.compatibilityDate,
+        bindings: { UPSTREAM_URL: upstreamUrl },
+        unsafeDirectSockets: DIRECT_SOCKET,
+      },
+      {
         name: 'passthrough',
         modules: true,
         scriptPath: join(import.meta.dirname, 'passthrough-worker.mjs'),
@@ -72,6 +83,7 @@ export async function startWorkerd({ upstreamUrl }) {
     return {
       gatewayUrl: (await mf.unsafeGetDirectURL('ai-gateway')).origin,
       passthroughUrl: (await mf.unsafeGetDirectURL('passthrough')).origin,
+      rustFloorUrl: (await mf.unsafeGetDirectURL('rust-floor')).origin,
       adminToken: secrets.AUTH_TOKEN,
       pid: newWorkerdPid(earlierWorkerds),
       close,
