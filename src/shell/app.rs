@@ -114,8 +114,9 @@ pub fn secret_box(env: &Env) -> Result<Rc<SecretBox>, GatewayError> {
     Ok(sb)
 }
 
+/// Milliseconds since the epoch (`Date.now()`: no Date object per call).
 pub fn now_ms() -> i64 {
-    worker::Date::now().as_millis() as i64
+    js_sys::Date::now() as i64
 }
 
 pub fn json_response<T: Serialize + ?Sized>(body: &T, status: u16) -> Response {

@@ -31,7 +31,11 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
+use wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{
+    AbortController, AbortSignal, Delay, Headers, Method, Request, RequestInit, Response,
+};
 
 /// Relays one call of any endpoint in the table of `core::endpoint`.
 pub async fn handle(
@@ -438,6 +442,26 @@ async fn deliver(
     Ok(resp)
 }
 
+/// `fetch` as workers-rs does it, minus its reading of the answer's `cf` and `webSocket`
+/// properties, which a relayed HTTP answer never has and which cost a crossing each.
+async fn fetch_upstream(
+    request: &Request,
+    signal: &AbortSignal,
+) -> Result<Response, worker::Error> {
+    let init = web_sys::RequestInit::new();
+    init.set_signal(Some(signal));
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let answer = JsFuture::from(global.fetch_with_request_and_init(request.inner(), &init)).await?;
+    let answer: web_sys::Response = answer.dyn_into()?;
+    let builder = Response::builder()
+        .with_status(answer.status())
+        .with_headers(Headers(answer.headers()));
+    Ok(match answer.body() {
+        Some(body) => builder.stream(body),
+        None => builder.empty(),
+    })
+}
+
 fn unix_seconds() -> u64 {
     u64::try_from(now_ms() / 1000).unwrap_or(0)
 }
@@ -720,8 +744,7 @@ pub(super) async fn send(
     // channel tried (the client has received nothing yet, so failing over is still safe).
     let controller = AbortController::default();
     let signal = controller.signal();
-    let fetcher = Fetch::Request(request);
-    let fetch = fetcher.send_with_signal(&signal);
+    let fetch = fetch_upstream(&request, &signal);
     let timeout = Delay::from(Duration::from_millis(out.first_byte_timeout_ms));
     futures::pin_mut!(fetch);
     match select(fetch, timeout).await {
