@@ -129,14 +129,8 @@ pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
             )));
         }
         req.tools.push(ToolDef {
-            name: str_at(t, "name").to_string(),
-            description: opt_str(t, "description"),
-            parameters: t
-                .get("input_schema")
-                .cloned()
-                .unwrap_or(json!({"type": "object"})),
-            strict: None,
             cache: t.get("cache_control").is_some(),
+            ..ToolDef::declared(t, "input_schema")
         });
     }
     let choice = &v["tool_choice"];

@@ -385,14 +385,7 @@ pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
     for m in &req.messages {
         let parts = emit_parts(m, &call_order)?;
         if m.role == Role::Assistant {
-            call_order = m
-                .content
-                .iter()
-                .filter_map(|b| match b {
-                    Block::ToolCall(c) => Some(c.id.clone()),
-                    _ => None,
-                })
-                .collect();
+            call_order = m.call_ids();
         }
         if parts.is_empty() {
             continue;

@@ -166,15 +166,9 @@ pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
             )));
         }
         req.tools.push(ToolDef {
-            name: str_at(t, "name").to_string(),
-            description: opt_str(t, "description"),
-            parameters: t
-                .get("parameters")
-                .cloned()
-                .unwrap_or(json!({"type": "object"})),
             // Responses tools are strict unless they say otherwise.
             strict: Some(t["strict"].as_bool().unwrap_or(true)),
-            cache: false,
+            ..ToolDef::declared(t, "parameters")
         });
     }
     req.tool_choice = parse_tool_choice(&v["tool_choice"]);
