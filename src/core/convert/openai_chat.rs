@@ -490,13 +490,21 @@ pub(crate) fn finish_name(reason: StopReason) -> &'static str {
 }
 
 pub fn parse_response(v: &Value) -> Result<Response, ConvertError> {
+    parse_first_choice(v, |choice| assistant_blocks(&choice["message"]))
+}
+
+/// A Chat or Completions answer from its first choice, whose content `content_of` reads.
+pub(crate) fn parse_first_choice(
+    v: &Value,
+    content_of: impl FnOnce(&Value) -> Vec<Block>,
+) -> Result<Response, ConvertError> {
     let choice = v["choices"]
         .get(0)
         .ok_or_else(|| ConvertError::Malformed("upstream response has no choices".into()))?;
     Ok(Response {
         id: str_at(v, "id").to_string(),
         model: str_at(v, "model").to_string(),
-        content: assistant_blocks(&choice["message"]),
+        content: content_of(choice),
         stop: parse_finish(str_at(choice, "finish_reason")),
         usage: Usage::from_openai_chat(&v["usage"]),
     })

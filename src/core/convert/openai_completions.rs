@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 use super::errors::{unsupported, ConvertError};
 use super::ir::{Block, Reasoning, Request, Response, Role, StopReason};
 use super::openai_chat::{
-    chunk_json, emit_shared_options, finish_name, joined_text, parse_finish, parse_shared_options,
-    push_blocks, reject_unmappable, ChunkHead,
+    chunk_json, emit_shared_options, finish_name, joined_text, parse_finish, parse_first_choice,
+    parse_shared_options, push_blocks, reject_unmappable, ChunkHead,
 };
 use super::read::{opt_str, str_at, string_list};
 use super::stream::{Delta, Frame};
@@ -89,16 +89,7 @@ pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
 }
 
 pub fn parse_response(v: &Value) -> Result<Response, ConvertError> {
-    let choice = v["choices"]
-        .get(0)
-        .ok_or_else(|| ConvertError::Malformed("upstream response has no choices".into()))?;
-    Ok(Response {
-        id: str_at(v, "id").to_string(),
-        model: str_at(v, "model").to_string(),
-        content: vec![Block::text(str_at(choice, "text"))],
-        stop: parse_finish(str_at(choice, "finish_reason")),
-        usage: Usage::from_openai_chat(&v["usage"]),
-    })
+    parse_first_choice(v, |choice| vec![Block::text(str_at(choice, "text"))])
 }
 
 fn completion_id(upstream: &str) -> String {
