@@ -227,9 +227,9 @@ pub fn inband_error_frame(family: WireFamily, message: &str, sequence_number: u6
             json!({"type": "error", "code": CODE, "message": message, "param": null, "sequence_number": sequence_number}),
         ),
         WireFamily::Anthropic => Frame::named("error", anthropic_error(502, message)),
-        // gemini_error(502) says INTERNAL; a broken upstream connection is UNAVAILABLE.
-        WireFamily::Gemini => Frame::named(
-            "error",
+        // gemini_error(502) says INTERNAL; a broken upstream connection is UNAVAILABLE. Data-only
+        // like the converters' Gemini errors: google-genai skips frames with an `event:` line.
+        WireFamily::Gemini => Frame::data(
             json!({"error": {"code": 502, "message": message, "status": "UNAVAILABLE"}}),
         ),
     };

@@ -316,7 +316,7 @@ fn tv15_mid_stream_failure_is_in_band_and_final() {
     assert_eq!(
         frames,
         vec![
-            json!(["error", {"error":{"code":529,"message":"Overloaded","status":"UNAVAILABLE"}}])
+            json!([null, {"error":{"code":529,"message":"Overloaded","status":"UNAVAILABLE"}}])
         ]
     );
 }

@@ -746,7 +746,9 @@ pub fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
             out.push(Frame::data(chunk));
         }
         Delta::Error { status, message } => {
-            out.push(Frame::named("error", gemini_error(*status, message)))
+            // Data-only: google-genai skips a frame that starts with an `event:` line, which
+            // would turn the error into a silently truncated success.
+            out.push(Frame::data(gemini_error(*status, message)))
         }
     }
     out
