@@ -2,6 +2,8 @@
 //! cost from a station's published prices, and the frames a relayed stream needs of its own:
 //! keep-alive and the in-band error sent when the upstream dies after the first byte.
 
+use crate::core::convert::errors::{anthropic_error, openai_error_object};
+use crate::core::convert::stream::Frame;
 pub use crate::core::convert::Usage;
 use crate::core::sse::{SseDecoder, SseEvent};
 use serde_json::{json, Value};
@@ -207,35 +209,33 @@ pub fn keepalive_frame(family: WireFamily) -> &'static [u8] {
 
 /// The in-band error that ends a stream whose upstream failed after the first byte (§5.5).
 /// `sequence_number` is only used by Responses streams (the next number in the stream).
+///
+/// The bodies are the converters' error bodies for a 502 (one builder per dialect, in
+/// `convert::errors`) with a machine-readable code where the dialect has one, written by the
+/// converters' SSE writer; unlike a converted Responses stream no `response.failed` follows, as
+/// pass-through keeps no response snapshot to fail.
 pub fn inband_error_frame(family: WireFamily, message: &str, sequence_number: u64) -> Vec<u8> {
-    let (event, body) = match family {
-        WireFamily::OpenAi => (
-            None,
-            json!({"error": {"message": message, "type": "server_error", "param": null, "code": "upstream_stream_interrupted"}}),
+    const CODE: &str = "upstream_stream_interrupted";
+    let frame = match family {
+        WireFamily::OpenAi => {
+            let mut error = openai_error_object(502, message);
+            error["code"] = json!(CODE);
+            Frame::data(json!({ "error": error }))
+        }
+        WireFamily::OpenAiResponses => Frame::named(
+            "error",
+            json!({"type": "error", "code": CODE, "message": message, "param": null, "sequence_number": sequence_number}),
         ),
-        WireFamily::OpenAiResponses => (
-            Some("error"),
-            json!({"type": "error", "code": "upstream_stream_interrupted", "message": message, "param": null, "sequence_number": sequence_number}),
-        ),
-        WireFamily::Anthropic => (
-            Some("error"),
-            json!({"type": "error", "error": {"type": "api_error", "message": message}}),
-        ),
-        WireFamily::Gemini => (
-            Some("error"),
+        WireFamily::Anthropic => Frame::named("error", anthropic_error(502, message)),
+        // gemini_error(502) says INTERNAL; a broken upstream connection is UNAVAILABLE. Data-only
+        // like the converters' Gemini errors: google-genai skips frames with an `event:` line.
+        WireFamily::Gemini => Frame::data(
             json!({"error": {"code": 502, "message": message, "status": "UNAVAILABLE"}}),
         ),
     };
-    let mut frame = String::new();
-    if let Some(event) = event {
-        frame.push_str("event: ");
-        frame.push_str(event);
-        frame.push('\n');
-    }
-    frame.push_str("data: ");
-    frame.push_str(&body.to_string());
-    frame.push_str("\n\n");
-    frame.into_bytes()
+    let mut out = Vec::new();
+    frame.write_sse(&mut out);
+    out
 }
 
 /// Whether bytes written so far end between two events, where a frame of ours may go.
@@ -445,6 +445,14 @@ mod tests {
             assert!(at_frame_boundary(&frame));
             assert!(at_frame_boundary(keepalive_frame(family)));
         }
+        assert_eq!(
+            inband_error_frame(WireFamily::OpenAi, "m", 0),
+            b"data: {\"error\":{\"code\":\"upstream_stream_interrupted\",\"message\":\"m\",\"param\":null,\"type\":\"server_error\"}}\n\n"
+        );
+        assert_eq!(
+            inband_error_frame(WireFamily::Anthropic, "m", 0),
+            b"event: error\ndata: {\"error\":{\"message\":\"m\",\"type\":\"api_error\"},\"type\":\"error\"}\n\n"
+        );
         let responses = inband_error_frame(WireFamily::OpenAiResponses, "m", 7);
         assert!(String::from_utf8(responses)
             .unwrap()

@@ -70,13 +70,14 @@ const responseText = (r) =>
 const CLIENTS = {
   'openai chat.completions': {
     stops: { text: 'stop', tool: 'tool_calls' },
+    isStreamError: (e) => e instanceof OpenAI.APIError,
     rateLimitError: OpenAI.RateLimitError,
     async chat(model, text) {
       const r = await openai().chat.completions.create({ model, messages: [{ role: 'user', content: text }] });
       return { text: r.choices[0].message.content, input: r.usage.prompt_tokens, output: r.usage.completion_tokens, stop: r.choices[0].finish_reason };
     },
-    async stream(model, text) {
-      const s = openai().chat.completions.stream({ model, messages: [{ role: 'user', content: text }], stream_options: { include_usage: true } });
+    async stream(model, text, headers) {
+      const s = openai().chat.completions.stream({ model, messages: [{ role: 'user', content: text }], stream_options: { include_usage: true } }, { headers });
       let streamed = '';
       s.on('content', (delta) => { streamed += delta; });
       const final = await s.finalChatCompletion();
@@ -90,6 +91,16 @@ const CLIENTS = {
       const message = r.choices[0].message;
       const [call] = message.tool_calls;
       return { name: call.function.name, args: JSON.parse(call.function.arguments), stop: r.choices[0].finish_reason, history: { messages: [...messages, message], tools, id: call.id } };
+    },
+    async streamToolCall(model, text) {
+      const tools = [{ type: 'function', function: { name: WEATHER.name, description: WEATHER.description, parameters: WEATHER.schema } }];
+      const s = openai().chat.completions.stream({ model, messages: [{ role: 'user', content: text }], tools });
+      let done;
+      s.on('tool_calls.function.arguments.done', (event) => { done = event; });
+      const final = await s.finalChatCompletion();
+      const [call] = final.choices[0].message.tool_calls;
+      assert.equal(done?.arguments, call.function.arguments, 'the helper announced the finished arguments');
+      return { name: call.function.name, id: call.id, args: call.function.arguments, stop: final.choices[0].finish_reason };
     },
     async toolResult(model, { messages, tools, id }, followUp) {
       const r = await openai().chat.completions.create({
@@ -105,13 +116,15 @@ const CLIENTS = {
 
   'openai responses': {
     stops: { text: 'completed', tool: 'completed' },
+    // The ResponseStream helper rejects with the stream's own `error` event (not an APIError).
+    isStreamError: (e) => e?.type === 'error' && typeof e.code === 'string' && typeof e.message === 'string',
     rateLimitError: OpenAI.RateLimitError,
     async chat(model, text) {
       const r = await openai().responses.create({ model, input: text });
       return { text: r.output_text, input: r.usage.input_tokens, output: r.usage.output_tokens, stop: r.status };
     },
-    async stream(model, text) {
-      const s = openai().responses.stream({ model, input: text });
+    async stream(model, text, headers) {
+      const s = openai().responses.stream({ model, input: text }, { headers });
       let streamed = '';
       s.on('response.output_text.delta', (event) => { streamed += event.delta; });
       const final = await s.finalResponse();
@@ -125,6 +138,16 @@ const CLIENTS = {
       const call = r.output.find((item) => item.type === 'function_call');
       const input = [{ role: 'user', content: text }, ...r.output.filter((item) => item.type === 'function_call')];
       return { name: call.name, args: JSON.parse(call.arguments), stop: r.status, history: { input, tools, id: call.call_id } };
+    },
+    async streamToolCall(model, text) {
+      const tools = [{ type: 'function', name: WEATHER.name, description: WEATHER.description, parameters: WEATHER.schema, strict: false }];
+      const s = openai().responses.stream({ model, input: text, tools });
+      let streamed = '';
+      s.on('response.function_call_arguments.delta', (event) => { streamed += event.delta; });
+      const final = await s.finalResponse();
+      const call = final.output.find((item) => item.type === 'function_call');
+      assert.equal(streamed, call.arguments, 'the argument deltas add up to the final arguments');
+      return { name: call.name, id: call.call_id, args: call.arguments, stop: final.status };
     },
     async toolResult(model, { input, tools, id }, followUp) {
       const r = await openai().responses.create({
@@ -140,13 +163,14 @@ const CLIENTS = {
 
   'anthropic messages': {
     stops: { text: 'end_turn', tool: 'tool_use' },
+    isStreamError: (e) => e instanceof Anthropic.APIError,
     rateLimitError: Anthropic.RateLimitError,
     async chat(model, text) {
       const r = await anthropic().messages.create({ model, max_tokens: 256, messages: [{ role: 'user', content: text }] });
       return { text: r.content.filter((b) => b.type === 'text').map((b) => b.text).join(''), input: r.usage.input_tokens, output: r.usage.output_tokens, stop: r.stop_reason };
     },
-    async stream(model, text) {
-      const s = anthropic().messages.stream({ model, max_tokens: 256, messages: [{ role: 'user', content: text }] });
+    async stream(model, text, headers) {
+      const s = anthropic().messages.stream({ model, max_tokens: 256, messages: [{ role: 'user', content: text }] }, { headers });
       let streamed = '';
       s.on('text', (delta) => { streamed += delta; });
       const final = await s.finalMessage();
@@ -159,6 +183,15 @@ const CLIENTS = {
       const r = await anthropic().messages.create({ model, max_tokens: 256, messages, tools });
       const call = r.content.find((b) => b.type === 'tool_use');
       return { name: call.name, args: call.input, stop: r.stop_reason, history: { messages: [...messages, { role: 'assistant', content: r.content }], tools, id: call.id } };
+    },
+    async streamToolCall(model, text) {
+      const tools = [{ name: WEATHER.name, description: WEATHER.description, input_schema: WEATHER.schema }];
+      const s = anthropic().messages.stream({ model, max_tokens: 256, messages: [{ role: 'user', content: text }], tools });
+      let json = '';
+      s.on('inputJson', (partial) => { json += partial; });
+      const final = await s.finalMessage();
+      const call = final.content.find((b) => b.type === 'tool_use');
+      return { name: call.name, id: call.id, args: json, stop: final.stop_reason };
     },
     async toolResult(model, { messages, tools, id }, followUp) {
       const r = await anthropic().messages.create({
@@ -175,15 +208,18 @@ const CLIENTS = {
 
   'google-genai models': {
     stops: { text: 'STOP', tool: 'STOP' },
+    isStreamError: (e) => e instanceof ApiError,
+    // Gemini's functionCall.id is optional: a Gemini upstream's calls pass through without one.
+    idlessUpstream: 'gemini',
     rateLimitError: ApiError,
     async chat(model, text) {
       const r = await genai().models.generateContent({ model, contents: text });
       return { text: r.text, input: r.usageMetadata.promptTokenCount, output: r.usageMetadata.candidatesTokenCount, stop: r.candidates[0].finishReason };
     },
-    async stream(model, text) {
+    async stream(model, text, headers) {
       let streamed = '';
       let last;
-      for await (const chunk of await genai().models.generateContentStream({ model, contents: text })) {
+      for await (const chunk of await genai().models.generateContentStream({ model, contents: text, config: { httpOptions: { headers } } })) {
         streamed += chunk.text ?? '';
         last = chunk;
       }
@@ -195,6 +231,17 @@ const CLIENTS = {
       const r = await genai().models.generateContent({ model, contents, config: { tools } });
       const [call] = r.functionCalls;
       return { name: call.name, args: call.args, stop: r.candidates[0].finishReason, history: { contents: [...contents, r.candidates[0].content], tools, name: call.name } };
+    },
+    async streamToolCall(model, text) {
+      const tools = [{ functionDeclarations: [{ name: WEATHER.name, description: WEATHER.description, parametersJsonSchema: WEATHER.schema }] }];
+      const calls = [];
+      let stop;
+      for await (const chunk of await genai().models.generateContentStream({ model, contents: text, config: { tools } })) {
+        calls.push(...(chunk.functionCalls ?? []));
+        stop = chunk.candidates?.[0]?.finishReason ?? stop;
+      }
+      assert.equal(calls.length, 1, JSON.stringify(calls));
+      return { name: calls[0].name, id: calls[0].id, args: JSON.stringify(calls[0].args), stop };
     },
     async toolResult(model, { contents, tools, name }, followUp) {
       const r = await genai().models.generateContent({
@@ -224,6 +271,26 @@ for (const [client, drive] of Object.entries(CLIENTS)) {
         );
         assert.match(lastUpstream(upstream).path, u.path, `${mode}: sent in the station's dialect`);
       }
+    });
+
+    test(`${label}: a streamed tool call is assembled by the SDK's stream helper`, async () => {
+      const question = 'weather in Lyon';
+      const call = await drive.streamToolCall(u.chat, question);
+      assert.equal(call.name, WEATHER.name);
+      if (drive.idlessUpstream === upstream) assert.equal(call.id, undefined);
+      else assert.ok(typeof call.id === 'string' && call.id.length > 0, `a call id: ${call.id}`);
+      assert.deepEqual(JSON.parse(call.args), { city: question }, `arguments JSON: ${call.args}`);
+      assert.equal(call.stop, drive.stops.tool);
+      assert.match(lastUpstream(upstream).path, u.path);
+    });
+
+    test(`${label}: a stream the upstream cuts mid-way is the SDK's error, not a short success`, async () => {
+      const partial = await drive.stream(u.chat, 'a long answer that breaks off', { 'x-fake-behavior': 'cut-stream:2' }).then(
+        (r) => assert.fail(`silently truncated: ${JSON.stringify(r)}`),
+        (e) => e,
+      );
+      assert.ok(drive.isStreamError(partial), `${partial?.constructor?.name}: ${partial?.message}`);
+      assert.match(String(partial.message), /interrupted|upstream|stream/i);
     });
 
     test(`${label}: a tool call, then its result sent back`, async () => {

@@ -10,7 +10,7 @@ use super::ir::{
     Role, StopReason, SystemPart, ToolCall, ToolChoice, ToolDef, ToolResult,
 };
 use super::openai_chat::{push_blocks, set_opt};
-use super::read::{opt_str, str_at, string_list};
+use super::read::{event_kind, opt_str, str_at, string_list};
 use super::stream::{Delta, Frame};
 use super::tools::{anthropic_id, object_schema};
 use super::usage::Usage;
@@ -129,14 +129,8 @@ pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
             )));
         }
         req.tools.push(ToolDef {
-            name: str_at(t, "name").to_string(),
-            description: opt_str(t, "description"),
-            parameters: t
-                .get("input_schema")
-                .cloned()
-                .unwrap_or(json!({"type": "object"})),
-            strict: None,
             cache: t.get("cache_control").is_some(),
+            ..ToolDef::declared(t, "input_schema")
         });
     }
     let choice = &v["tool_choice"];
@@ -501,11 +495,7 @@ pub fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta>
     let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
         return out;
     };
-    let kind = if event.event.is_empty() {
-        str_at(&v, "type")
-    } else {
-        event.event.as_str()
-    };
+    let kind = event_kind(event, &v);
     let key = v["index"].as_u64().unwrap_or(0);
     match kind {
         "message_start" => {

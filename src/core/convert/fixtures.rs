@@ -315,9 +315,7 @@ fn tv15_mid_stream_failure_is_in_band_and_final() {
     let frames = frames_after_error(overloaded, Dialect::AnthropicMessages, Dialect::Gemini);
     assert_eq!(
         frames,
-        vec![
-            json!(["error", {"error":{"code":529,"message":"Overloaded","status":"UNAVAILABLE"}}])
-        ]
+        vec![json!([null, {"error":{"code":529,"message":"Overloaded","status":"UNAVAILABLE"}}])]
     );
 }
 

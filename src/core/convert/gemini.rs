@@ -385,14 +385,7 @@ pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
     for m in &req.messages {
         let parts = emit_parts(m, &call_order)?;
         if m.role == Role::Assistant {
-            call_order = m
-                .content
-                .iter()
-                .filter_map(|b| match b {
-                    Block::ToolCall(c) => Some(c.id.clone()),
-                    _ => None,
-                })
-                .collect();
+            call_order = m.call_ids();
         }
         if parts.is_empty() {
             continue;
@@ -753,7 +746,9 @@ pub fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
             out.push(Frame::data(chunk));
         }
         Delta::Error { status, message } => {
-            out.push(Frame::named("error", gemini_error(*status, message)))
+            // Data-only: google-genai skips a frame that starts with an `event:` line, which
+            // would turn the error into a silently truncated success.
+            out.push(Frame::data(gemini_error(*status, message)))
         }
     }
     out

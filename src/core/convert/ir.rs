@@ -3,8 +3,9 @@
 //! hints (wire-protocols.md §3).
 
 use crate::core::dialect::Dialect;
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use super::read::{opt_str, str_at};
 use super::usage::Usage;
 
 /// The vendor whose servers minted an opaque blob; blobs never cross to another vendor.
@@ -151,6 +152,19 @@ pub struct Message {
     pub content: Vec<Block>,
 }
 
+impl Message {
+    /// The ids of the tool calls in this turn, in order (results answer them by position).
+    pub fn call_ids(&self) -> Vec<String> {
+        self.content
+            .iter()
+            .filter_map(|b| match b {
+                Block::ToolCall(c) => Some(c.id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// A system/developer instruction part.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SystemPart {
@@ -167,6 +181,23 @@ pub struct ToolDef {
     /// `None` = the client did not say (Chat: off, Responses: on).
     pub strict: Option<bool>,
     pub cache: bool,
+}
+
+impl ToolDef {
+    /// A client's function declaration: `name`, `description` and the schema under `schema_key`
+    /// (an empty object schema when absent); strictness and cache hints are the caller's to set.
+    pub fn declared(decl: &Value, schema_key: &str) -> ToolDef {
+        ToolDef {
+            name: str_at(decl, "name").to_string(),
+            description: opt_str(decl, "description"),
+            parameters: decl
+                .get(schema_key)
+                .cloned()
+                .unwrap_or(json!({"type": "object"})),
+            strict: None,
+            cache: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -139,14 +139,7 @@ fn request_facts(req: &Request) -> Value {
                 }
             }
             if m.role == Role::Assistant {
-                last_calls = m
-                    .content
-                    .iter()
-                    .filter_map(|b| match b {
-                        Block::ToolCall(c) => Some(c.id.clone()),
-                        _ => None,
-                    })
-                    .collect();
+                last_calls = m.call_ids();
             }
             json!([m.role == Role::User, facts])
         })

@@ -301,7 +301,18 @@ fn resolve_result_names(req: &mut Request) {
 
 /// Shared JSON readers for the dialect modules.
 pub(crate) mod read {
+    use crate::core::sse::SseEvent;
     use serde_json::Value;
+
+    /// The type of a named-event stream's event (Anthropic, Responses): the `event:` line, or
+    /// the data's `type` when a relay dropped the line.
+    pub fn event_kind<'a>(event: &'a SseEvent, data: &'a Value) -> &'a str {
+        if event.event.is_empty() {
+            str_at(data, "type")
+        } else {
+            event.event.as_str()
+        }
+    }
 
     /// A string field, or "".
     pub fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {

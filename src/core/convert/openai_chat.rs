@@ -212,14 +212,8 @@ pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
         }
         let f = &t["function"];
         req.tools.push(ToolDef {
-            name: str_at(f, "name").to_string(),
-            description: opt_str(f, "description"),
-            parameters: f
-                .get("parameters")
-                .cloned()
-                .unwrap_or(json!({"type": "object"})),
             strict: f["strict"].as_bool(),
-            cache: false,
+            ..ToolDef::declared(f, "parameters")
         });
     }
     req.tool_choice = parse_tool_choice(&v["tool_choice"]);
@@ -227,21 +221,47 @@ pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
     req.max_tokens = v["max_completion_tokens"]
         .as_u64()
         .or(v["max_tokens"].as_u64());
-    req.temperature = v["temperature"].as_f64();
-    req.top_p = v["top_p"].as_f64();
-    req.stop = string_list(v.get("stop"));
-    req.stream = v["stream"].as_bool() == Some(true);
-    req.include_usage = v["stream_options"]["include_usage"].as_bool() == Some(true);
+    parse_shared_options(v, &mut req);
     req.reasoning = opt_str(v, "reasoning_effort").map(|e| match e.as_str() {
         "none" => Reasoning::Disabled,
         _ => Reasoning::Effort(e),
     });
     req.response_format = parse_response_format(&v["response_format"]);
+    Ok(req)
+}
+
+/// The sampling and streaming fields a Chat request shares with a legacy Completions one.
+pub(crate) fn parse_shared_options(v: &Value, req: &mut Request) {
+    req.temperature = v["temperature"].as_f64();
+    req.top_p = v["top_p"].as_f64();
+    req.stop = string_list(v.get("stop"));
+    req.stream = v["stream"].as_bool() == Some(true);
+    req.include_usage = v["stream_options"]["include_usage"].as_bool() == Some(true);
     req.user = opt_str(v, "user");
     req.seed = v["seed"].as_i64();
     req.presence_penalty = v["presence_penalty"].as_f64();
     req.frequency_penalty = v["frequency_penalty"].as_f64();
-    Ok(req)
+}
+
+/// Writes what `parse_shared_options` reads (and `max_tokens`); a stream always asks for usage.
+pub(crate) fn emit_shared_options(req: &Request, out: &mut Map<String, Value>) {
+    set_opt(out, "max_tokens", req.max_tokens);
+    set_opt(out, "temperature", req.temperature);
+    set_opt(out, "top_p", req.top_p);
+    if !req.stop.is_empty() {
+        out.insert(
+            "stop".into(),
+            json!(req.stop.iter().take(4).collect::<Vec<_>>()),
+        );
+    }
+    set_opt(out, "user", req.user.clone());
+    set_opt(out, "seed", req.seed);
+    set_opt(out, "presence_penalty", req.presence_penalty);
+    set_opt(out, "frequency_penalty", req.frequency_penalty);
+    if req.stream {
+        out.insert("stream".into(), json!(true));
+        out.insert("stream_options".into(), json!({"include_usage": true}));
+    }
 }
 
 fn parse_response_format(v: &Value) -> Option<ResponseFormat> {
@@ -338,6 +358,12 @@ fn emit_assistant(blocks: &[Block], out: &mut Vec<Value>) {
     if !reasoning.is_empty() {
         msg["reasoning_content"] = json!(reasoning);
     }
+    set_tool_calls(&mut msg, blocks);
+    out.push(msg);
+}
+
+/// Sets an assistant message's `tool_calls` from the calls among `blocks`, when there are any.
+fn set_tool_calls(msg: &mut Value, blocks: &[Block]) {
     let calls: Vec<Value> = blocks
         .iter()
         .filter_map(|b| match b {
@@ -349,7 +375,6 @@ fn emit_assistant(blocks: &[Block], out: &mut Vec<Value>) {
     if !calls.is_empty() {
         msg["tool_calls"] = Value::Array(calls);
     }
-    out.push(msg);
 }
 
 /// Chat `tool_choice` value.
@@ -417,15 +442,7 @@ pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
         req.tool_choice.as_ref().map(tool_choice_value),
     );
     set_opt(&mut out, "parallel_tool_calls", req.parallel_tool_calls);
-    set_opt(&mut out, "max_tokens", req.max_tokens);
-    set_opt(&mut out, "temperature", req.temperature);
-    set_opt(&mut out, "top_p", req.top_p);
-    if !req.stop.is_empty() {
-        out.insert(
-            "stop".into(),
-            json!(req.stop.iter().take(4).collect::<Vec<_>>()),
-        );
-    }
+    emit_shared_options(req, &mut out);
     set_opt(
         &mut out,
         "reasoning_effort",
@@ -449,14 +466,6 @@ pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
             }
         }),
     );
-    set_opt(&mut out, "user", req.user.clone());
-    set_opt(&mut out, "seed", req.seed);
-    set_opt(&mut out, "presence_penalty", req.presence_penalty);
-    set_opt(&mut out, "frequency_penalty", req.frequency_penalty);
-    if req.stream {
-        out.insert("stream".into(), json!(true));
-        out.insert("stream_options".into(), json!({"include_usage": true}));
-    }
     Ok(Value::Object(out))
 }
 
@@ -481,13 +490,21 @@ pub(crate) fn finish_name(reason: StopReason) -> &'static str {
 }
 
 pub fn parse_response(v: &Value) -> Result<Response, ConvertError> {
+    parse_first_choice(v, |choice| assistant_blocks(&choice["message"]))
+}
+
+/// A Chat or Completions answer from its first choice, whose content `content_of` reads.
+pub(crate) fn parse_first_choice(
+    v: &Value,
+    content_of: impl FnOnce(&Value) -> Vec<Block>,
+) -> Result<Response, ConvertError> {
     let choice = v["choices"]
         .get(0)
         .ok_or_else(|| ConvertError::Malformed("upstream response has no choices".into()))?;
     Ok(Response {
         id: str_at(v, "id").to_string(),
         model: str_at(v, "model").to_string(),
-        content: assistant_blocks(&choice["message"]),
+        content: content_of(choice),
         stop: parse_finish(str_at(choice, "finish_reason")),
         usage: Usage::from_openai_chat(&v["usage"]),
     })
@@ -516,18 +533,7 @@ pub fn emit_response(resp: &Response, ctx: &ResponseContext) -> Value {
     if !reasoning.is_empty() {
         message["reasoning_content"] = json!(reasoning);
     }
-    let calls: Vec<Value> = resp
-        .content
-        .iter()
-        .filter_map(|b| match b {
-            Block::ToolCall(c) => Some(json!({"id": c.id, "type": "function",
-                "function": {"name": c.name, "arguments": c.arguments.to_string()}})),
-            _ => None,
-        })
-        .collect();
-    if !calls.is_empty() {
-        message["tool_calls"] = Value::Array(calls);
-    }
+    set_tool_calls(&mut message, &resp.content);
     let stop = StopReason::settle(Some(resp.stop), resp.has_tool_call());
     json!({
         "id": chat_id(&resp.id),
@@ -621,26 +627,34 @@ fn tool_delta(entry: &Value, position: usize, st: &mut StreamParser, out: &mut V
     }
 }
 
-/// One upstream Chat chunk → deltas.
-pub fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta> {
-    let mut out = Vec::new();
+/// The JSON of one upstream Chat or Completions chunk, or the deltas that stand for the whole
+/// event: `[DONE]`, an in-band error, nothing for data that is not JSON.
+pub(crate) fn chunk_json(event: &SseEvent) -> Result<Value, Vec<Delta>> {
     if event.data.trim() == "[DONE]" {
-        out.push(Delta::Done);
-        return out;
+        return Err(vec![Delta::Done]);
     }
     let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
-        return out;
+        return Err(Vec::new());
     };
     if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
-        out.push(Delta::Error {
+        return Err(vec![Delta::Error {
             status: err["code"].as_u64().map_or(500, |c| c as u16),
             message: err["message"]
                 .as_str()
                 .unwrap_or("upstream error")
                 .to_string(),
-        });
-        return out;
+        }]);
     }
+    Ok(v)
+}
+
+/// One upstream Chat chunk → deltas.
+pub fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta> {
+    let v = match chunk_json(event) {
+        Ok(v) => v,
+        Err(deltas) => return deltas,
+    };
+    let mut out = Vec::new();
     let choice = &v["choices"][0];
     if !st.started && (choice.is_object() || v.get("id").is_some()) {
         st.started = true;
@@ -687,40 +701,87 @@ pub fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta>
 
 // ---------------------------------------------------------------- stream emitter (Chat client)
 
-/// State of the Chat-client emitter (§5.2).
+/// What every Chat and Completions stream chunk repeats, with the stop and usage the end reports.
 #[derive(Debug)]
-pub struct StreamEmitter {
-    id: String,
+pub(crate) struct ChunkHead {
+    pub id: String,
     model: String,
     created: u64,
+    object: &'static str,
     include_usage: bool,
-    started: bool,
-    /// Upstream tool key → dense Chat index.
-    tool_keys: Vec<u64>,
-    stop: Option<StopReason>,
+    pub stop: Option<StopReason>,
     usage: Usage,
 }
 
-impl StreamEmitter {
-    pub fn new(ctx: &ResponseContext) -> Self {
-        StreamEmitter {
-            id: chat_id(""),
+impl ChunkHead {
+    pub fn new(ctx: &ResponseContext, id: String, object: &'static str) -> Self {
+        ChunkHead {
+            id,
             model: ctx.client_model.clone(),
             created: ctx.created,
+            object,
             include_usage: ctx.include_usage,
-            started: false,
-            tool_keys: Vec::new(),
             stop: None,
             usage: Usage::default(),
         }
     }
 
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Frame {
+    /// A chunk carrying `choices`.
+    pub fn chunk(&self, choices: Value) -> Frame {
         Frame::data(json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "id": self.id, "object": self.object, "created": self.created,
+            "model": self.model, "choices": choices,
         }))
+    }
+
+    /// The end of the stream: the last choice, the usage chunk when the client asked, `[DONE]`.
+    pub fn finish(&self, last_choice: Value, out: &mut Vec<Frame>) {
+        out.push(self.chunk(json!([last_choice])));
+        if self.include_usage {
+            let mut usage = self.chunk(json!([]));
+            if let Frame::Event { data, .. } = &mut usage {
+                data["usage"] = self.usage.to_openai_chat();
+            }
+            out.push(usage);
+        }
+        out.push(Frame::DoneMarker);
+    }
+
+    /// The deltas both emitters treat alike (usage, finish reason, in-band error); others are
+    /// the caller's.
+    pub fn absorb(&mut self, delta: &Delta, out: &mut Vec<Frame>) {
+        match delta {
+            Delta::Usage(u) => self.usage = *u,
+            Delta::Finish(r) => self.stop = Some(*r),
+            Delta::Error { status, message } => out.push(Frame::data(
+                json!({"error": openai_error_object(*status, message)}),
+            )),
+            _ => {}
+        }
+    }
+}
+
+/// State of the Chat-client emitter (§5.2).
+#[derive(Debug)]
+pub struct StreamEmitter {
+    head: ChunkHead,
+    started: bool,
+    /// Upstream tool key → dense Chat index.
+    tool_keys: Vec<u64>,
+}
+
+impl StreamEmitter {
+    pub fn new(ctx: &ResponseContext) -> Self {
+        StreamEmitter {
+            head: ChunkHead::new(ctx, chat_id(""), "chat.completion.chunk"),
+            started: false,
+            tool_keys: Vec::new(),
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Frame {
+        self.head
+            .chunk(json!([{"index": 0, "delta": delta, "finish_reason": finish}]))
     }
 
     fn ensure_started(&mut self, out: &mut Vec<Frame>) {
@@ -737,7 +798,7 @@ pub fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
     match delta {
         Delta::Start { id } => {
             if !st.started {
-                st.id = chat_id(id);
+                st.head.id = chat_id(id);
             }
             st.ensure_started(&mut out);
         }
@@ -749,7 +810,6 @@ pub fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
             st.ensure_started(&mut out);
             out.push(st.chunk(json!({"reasoning_content": text}), None));
         }
-        Delta::Signature(_) => {}
         Delta::ToolStart { key, id, name } => {
             st.ensure_started(&mut out);
             let index = st.tool_keys.len();
@@ -770,25 +830,15 @@ pub fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
                 }
             }
         }
-        Delta::Usage(u) => st.usage = *u,
-        Delta::Finish(r) => st.stop = Some(*r),
         Delta::Done => {
             st.ensure_started(&mut out);
-            let stop = StopReason::settle(st.stop, !st.tool_keys.is_empty());
-            out.push(st.chunk(json!({}), Some(finish_name(stop))));
-            if st.include_usage {
-                out.push(Frame::data(json!({
-                    "id": st.id, "object": "chat.completion.chunk", "created": st.created,
-                    "model": st.model, "choices": [], "usage": st.usage.to_openai_chat(),
-                })));
-            }
-            out.push(Frame::DoneMarker);
+            let stop = StopReason::settle(st.head.stop, !st.tool_keys.is_empty());
+            st.head.finish(
+                json!({"index": 0, "delta": {}, "finish_reason": finish_name(stop)}),
+                &mut out,
+            );
         }
-        Delta::Error { status, message } => {
-            out.push(Frame::data(
-                json!({"error": openai_error_object(*status, message)}),
-            ));
-        }
+        other => st.head.absorb(other, &mut out),
     }
     out
 }

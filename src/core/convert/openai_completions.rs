@@ -4,10 +4,11 @@
 use crate::core::sse::SseEvent;
 use serde_json::{json, Map, Value};
 
-use super::errors::{openai_error_object, unsupported, ConvertError};
+use super::errors::{unsupported, ConvertError};
 use super::ir::{Block, Reasoning, Request, Response, Role, StopReason};
 use super::openai_chat::{
-    finish_name, joined_text, parse_finish, push_blocks, reject_unmappable, set_opt,
+    chunk_json, emit_shared_options, finish_name, joined_text, parse_finish, parse_first_choice,
+    parse_shared_options, push_blocks, reject_unmappable, ChunkHead,
 };
 use super::read::{opt_str, str_at, string_list};
 use super::stream::{Delta, Frame};
@@ -45,17 +46,9 @@ pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
     let mut req = Request {
         model: str_at(v, "model").to_string(),
         max_tokens: Some(v["max_tokens"].as_u64().unwrap_or(DEFAULT_MAX_TOKENS)),
-        temperature: v["temperature"].as_f64(),
-        top_p: v["top_p"].as_f64(),
-        stop: string_list(v.get("stop")),
-        stream: v["stream"].as_bool() == Some(true),
-        include_usage: v["stream_options"]["include_usage"].as_bool() == Some(true),
-        user: opt_str(v, "user"),
-        seed: v["seed"].as_i64(),
-        presence_penalty: v["presence_penalty"].as_f64(),
-        frequency_penalty: v["frequency_penalty"].as_f64(),
         ..Request::default()
     };
+    parse_shared_options(v, &mut req);
     for p in prompts {
         push_blocks(&mut req.messages, Role::User, vec![Block::text(p)]);
     }
@@ -91,37 +84,12 @@ pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
     let mut out = Map::new();
     out.insert("model".into(), json!(req.model));
     out.insert("prompt".into(), json!(texts.join("\n\n")));
-    set_opt(&mut out, "max_tokens", req.max_tokens);
-    set_opt(&mut out, "temperature", req.temperature);
-    set_opt(&mut out, "top_p", req.top_p);
-    if !req.stop.is_empty() {
-        out.insert(
-            "stop".into(),
-            json!(req.stop.iter().take(4).collect::<Vec<_>>()),
-        );
-    }
-    set_opt(&mut out, "user", req.user.clone());
-    set_opt(&mut out, "seed", req.seed);
-    set_opt(&mut out, "presence_penalty", req.presence_penalty);
-    set_opt(&mut out, "frequency_penalty", req.frequency_penalty);
-    if req.stream {
-        out.insert("stream".into(), json!(true));
-        out.insert("stream_options".into(), json!({"include_usage": true}));
-    }
+    emit_shared_options(req, &mut out);
     Ok(Value::Object(out))
 }
 
 pub fn parse_response(v: &Value) -> Result<Response, ConvertError> {
-    let choice = v["choices"]
-        .get(0)
-        .ok_or_else(|| ConvertError::Malformed("upstream response has no choices".into()))?;
-    Ok(Response {
-        id: str_at(v, "id").to_string(),
-        model: str_at(v, "model").to_string(),
-        content: vec![Block::text(str_at(choice, "text"))],
-        stop: parse_finish(str_at(choice, "finish_reason")),
-        usage: Usage::from_openai_chat(&v["usage"]),
-    })
+    parse_first_choice(v, |choice| vec![Block::text(str_at(choice, "text"))])
 }
 
 fn completion_id(upstream: &str) -> String {
@@ -161,21 +129,11 @@ pub struct StreamParser {
 
 /// One upstream Completions chunk → deltas.
 pub fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta> {
-    let mut out = Vec::new();
-    if event.data.trim() == "[DONE]" {
-        out.push(Delta::Done);
-        return out;
-    }
-    let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
-        return out;
+    let v = match chunk_json(event) {
+        Ok(v) => v,
+        Err(deltas) => return deltas,
     };
-    if let Some(err) = v.get("error").filter(|e| e.is_object()) {
-        out.push(Delta::Error {
-            status: 500,
-            message: str_at(err, "message").to_string(),
-        });
-        return out;
-    }
+    let mut out = Vec::new();
     if !st.started {
         st.started = true;
         out.push(Delta::Start {
@@ -198,66 +156,34 @@ pub fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta>
 /// State of the Completions-client emitter.
 #[derive(Debug)]
 pub struct StreamEmitter {
-    id: String,
-    model: String,
-    created: u64,
-    include_usage: bool,
-    stop: Option<StopReason>,
-    usage: Usage,
+    head: ChunkHead,
 }
 
 impl StreamEmitter {
     pub fn new(ctx: &ResponseContext) -> Self {
         StreamEmitter {
-            id: completion_id(""),
-            model: ctx.client_model.clone(),
-            created: ctx.created,
-            include_usage: ctx.include_usage,
-            stop: None,
-            usage: Usage::default(),
+            head: ChunkHead::new(ctx, completion_id(""), "text_completion"),
         }
-    }
-
-    fn chunk(&self, choices: Value) -> Frame {
-        Frame::data(
-            json!({"id": self.id, "object": "text_completion", "created": self.created,
-            "model": self.model, "choices": choices}),
-        )
     }
 }
 
 /// One delta → Completions chunks (reasoning and tool calls have no legacy form).
 pub fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
     let mut out = Vec::new();
+    let st = &mut st.head;
     match delta {
         Delta::Start { id } if !id.is_empty() => st.id = completion_id(id),
         Delta::Text(text) => out.push(
             st.chunk(json!([{"text": text, "index": 0, "logprobs": null, "finish_reason": null}])),
         ),
-        Delta::Usage(u) => st.usage = *u,
-        Delta::Finish(r) => st.stop = Some(*r),
         Delta::Done => {
             let stop = completion_finish(StopReason::settle(st.stop, false));
-            out.push(
-                st.chunk(
-                    json!([{"text": "", "index": 0, "logprobs": null, "finish_reason": stop}]),
-                ),
+            st.finish(
+                json!({"text": "", "index": 0, "logprobs": null, "finish_reason": stop}),
+                &mut out,
             );
-            if st.include_usage {
-                let mut usage = st.chunk(json!([]));
-                if let Frame::Event { data, .. } = &mut usage {
-                    data["usage"] = st.usage.to_openai_chat();
-                }
-                out.push(usage);
-            }
-            out.push(Frame::DoneMarker);
         }
-        Delta::Error { status, message } => {
-            out.push(Frame::data(
-                json!({"error": openai_error_object(*status, message)}),
-            ));
-        }
-        _ => {}
+        other => st.absorb(other, &mut out),
     }
     out
 }

@@ -10,7 +10,7 @@ use super::ir::{
     StopReason, SystemPart, ToolCall, ToolChoice, ToolDef, ToolResult,
 };
 use super::openai_chat::{openai_effort, parse_tool_choice, push_blocks, results_first, set_opt};
-use super::read::{args_object, opt_str, str_at};
+use super::read::{args_object, event_kind, opt_str, str_at};
 use super::stream::{Delta, Frame};
 use super::tools::object_schema;
 use super::usage::Usage;
@@ -166,15 +166,9 @@ pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
             )));
         }
         req.tools.push(ToolDef {
-            name: str_at(t, "name").to_string(),
-            description: opt_str(t, "description"),
-            parameters: t
-                .get("parameters")
-                .cloned()
-                .unwrap_or(json!({"type": "object"})),
             // Responses tools are strict unless they say otherwise.
             strict: Some(t["strict"].as_bool().unwrap_or(true)),
-            cache: false,
+            ..ToolDef::declared(t, "parameters")
         });
     }
     req.tool_choice = parse_tool_choice(&v["tool_choice"]);
@@ -497,11 +491,7 @@ pub fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta>
     let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
         return out;
     };
-    let kind = if event.event.is_empty() {
-        str_at(&v, "type")
-    } else {
-        event.event.as_str()
-    };
+    let kind = event_kind(event, &v);
     let key = v["output_index"].as_u64().unwrap_or(0);
     let item = &v["item"];
     match kind {

@@ -50,7 +50,8 @@ pub enum Delta {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
     Event {
-        /// The `event:` line (Anthropic, Responses, Gemini errors); `None` for data-only dialects.
+        /// The `event:` line (Anthropic, Responses); `None` for data-only dialects (Chat,
+        /// Completions, Gemini — whose SDK drops any frame that does not start with `data:`).
         name: Option<String>,
         data: Value,
     },

@@ -28,23 +28,23 @@ impl Usage {
 
     /// Reads Chat/Completions `usage`.
     pub fn from_openai_chat(u: &Value) -> Usage {
-        Usage {
-            prompt_tokens: num(u, "prompt_tokens"),
-            completion_tokens: num(u, "completion_tokens"),
-            cached_tokens: num(&u["prompt_tokens_details"], "cached_tokens"),
-            cache_creation_tokens: 0,
-            reasoning_tokens: num(&u["completion_tokens_details"], "reasoning_tokens"),
-        }
+        Usage::from_openai_names(u, "prompt_tokens", "completion_tokens")
     }
 
     /// Reads Responses `usage`.
     pub fn from_openai_responses(u: &Value) -> Usage {
+        Usage::from_openai_names(u, "input_tokens", "output_tokens")
+    }
+
+    /// Both OpenAI usage shapes: the two counts under `input`/`output`, cached and reasoning
+    /// parts in `<input>_details`/`<output>_details` (no cache-creation count in either).
+    fn from_openai_names(u: &Value, input: &str, output: &str) -> Usage {
         Usage {
-            prompt_tokens: num(u, "input_tokens"),
-            completion_tokens: num(u, "output_tokens"),
-            cached_tokens: num(&u["input_tokens_details"], "cached_tokens"),
+            prompt_tokens: num(u, input),
+            completion_tokens: num(u, output),
+            cached_tokens: num(&u[format!("{input}_details")], "cached_tokens"),
             cache_creation_tokens: 0,
-            reasoning_tokens: num(&u["output_tokens_details"], "reasoning_tokens"),
+            reasoning_tokens: num(&u[format!("{output}_details")], "reasoning_tokens"),
         }
     }
 
