@@ -38,6 +38,30 @@ impl Dialect {
     pub fn parse(name: &str) -> Option<Dialect> {
         Dialect::ALL.into_iter().find(|d| d.as_str() == name)
     }
+
+    /// The names [`Dialect::parse`] accepts, for error messages.
+    pub fn names() -> String {
+        Dialect::ALL.map(Dialect::as_str).join(", ")
+    }
+}
+
+// By name ([`Dialect::as_str`]), so the wire names live in one place.
+impl serde::Serialize for Dialect {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Dialect {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Dialect::parse(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown dialect `{name}`; one of {}",
+                Dialect::names()
+            ))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -50,5 +74,12 @@ mod tests {
             assert_eq!(Dialect::parse(d.as_str()), Some(d));
         }
         assert_eq!(Dialect::parse("openai"), None);
+        let json = serde_json::to_string(&Dialect::ALL).unwrap();
+        assert!(json.starts_with(r#"["openai-chat","openai-completions""#));
+        assert_eq!(
+            serde_json::from_str::<Vec<Dialect>>(&json).unwrap(),
+            Dialect::ALL
+        );
+        assert!(serde_json::from_str::<Dialect>(r#""openai""#).is_err());
     }
 }

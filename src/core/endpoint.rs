@@ -2,6 +2,7 @@
 //! what its response looks like. One table, so the relay itself has no per-endpoint branches.
 
 use crate::core::dialect::Dialect;
+use crate::core::panels::relay_paths::Served;
 use crate::core::usage::WireFamily;
 
 /// How the client's credential is replaced by the upstream key.
@@ -438,25 +439,22 @@ mod tests {
     }
 }
 
-/// How one call reaches one channel, decided from the station's platform.
+/// How one call reaches one channel, decided from the dialects the channel serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallPlan {
-    /// The platform speaks the client's dialect: same body, the path under its prefix.
+    /// The channel speaks the client's dialect: same body, the path under its prefix.
     Native { path: String },
-    /// It does not: convert to `target` (the platform's primary dialect).
+    /// It does not: convert to `target` (the channel's primary dialect).
     Convert { target: Dialect },
-    /// A token count the platform cannot answer in this dialect: estimate locally.
+    /// A token count the channel cannot answer in this dialect: estimate locally.
     LocalCount(Dialect),
 }
 
 /// Decides how a call with `standard_path` (as the client sent it, with query) goes to a
-/// channel of `platform`. Unknown platform names are treated as New API (all dialects).
-pub fn plan_call(endpoint: &RelayEndpoint, platform: &str, standard_path: &str) -> CallPlan {
-    use crate::core::panels::relay_paths::{dialects, prefix, upstream_path};
-    use crate::core::station::Platform;
-    let platform = Platform::parse(platform).unwrap_or(Platform::NewApi);
+/// channel that serves `served` (its station's override or its platform's defaults).
+pub fn plan_call(endpoint: &RelayEndpoint, served: Served<'_>, standard_path: &str) -> CallPlan {
     if let Some(counted) = endpoint.counts_tokens_of {
-        if prefix(platform, counted).is_none() {
+        if served.prefix(counted).is_none() {
             return CallPlan::LocalCount(counted);
         }
     }
@@ -466,21 +464,17 @@ pub fn plan_call(endpoint: &RelayEndpoint, platform: &str, standard_path: &str) 
         WireFamily::Anthropic => Dialect::AnthropicMessages,
         WireFamily::OpenAi | WireFamily::OpenAiResponses => Dialect::OpenAiChat,
     });
-    if let Some(path) = upstream_path(platform, dialect, standard_path) {
+    if let Some(path) = served.upstream_path(dialect, standard_path) {
         return CallPlan::Native { path };
     }
     let embedding_target = endpoint
         .embeddings
         .map(Embeddings::convert_target)
-        .filter(|target| prefix(platform, *target).is_some());
-    match (
-        endpoint.dialect,
-        dialects(platform).first(),
-        embedding_target,
-    ) {
-        (Some(_), Some((target, _)), _) => CallPlan::Convert { target: *target },
+        .filter(|target| served.prefix(*target).is_some());
+    match (endpoint.dialect, served.primary(), embedding_target) {
+        (Some(_), Some(target), _) => CallPlan::Convert { target },
         (None, _, Some(target)) => CallPlan::Convert { target },
-        // Nothing to convert (images, audio…), or a platform without any dialect row: the
+        // Nothing to convert (images, audio…), or a channel without any dialect row: the
         // call goes as it is and the station answers for itself.
         _ => CallPlan::Native {
             path: standard_path.to_string(),
@@ -491,6 +485,12 @@ pub fn plan_call(endpoint: &RelayEndpoint, platform: &str, standard_path: &str) 
 #[cfg(test)]
 mod plan_tests {
     use super::*;
+    use crate::core::panels::relay_paths::{parse_override, DialectRoute};
+
+    /// `plan_call` for a channel of `platform` without an override.
+    fn plan(endpoint: &RelayEndpoint, platform: &str, path: &str) -> CallPlan {
+        plan_call(endpoint, Served::of(platform, None), path)
+    }
 
     fn relay_of(method: &str, path: &str) -> RelayEndpoint {
         match resolve(method, path) {
@@ -503,20 +503,20 @@ mod plan_tests {
     fn native_paths_follow_the_platform_prefix() {
         let messages = relay_of("POST", "/v1/messages");
         assert_eq!(
-            plan_call(&messages, "onehub", "/v1/messages?beta=true"),
+            plan(&messages, "onehub", "/v1/messages?beta=true"),
             CallPlan::Native {
                 path: "/claude/v1/messages?beta=true".into()
             }
         );
         assert_eq!(
-            plan_call(&messages, "new-api", "/v1/messages"),
+            plan(&messages, "new-api", "/v1/messages"),
             CallPlan::Native {
                 path: "/v1/messages".into()
             }
         );
         let chat = relay_of("POST", "/v1/chat/completions");
         assert_eq!(
-            plan_call(&chat, "zhipu", "/v1/chat/completions"),
+            plan(&chat, "zhipu", "/v1/chat/completions"),
             CallPlan::Native {
                 path: "/api/paas/v4/chat/completions".into()
             }
@@ -527,21 +527,21 @@ mod plan_tests {
     fn missing_dialects_convert_to_the_primary_one() {
         let messages = relay_of("POST", "/v1/messages");
         assert_eq!(
-            plan_call(&messages, "openai-compatible", "/v1/messages"),
+            plan(&messages, "openai-compatible", "/v1/messages"),
             CallPlan::Convert {
                 target: Dialect::OpenAiChat
             }
         );
         let chat = relay_of("POST", "/v1/chat/completions");
         assert_eq!(
-            plan_call(&chat, "anthropic-compatible", "/v1/chat/completions"),
+            plan(&chat, "anthropic-compatible", "/v1/chat/completions"),
             CallPlan::Convert {
                 target: Dialect::AnthropicMessages
             }
         );
         let gemini = relay_of("POST", "/v1beta/models/g:generateContent");
         assert_eq!(
-            plan_call(&gemini, "one-api", "/v1beta/models/g:generateContent"),
+            plan(&gemini, "one-api", "/v1beta/models/g:generateContent"),
             CallPlan::Convert {
                 target: Dialect::OpenAiChat
             }
@@ -552,18 +552,18 @@ mod plan_tests {
     fn token_counts_are_estimated_where_the_dialect_is_missing() {
         let count = relay_of("POST", "/v1/messages/count_tokens");
         assert_eq!(
-            plan_call(&count, "openai-compatible", "/v1/messages/count_tokens"),
+            plan(&count, "openai-compatible", "/v1/messages/count_tokens"),
             CallPlan::LocalCount(Dialect::AnthropicMessages)
         );
         assert_eq!(
-            plan_call(&count, "new-api", "/v1/messages/count_tokens"),
+            plan(&count, "new-api", "/v1/messages/count_tokens"),
             CallPlan::Native {
                 path: "/v1/messages/count_tokens".into()
             }
         );
         let embeddings = relay_of("POST", "/v1/embeddings");
         assert_eq!(
-            plan_call(&embeddings, "anthropic-compatible", "/v1/embeddings"),
+            plan(&embeddings, "anthropic-compatible", "/v1/embeddings"),
             CallPlan::Native {
                 path: "/v1/embeddings".into()
             }
@@ -574,13 +574,13 @@ mod plan_tests {
     fn embeddings_convert_between_openai_and_gemini_only_where_needed() {
         let openai = relay_of("POST", "/v1/embeddings");
         assert_eq!(
-            plan_call(&openai, "gemini-compatible", "/v1/embeddings"),
+            plan(&openai, "gemini-compatible", "/v1/embeddings"),
             CallPlan::Convert {
                 target: Dialect::Gemini
             }
         );
         assert_eq!(
-            plan_call(&openai, "openai-compatible", "/v1/embeddings"),
+            plan(&openai, "openai-compatible", "/v1/embeddings"),
             CallPlan::Native {
                 path: "/v1/embeddings".into()
             }
@@ -591,13 +591,13 @@ mod plan_tests {
         ] {
             let gemini = relay_of("POST", path);
             assert_eq!(
-                plan_call(&gemini, "openai-compatible", path),
+                plan(&gemini, "openai-compatible", path),
                 CallPlan::Convert {
                     target: Dialect::OpenAiChat
                 }
             );
             assert_eq!(
-                plan_call(&gemini, "onehub", path),
+                plan(&gemini, "onehub", path),
                 CallPlan::Native {
                     path: path.replace("/v1beta", "/gemini/v1beta")
                 }
@@ -606,7 +606,7 @@ mod plan_tests {
         // Neither side served: the station answers for itself.
         let gemini = relay_of("POST", "/v1beta/models/e:embedContent");
         assert_eq!(
-            plan_call(
+            plan(
                 &gemini,
                 "anthropic-compatible",
                 "/v1beta/models/e:embedContent"
@@ -622,21 +622,112 @@ mod plan_tests {
         let responses = relay_of("POST", "/v1/responses");
         assert_eq!(responses.pins, Some(PinKind::Response));
         assert_eq!(
-            plan_call(&responses, "openai", "/v1/responses"),
+            plan(&responses, "openai", "/v1/responses"),
             CallPlan::Native {
                 path: "/v1/responses".into()
             }
         );
         assert_eq!(
-            plan_call(&responses, "openai-compatible", "/v1/responses"),
+            plan(&responses, "openai-compatible", "/v1/responses"),
             CallPlan::Convert {
                 target: Dialect::OpenAiChat
             }
         );
         assert_eq!(
-            plan_call(&responses, "gemini-compatible", "/v1/responses"),
+            plan(&responses, "gemini-compatible", "/v1/responses"),
             CallPlan::Convert {
                 target: Dialect::Gemini
+            }
+        );
+    }
+
+    fn overridden(value: serde_json::Value) -> Vec<DialectRoute> {
+        parse_override(&value).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_station_override_decides_paths_and_conversion_targets() {
+        let only_responses = overridden(serde_json::json!([{"dialect": "openai-responses"}]));
+        let served = Served::of("openai-compatible", Some(&only_responses));
+        let chat = relay_of("POST", "/v1/chat/completions");
+        assert_eq!(
+            plan_call(&chat, served, "/v1/chat/completions"),
+            CallPlan::Convert {
+                target: Dialect::OpenAiResponses
+            },
+            "the platform default (chat) is no longer served"
+        );
+        let messages = relay_of("POST", "/v1/messages");
+        assert_eq!(
+            plan_call(&messages, served, "/v1/messages"),
+            CallPlan::Convert {
+                target: Dialect::OpenAiResponses
+            }
+        );
+        let responses = relay_of("POST", "/v1/responses");
+        assert_eq!(
+            plan_call(&responses, served, "/v1/responses"),
+            CallPlan::Native {
+                path: "/v1/responses".into()
+            }
+        );
+        let count = relay_of("POST", "/v1/messages/count_tokens");
+        assert_eq!(
+            plan_call(&count, served, "/v1/messages/count_tokens"),
+            CallPlan::LocalCount(Dialect::AnthropicMessages)
+        );
+
+        // New API without Anthropic: Claude clients are converted to its first row.
+        let no_claude = overridden(serde_json::json!([
+            {"dialect": "openai-chat"}, {"dialect": "openai-responses"}, {"dialect": "gemini"}
+        ]));
+        assert_eq!(
+            plan_call(
+                &messages,
+                Served::of("new-api", Some(&no_claude)),
+                "/v1/messages"
+            ),
+            CallPlan::Convert {
+                target: Dialect::OpenAiChat
+            }
+        );
+        assert_eq!(
+            plan(&messages, "new-api", "/v1/messages"),
+            CallPlan::Native {
+                path: "/v1/messages".into()
+            },
+            "without the override New API serves Claude"
+        );
+
+        // A prefix override moves native calls and the endpoints beside them.
+        let custom =
+            overridden(serde_json::json!([{"dialect": "openai-chat", "prefix": "/custom/v1"}]));
+        let served = Served::of("openai-compatible", Some(&custom));
+        assert_eq!(
+            plan_call(&chat, served, "/v1/chat/completions"),
+            CallPlan::Native {
+                path: "/custom/v1/chat/completions".into()
+            }
+        );
+        let images = relay_of("POST", "/v1/images/generations");
+        assert_eq!(
+            plan_call(&images, served, "/v1/images/generations"),
+            CallPlan::Native {
+                path: "/custom/v1/images/generations".into()
+            }
+        );
+        // An override can also add what the platform lacks (Sub2API builds with chat).
+        let with_chat = overridden(serde_json::json!([
+            {"dialect": "anthropic-messages"}, {"dialect": "openai-chat"}
+        ]));
+        assert_eq!(
+            plan_call(
+                &chat,
+                Served::of("sub2api", Some(&with_chat)),
+                "/v1/chat/completions"
+            ),
+            CallPlan::Native {
+                path: "/v1/chat/completions".into()
             }
         );
     }

@@ -1,6 +1,7 @@
 //! The route table and channel choice (DESIGN.md §3.4): priority tiers, weighted random
 //! (weight + 10, the new-api rule), skipping channels in cooldown or already tried.
 
+use crate::core::panels::relay_paths::{deserialize_override, DialectRoute, Served};
 use crate::core::usage::Pricing;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -25,6 +26,16 @@ pub struct Channel {
     /// The station's platform (`new-api`, `openai`…): which dialects it serves, and where.
     #[serde(default)]
     pub platform: String,
+    /// The station's dialect override; `None`: the platform's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialects: Option<Vec<DialectRoute>>,
+}
+
+impl Channel {
+    /// The dialects this channel serves natively, and where.
+    pub fn served(&self) -> Served<'_> {
+        Served::of(&self.platform, self.dialects.as_deref())
+    }
 }
 
 /// Per organization: client-facing model → its channels. Serialised into KV as one value.
@@ -48,6 +59,9 @@ pub struct RouteRow {
     pub weight: i64,
     pub key_ciphertext: String,
     pub platform: String,
+    /// The station's dialect override (JSON text in D1).
+    #[serde(default, deserialize_with = "deserialize_override")]
+    pub dialects: Option<Vec<DialectRoute>>,
     pub input_usd_per_mtok: Option<f64>,
     pub output_usd_per_mtok: Option<f64>,
     pub cache_read_usd_per_mtok: Option<f64>,
@@ -68,6 +82,7 @@ impl RouteTable {
                 weight: row.weight,
                 key_ciphertext: row.key_ciphertext,
                 platform: row.platform,
+                dialects: row.dialects,
                 pricing: Pricing {
                     input_per_mtok: row.input_usd_per_mtok,
                     output_per_mtok: row.output_usd_per_mtok,
@@ -170,6 +185,7 @@ mod tests {
             key_ciphertext: String::new(),
             pricing: Pricing::default(),
             platform: "new-api".into(),
+            dialects: None,
         }
     }
 
@@ -256,12 +272,22 @@ mod tests {
             weight: 10,
             key_ciphertext: "v1:00".into(),
             platform: "new-api".into(),
+            dialects: None,
             input_usd_per_mtok: Some(1.0),
             output_usd_per_mtok: None,
             cache_read_usd_per_mtok: None,
             usd_per_call: None,
         };
-        let table = RouteTable::from_rows(vec![row(1, "a", 1), row(2, "b", 2), row(3, "a", 2)], 42);
+        let mut overridden = row(3, "a", 2);
+        overridden.dialects = Some(vec![DialectRoute {
+            dialect: crate::core::dialect::Dialect::OpenAiResponses,
+            prefix: "/custom/v1".into(),
+        }]);
+        let table = RouteTable::from_rows(vec![row(1, "a", 1), row(2, "b", 2), overridden], 42);
+        assert_eq!(
+            table.channels("a").unwrap()[1].served().primary(),
+            Some(crate::core::dialect::Dialect::OpenAiResponses)
+        );
         assert_eq!(table.channels("a").unwrap().len(), 2);
         assert_eq!(table.channels("b").unwrap()[0].id, 2);
         assert_eq!(
@@ -276,7 +302,14 @@ mod tests {
             .map(|c| c.upstream_key_id)
             .collect();
         assert_eq!(keys, vec![1, 2], "one channel per upstream key");
+        // The KV copy keeps the override (and omits it where there is none).
         let json = serde_json::to_string(&table).unwrap();
+        assert_eq!(
+            json.matches(r#""dialects":[{"dialect":"openai-responses","prefix":"/custom/v1"}]"#)
+                .count(),
+            1
+        );
+        assert_eq!(json.matches("dialects").count(), 1);
         assert_eq!(serde_json::from_str::<RouteTable>(&json).unwrap(), table);
     }
 

@@ -3,6 +3,7 @@
 use crate::core::error::GatewayError;
 use crate::core::panels::credential::{Credential, CredentialFields};
 use crate::core::panels::generic::default_base_url;
+use crate::core::panels::relay_paths::{parse_override, DialectRoute};
 use crate::core::panels::PanelError;
 use serde::{Deserialize, Serialize};
 
@@ -167,6 +168,9 @@ pub struct NewStationInput {
     pub weight: Option<i64>,
     pub priority: Option<i64>,
     pub checkin_enabled: Option<bool>,
+    /// The dialects it serves, overriding the platform's ([`parse_override`]); null: defaults.
+    #[serde(default)]
+    pub dialects: Option<serde_json::Value>,
 }
 
 /// A validated new station with its first account's credential (still in clear: the caller seals it).
@@ -181,6 +185,8 @@ pub struct NewStation {
     pub weight: i64,
     pub priority: i64,
     pub checkin_enabled: bool,
+    /// `None`: the platform's dialect table.
+    pub dialects: Option<Vec<DialectRoute>>,
 }
 
 impl NewStationInput {
@@ -213,6 +219,10 @@ impl NewStationInput {
         if !(-1000..=1000).contains(&priority) {
             return Err(bad("`priority` must be between -1000 and 1000"));
         }
+        let dialects = match &self.dialects {
+            Some(value) => parse_override(value)?,
+            None => None,
+        };
         Ok(NewStation {
             name,
             platform,
@@ -222,6 +232,7 @@ impl NewStationInput {
             weight,
             priority,
             checkin_enabled: self.checkin_enabled.unwrap_or(false),
+            dialects,
         })
     }
 }

@@ -13,6 +13,7 @@ use crate::core::crypto::SecretBox;
 use crate::core::error::GatewayError;
 use crate::core::panels::credential::Credential;
 use crate::core::panels::detect::{detect, DetectStep, ProbeAnswer};
+use crate::core::panels::relay_paths::{parse_override, stored_override};
 use crate::core::schedule::{balance_trend, utc_day, JobKind, Snapshot};
 use crate::core::station::{
     normalize_base_url, AccountChange, AccountInput, NewStationInput, Platform,
@@ -125,6 +126,16 @@ struct StationUpdate {
     priority: Option<i64>,
     enabled: Option<bool>,
     checkin_enabled: Option<bool>,
+    /// Absent: unchanged; `null`: back to the platform's defaults; a list: the override.
+    #[serde(default, deserialize_with = "present")]
+    dialects: Option<serde_json::Value>,
+}
+
+/// Keeps a field's presence: `Some(Value::Null)` for an explicit `null`, `None` when absent.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(deserializer).map(Some)
 }
 
 async fn update_station(
@@ -156,6 +167,11 @@ async fn update_station(
     if !(-1000..=1000).contains(&priority) {
         return bad("`priority` must be between -1000 and 1000");
     }
+    let dialects = match &input.dialects {
+        Some(value) => parse_override(value)?,
+        None => current.dialects,
+    };
+    let dialects = stored_override(dialects.as_deref())?;
     let flag = |v: Option<bool>, old: i64| v.map_or(old, i64::from);
     let now = now_ms();
     let clash: Option<db::IdRow> = db::first(
@@ -174,10 +190,10 @@ async fn update_station(
         vec![
             db::stmt(
                 &d1,
-                "UPDATE stations SET name = ?1, base_url = ?2, weight = ?3, priority = ?4, enabled = ?5, checkin_enabled = ?6, updated_at = ?7 \
+                "UPDATE stations SET name = ?1, base_url = ?2, weight = ?3, priority = ?4, enabled = ?5, checkin_enabled = ?6, updated_at = ?7, dialects = ?10 \
                  WHERE organization_id = ?8 AND id = ?9",
                 &[name.as_str().into(), base_url.as_str().into(), num(weight), num(priority), num(flag(input.enabled, current.enabled)),
-                  num(flag(input.checkin_enabled, current.checkin_enabled)), num(now), num(org), num(id)],
+                  num(flag(input.checkin_enabled, current.checkin_enabled)), num(now), num(org), num(id), db::opt_str(dialects.as_deref())],
             )?,
             // Channels sync made follow the station's defaults; entries an admin edited keep theirs.
             db::stmt(

@@ -3,6 +3,7 @@
 
 use crate::core::error::GatewayError;
 use crate::core::gateway_key::GatewayKeyRecord;
+use crate::core::panels::relay_paths::{deserialize_override, stored_override, DialectRoute};
 use crate::core::routing::RouteRow;
 use crate::core::station::NewStation;
 use serde::{Deserialize, Serialize};
@@ -105,6 +106,9 @@ pub struct StationView {
     pub priority: i64,
     pub enabled: i64,
     pub checkin_enabled: i64,
+    /// The dialect override (a list), or null for the platform's defaults.
+    #[serde(default, deserialize_with = "deserialize_override")]
+    pub dialects: Option<Vec<DialectRoute>>,
     pub quota_per_unit: Option<f64>,
     pub last_synced_at: Option<i64>,
     pub last_sync_error: Option<String>,
@@ -113,7 +117,7 @@ pub struct StationView {
 }
 
 const STATION_COLUMNS: &str =
-    "id, name, platform, base_url, weight, priority, enabled, checkin_enabled, \
+    "id, name, platform, base_url, weight, priority, enabled, checkin_enabled, dialects, \
      quota_per_unit, last_synced_at, last_sync_error, created_at, updated_at";
 
 pub async fn list_stations(db: &D1Database, org: i64) -> Result<Vec<StationView>, GatewayError> {
@@ -160,9 +164,10 @@ pub async fn insert_station(
     }
     let station: Option<IdRow> = first(
         db,
-        "INSERT INTO stations (organization_id, name, platform, base_url, weight, priority, checkin_enabled, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING id",
-        &[num(org), s.name.as_str().into(), s.platform.as_str().into(), s.base_url.as_str().into(), num(s.weight), num(s.priority), num(i64::from(s.checkin_enabled)), num(now)],
+        "INSERT INTO stations (organization_id, name, platform, base_url, weight, priority, checkin_enabled, dialects, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) RETURNING id",
+        &[num(org), s.name.as_str().into(), s.platform.as_str().into(), s.base_url.as_str().into(), num(s.weight), num(s.priority), num(i64::from(s.checkin_enabled)),
+          opt_str(stored_override(s.dialects.as_deref())?.as_deref()), num(now)],
     )
     .await?;
     let station_id = station
@@ -324,7 +329,7 @@ pub async fn set_account_health(
 pub async fn route_rows(db: &D1Database, org: i64) -> Result<Vec<RouteRow>, GatewayError> {
     all(
         db,
-        "SELECT r.id, r.model, r.upstream_model, r.station_id, r.upstream_key_id, s.base_url, s.platform, r.priority, r.weight, k.key_ciphertext, \
+        "SELECT r.id, r.model, r.upstream_model, r.station_id, r.upstream_key_id, s.base_url, s.platform, s.dialects, r.priority, r.weight, k.key_ciphertext, \
                 m.input_usd_per_mtok, m.output_usd_per_mtok, m.cache_read_usd_per_mtok, \
                 CASE WHEN m.billing = 'per_call' THEN m.usd_per_call END AS usd_per_call \
          FROM route_entries r \

@@ -8,9 +8,7 @@ use crate::core::convert::embeddings::{self, EmbedContext};
 use crate::core::convert::{ConvertError, UpstreamError};
 use crate::core::dialect::Dialect;
 use crate::core::endpoint::Embeddings;
-use crate::core::panels::relay_paths;
 use crate::core::routing::Channel;
-use crate::core::station::Platform;
 use worker::{Headers, Response};
 
 /// What the answer of one converted embeddings call needs.
@@ -45,9 +43,10 @@ pub(super) fn prepare(
             (body, ctx, "/v1/embeddings".to_string())
         }
     };
-    let platform = Platform::parse(&channel.platform).unwrap_or(Platform::NewApi);
-    let path =
-        relay_paths::upstream_path(platform, target, &standard_path).unwrap_or(standard_path);
+    let path = channel
+        .served()
+        .upstream_path(target, &standard_path)
+        .unwrap_or(standard_path);
     Ok(EmbedRequest {
         body,
         path,

@@ -4,6 +4,7 @@
 use super::db::{self, num};
 use crate::core::endpoint::PinKind;
 use crate::core::error::GatewayError;
+use crate::core::panels::relay_paths::{deserialize_override, DialectRoute};
 use crate::core::routing::Channel;
 use crate::core::usage::Pricing;
 use serde::Deserialize;
@@ -38,6 +39,8 @@ struct PinnedRow {
     upstream_key_id: i64,
     base_url: String,
     platform: String,
+    #[serde(default, deserialize_with = "deserialize_override")]
+    dialects: Option<Vec<DialectRoute>>,
     key_ciphertext: String,
 }
 
@@ -50,7 +53,7 @@ pub async fn find(
 ) -> Result<Option<Channel>, GatewayError> {
     let row: Option<PinnedRow> = db::first(
         &env.d1("DB")?,
-        "SELECT p.station_id, p.upstream_key_id, s.base_url, s.platform, k.key_ciphertext FROM pinned_resources p \
+        "SELECT p.station_id, p.upstream_key_id, s.base_url, s.platform, s.dialects, k.key_ciphertext FROM pinned_resources p \
          JOIN stations s ON s.id = p.station_id AND s.organization_id = p.organization_id \
          JOIN upstream_keys k ON k.id = p.upstream_key_id AND k.organization_id = p.organization_id \
          WHERE p.organization_id = ?1 AND p.kind = ?2 AND p.external_id = ?3",
@@ -68,6 +71,7 @@ pub async fn find(
         key_ciphertext: r.key_ciphertext,
         pricing: Pricing::default(),
         platform: r.platform,
+        dialects: r.dialects,
     }))
 }
 

@@ -21,10 +21,8 @@ use crate::core::error::GatewayError;
 use crate::core::gateway_key::{hash_key, GatewayKeyRecord};
 use crate::core::headers::forwardable_request_header;
 use crate::core::multipart;
-use crate::core::panels::relay_paths;
 use crate::core::request_head::scan_request_head;
 use crate::core::routing::{choose_channel, Channel};
-use crate::core::station::Platform;
 use crate::core::usage::{usage_from_body, Pricing, WireFamily};
 use futures::future::{select, Either};
 use std::borrow::Cow;
@@ -65,7 +63,7 @@ pub async fn handle(
     if let Some(dialect) = endpoint.counts_tokens_of {
         let local = |c: &Channel| {
             matches!(
-                plan_call(&endpoint, &c.platform, &path_and_query),
+                plan_call(&endpoint, c.served(), &path_and_query),
                 CallPlan::LocalCount(_)
             )
         };
@@ -238,7 +236,7 @@ async fn attempt_channels<'a>(
         let cooling = |id: i64| failing.get(&id).copied().filter(|until| *until > now);
         let native = |c: &Channel| {
             matches!(
-                plan_call(outbound.endpoint, &c.platform, &outbound.path_and_query),
+                plan_call(outbound.endpoint, c.served(), &outbound.path_and_query),
                 CallPlan::Native { .. }
             )
         };
@@ -614,7 +612,7 @@ struct Prepared {
 
 fn prepare(out: &Outbound<'_>, channel: &Channel) -> Result<Prepared, SendFailure> {
     let channel_error = |e: String| SendFailure::Channel(e);
-    match plan_call(out.endpoint, &channel.platform, &out.path_and_query) {
+    match plan_call(out.endpoint, channel.served(), &out.path_and_query) {
         CallPlan::Convert { target } => {
             if let Some(kind) = out.endpoint.embeddings {
                 let request = embeddings::prepare(kind, out.body, channel)
@@ -636,8 +634,9 @@ fn prepare(out: &Outbound<'_>, channel: &Channel) -> Result<Prepared, SendFailur
                 out.gemini_framing,
             )
             .map_err(|e| SendFailure::Request(conversion_error(e)))?;
-            let platform = Platform::parse(&channel.platform).unwrap_or(Platform::NewApi);
-            let path = relay_paths::upstream_path(platform, target, &converted.path)
+            let path = channel
+                .served()
+                .upstream_path(target, &converted.path)
                 .unwrap_or(converted.path);
             Ok(Prepared {
                 body: converted.body,

@@ -95,7 +95,8 @@ const PROFILES = {
 /**
  * Starts a fake of `kind` on 127.0.0.1. Options: userId, accessToken, username, password,
  * session (an importable session cookie value), apiKey, models, tokens (count, default 1),
- * quota, usedQuota, quotaPerUnit, balance (sub2api USD).
+ * quota, usedQuota, quotaPerUnit, balance (sub2api USD), mounts (replaces the kind's relay
+ * mounts: [[prefix, root, dialects]], e.g. a provider serving its API under `/custom/v1`).
  */
 export async function startPanel(kind, options = {}) {
   if (kind === 'new-api') return startNewApi(options);
@@ -119,6 +120,7 @@ function createState(kind, options) {
     password: options.password ?? 'secret',
     accessToken: options.accessToken ?? 'fake-access-token',
     apiKey: options.apiKey ?? `sk-${randomKey(32)}`,
+    mounts: options.mounts ?? RELAY_MOUNTS[kind],
     quotaPerUnit: options.quotaPerUnit ?? 500000,
     quota: options.quota ?? 2500000,
     usedQuota: options.usedQuota ?? 500000,
@@ -213,7 +215,7 @@ function cookies(req) {
 
 // The relay mount a path falls under, if any.
 function relayMount(ctx) {
-  return RELAY_MOUNTS[ctx.state.kind].find(([prefix]) => ctx.path.startsWith(`${prefix}/`));
+  return ctx.state.mounts.find(([prefix]) => ctx.path.startsWith(`${prefix}/`));
 }
 
 // Relays through fake-relay.mjs with the path as its standard root and the mount's dialects.
