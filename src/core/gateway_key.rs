@@ -2,8 +2,9 @@
 
 use crate::core::crypto::{random_token, secret_hint, sha256_hex, CryptoError};
 use crate::core::error::GatewayError;
-use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use std::net::IpAddr;
+use std::rc::Rc;
 
 pub const KEY_PREFIX: &str = "ag-";
 const KEY_RANDOM_LEN: usize = 48;
@@ -29,8 +30,69 @@ pub fn hash_key(presented: &str) -> String {
     sha256_hex(presented.as_bytes())
 }
 
+/// What one key has used, as this isolate knows it: the stored counts of its last lookup plus
+/// this isolate's calls since — each admitted call at once, its cost once its log entry is final
+/// — and, across lookups, this isolate's calls the batched usage log has not stored yet (a fresh
+/// lookup would not see them). One per key and isolate, shared by every cached record of the key.
+/// `Cell`s suffice: an isolate runs one task at a time, so a check and its count never interleave.
+#[derive(Debug, Default)]
+pub struct KeyUsage {
+    requests: Cell<i64>,
+    cost_usd: Cell<f64>,
+    unstored_requests: Cell<i64>,
+    unstored_cost_usd: Cell<f64>,
+}
+
+impl KeyUsage {
+    /// Takes the counts a lookup just read; this isolate's unstored calls come on top.
+    pub fn refresh(&self, stored_requests: i64, stored_cost_usd: f64) {
+        self.requests
+            .set(stored_requests + self.unstored_requests.get());
+        self.cost_usd
+            .set(stored_cost_usd + self.unstored_cost_usd.get());
+    }
+
+    /// Counts an admitted call (its log entry comes later).
+    pub fn count_request(&self) {
+        self.requests.set(self.requests.get() + 1);
+        self.unstored_requests.set(self.unstored_requests.get() + 1);
+    }
+
+    /// Adds the cost of a call whose log entry is final.
+    pub fn count_cost(&self, cost_usd: f64) {
+        self.cost_usd.set(self.cost_usd.get() + cost_usd);
+        self.unstored_cost_usd
+            .set(self.unstored_cost_usd.get() + cost_usd);
+    }
+
+    /// The usage log stored these calls: the next lookup reads them from the database.
+    pub fn stored(&self, requests: i64, cost_usd: f64) {
+        let left = (self.unstored_requests.get() - requests).max(0);
+        self.unstored_requests.set(left);
+        // Costs ride with their calls: none left unstored means no cost either (no float dust).
+        self.unstored_cost_usd.set(if left == 0 {
+            0.0
+        } else {
+            (self.unstored_cost_usd.get() - cost_usd).max(0.0)
+        });
+    }
+
+    /// Nothing of this isolate is waiting to be stored (the entry may be dropped).
+    pub fn is_settled(&self) -> bool {
+        self.unstored_requests.get() == 0
+    }
+
+    pub fn requests(&self) -> i64 {
+        self.requests.get()
+    }
+
+    pub fn cost_usd(&self) -> f64 {
+        self.cost_usd.get()
+    }
+}
+
 /// What the relay needs to know about a key, cached in the isolate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct GatewayKeyRecord {
     pub id: i64,
     pub organization_id: i64,
@@ -39,12 +101,11 @@ pub struct GatewayKeyRecord {
     pub expires_at: Option<i64>,
     pub allowed_models: Vec<String>,
     pub allowed_ips: Vec<String>,
-    /// Optional lifetime limits, checked against the counts as of the last lookup (a key's
-    /// record is cached for seconds, so a burst may overshoot by what arrives in that window).
+    /// Optional lifetime limits, checked against `usage`: exact within an isolate; across
+    /// isolates another isolate's calls are seen at its next lookup (the key cache's TTL).
     pub request_limit: Option<i64>,
     pub cost_limit_usd: Option<f64>,
-    pub used_requests: i64,
-    pub used_cost_usd: f64,
+    pub usage: Rc<KeyUsage>,
 }
 
 impl GatewayKeyRecord {
@@ -60,21 +121,28 @@ impl GatewayKeyRecord {
             allowed_ips: vec![],
             request_limit: None,
             cost_limit_usd: None,
-            used_requests: 0,
-            used_cost_usd: 0.0,
+            usage: Rc::default(),
         }
+    }
+
+    /// Admits one call: refused if a limit is used up, else counted at once — check and count
+    /// in one synchronous step, so concurrent calls of an isolate cannot overshoot the limit.
+    pub fn admit(&self) -> Result<(), GatewayError> {
+        self.check_limits()?;
+        self.usage.count_request();
+        Ok(())
     }
 
     /// Refuses a key that used up its request or cost limit (429, like OpenAI's
     /// `insufficient_quota`: clients do not retry it forever because no Retry-After is sent).
     pub fn check_limits(&self) -> Result<(), GatewayError> {
-        if let Some(limit) = self.request_limit.filter(|l| self.used_requests >= *l) {
+        if let Some(limit) = self.request_limit.filter(|l| self.usage.requests() >= *l) {
             return Err(GatewayError::RateLimited {
                 message: format!("This API key has used its request limit ({limit} requests)"),
                 retry_after_s: None,
             });
         }
-        if let Some(limit) = self.cost_limit_usd.filter(|l| self.used_cost_usd >= *l) {
+        if let Some(limit) = self.cost_limit_usd.filter(|l| self.usage.cost_usd() >= *l) {
             return Err(GatewayError::RateLimited {
                 message: format!("This API key has used its cost limit (${limit:.2})"),
                 retry_after_s: None,
@@ -193,18 +261,70 @@ mod tests {
         let mut r = record();
         assert!(r.check_limits().is_ok(), "no limits");
         r.request_limit = Some(3);
-        r.used_requests = 2;
+        r.usage.refresh(2, 0.0);
         assert!(r.check_limits().is_ok());
-        r.used_requests = 3;
+        r.usage.refresh(3, 0.0);
         let e = r.check_limits().unwrap_err();
         assert_eq!((e.status(), e.retry_after_s()), (429, None));
         assert!(e.message().contains("request limit (3"));
         r.request_limit = None;
         r.cost_limit_usd = Some(1.5);
-        r.used_cost_usd = 1.49;
+        r.usage.refresh(3, 1.49);
         assert!(r.check_limits().is_ok());
-        r.used_cost_usd = 1.5;
+        r.usage.refresh(3, 1.5);
         assert!(r.check_limits().unwrap_err().message().contains("$1.50"));
+    }
+
+    #[test]
+    fn admissions_count_at_once_and_stop_exactly_at_the_request_limit() {
+        let mut r = record();
+        r.request_limit = Some(5);
+        r.usage.refresh(2, 0.0);
+        // Another record of the same key (e.g. held by a call in flight) shares the count.
+        let twin = r.clone();
+        let admitted = (0..10).filter(|_| twin.admit().is_ok()).count();
+        assert_eq!(admitted, 3);
+        assert_eq!(r.usage.requests(), 5, "refusals are not counted");
+        assert_eq!(r.admit().unwrap_err().status(), 429);
+    }
+
+    #[test]
+    fn costs_count_when_final_and_the_call_after_the_overshoot_is_refused() {
+        let mut r = record();
+        r.cost_limit_usd = Some(1.0);
+        r.admit().unwrap();
+        // The cost of a call is unknown until it ran: a call still running is not held back…
+        r.admit().unwrap();
+        r.usage.count_cost(0.7);
+        r.usage.count_cost(0.7);
+        // …but once the spend is over the limit the next call is refused.
+        assert!(r
+            .admit()
+            .unwrap_err()
+            .message()
+            .contains("cost limit ($1.00)"));
+    }
+
+    #[test]
+    fn unstored_calls_survive_a_lookup_and_leave_once_stored() {
+        let u = KeyUsage::default();
+        u.refresh(10, 1.0);
+        u.count_request();
+        u.count_request();
+        u.count_cost(0.25);
+        // A lookup before the usage log stored them: the database still says 10.
+        u.refresh(10, 1.0);
+        assert_eq!((u.requests(), u.cost_usd()), (12, 1.25));
+        assert!(!u.is_settled());
+        u.stored(2, 0.25);
+        assert!(u.is_settled());
+        // Until the next lookup the count stands; the lookup then reads the stored calls.
+        assert_eq!(u.requests(), 12);
+        u.refresh(12, 1.25);
+        assert_eq!((u.requests(), u.cost_usd()), (12, 1.25));
+        // Calls of other isolates arrive with the lookup.
+        u.refresh(15, 2.0);
+        assert_eq!((u.requests(), u.cost_usd()), (15, 2.0));
     }
 
     #[test]

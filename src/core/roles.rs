@@ -131,6 +131,8 @@ pub fn action_for(method: &str, segments: &[&str]) -> Action {
         ["route", ..] => Action::ManageRoutes,
         ["provider" | "station" | "account" | "job" | "jobs", ..] if read => Action::ReadStations,
         ["provider" | "station" | "account" | "job" | "jobs", ..] => Action::ManageStations,
+        // A user's own keys' calls (with a session; a key holder reads them without one).
+        ["log", "self"] => Action::ManageOwnKeys,
         ["log" | "dashboard", ..] => Action::ReadOrganizationLogs,
         ["agg-token" | "user-api-keys", ..] => Action::ManageOwnKeys,
         ["alert" | "alerts", ..] => Action::ManageAlerts,
@@ -206,6 +208,7 @@ mod tests {
             Action::ManageRoutes
         );
         assert_eq!(action_for("GET", &["log"]), Action::ReadOrganizationLogs);
+        assert_eq!(action_for("GET", &["log", "self"]), Action::ManageOwnKeys);
         assert_eq!(
             action_for("GET", &["dashboard"]),
             Action::ReadOrganizationLogs

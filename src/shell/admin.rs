@@ -2,6 +2,7 @@
 //! The instance admin token acts as owner in any organization (default: organization 1).
 //! Answers `{"success":true,"data":…}`; errors are rendered by `shell::respond`.
 
+use super::admin_logs::LogScope;
 use super::app::{json_response, now_ms, App};
 use super::{admin_logs, admin_providers, admin_routes, auth, gateway_keys, orgs, relay, users};
 use crate::core::error::GatewayError;
@@ -21,10 +22,10 @@ pub async fn dispatch(
         (Method::Post, ["users", "login"]) => return users::login(req, app).await,
         (Method::Post, ["users", "refresh"]) => return users::refresh(req, app).await,
         (Method::Get, ["invitations", token]) => return orgs::lookup_invitation(app, token).await,
-        (Method::Get, ["log", "self"]) => {
+        (Method::Get, ["log", "self"]) if !auth::is_session(req) => {
             // A key holder reads the logs of the key it presents; no admin token involved.
             let key = relay::authorize(req, app, now_ms()).await?;
-            return admin_logs::list(req, app, key.organization_id, Some(key.id)).await;
+            return admin_logs::list(req, app, key.organization_id, LogScope::Key(key.id)).await;
         }
         _ => {}
     }
@@ -51,7 +52,10 @@ pub async fn dispatch(
             gateway_keys::dispatch(req, app, &caller, rest).await
         }
         (_, ["route", rest @ ..]) => admin_routes::dispatch(req, app, org, rest).await,
-        (Method::Get, ["log"]) => admin_logs::list(req, app, org, None).await,
+        (Method::Get, ["log"]) => admin_logs::list(req, app, org, LogScope::Organization).await,
+        (Method::Get, ["log", "self"]) => {
+            admin_logs::list(req, app, org, LogScope::KeysOf(caller.user_id)).await
+        }
         (Method::Get, ["dashboard"]) => admin_logs::dashboard(req, app, org).await,
         _ => Err(unknown_endpoint(&req.method(), "", segments)),
     }

@@ -20,9 +20,21 @@ struct Filters {
     to: i64,
     model: Option<String>,
     key_id: Option<i64>,
+    /// Only the calls of this user's keys (`Some(None)`: the keys without a user).
+    keys_of: Option<Option<i64>>,
     status: Option<String>,
     page: i64,
     page_size: i64,
+}
+
+/// Whose calls a log list shows.
+pub enum LogScope {
+    /// Every call of the organization (admins).
+    Organization,
+    /// The calls of the gateway key presented (`/api/log/self` with a key).
+    Key(i64),
+    /// The calls of the signed-in user's own keys (`/api/log/self` with a session).
+    KeysOf(Option<i64>),
 }
 
 fn filters(req: &Request, default_days: i64) -> Result<Filters, GatewayError> {
@@ -33,6 +45,7 @@ fn filters(req: &Request, default_days: i64) -> Result<Filters, GatewayError> {
         to: now + 1,
         model: None,
         key_id: None,
+        keys_of: None,
         status: None,
         page: 1,
         page_size: 50,
@@ -78,6 +91,14 @@ fn where_clause(org: i64, f: &Filters) -> (String, Vec<JsValue>) {
     if let Some(key) = f.key_id {
         push("gateway_key_id =", num(key), &mut sql);
     }
+    if let Some(user) = f.keys_of {
+        push(
+            "gateway_key_id IN (SELECT id FROM gateway_keys WHERE organization_id = ?1 AND user_id IS",
+            db::opt_num(user),
+            &mut sql,
+        );
+        sql.push(')');
+    }
     match f.status.as_deref() {
         Some("success") => sql.push_str(" AND status < 400 AND error_class IS NULL"),
         Some("error") => sql.push_str(" AND (status >= 400 OR error_class IS NOT NULL)"),
@@ -117,16 +138,18 @@ struct Count {
     n: i64,
 }
 
-/// `only_key`: `/api/log/self` pins the key filter to the caller's own key.
+/// `scope` narrows the list for `/api/log/self` whatever the query string asks.
 pub async fn list(
     req: &Request,
     app: &App,
     org: i64,
-    only_key: Option<i64>,
+    scope: LogScope,
 ) -> Result<Response, GatewayError> {
     let mut f = filters(req, 30)?;
-    if only_key.is_some() {
-        f.key_id = only_key;
+    match scope {
+        LogScope::Organization => {}
+        LogScope::Key(id) => f.key_id = Some(id),
+        LogScope::KeysOf(user) => f.keys_of = Some(user),
     }
     let (cond, mut args) = where_clause(org, &f);
     let d1 = app.db()?;

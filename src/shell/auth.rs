@@ -68,6 +68,12 @@ fn bearer(req: &Request) -> String {
         .to_string()
 }
 
+/// Whether the bearer token is shaped like a session JWT (three dot-separated parts) rather
+/// than a gateway key or the admin token.
+pub fn is_session(req: &Request) -> bool {
+    bearer(req).matches('.').count() == 2
+}
+
 #[derive(Deserialize)]
 struct UserRow {
     email: String,
@@ -88,7 +94,7 @@ pub async fn authenticate(req: &Request, app: &App) -> Result<Principal, Gateway
             });
         }
     }
-    if token.matches('.').count() != 2 {
+    if !is_session(req) {
         return Err(unauthorized());
     }
     let user_id = session::verify(&jwt_secret(app)?, &token, TokenKind::Access, now_ms())?;

@@ -1,7 +1,7 @@
 //! Isolate-memory caches in front of KV/D1/the Durable Object, each entry with a short TTL.
 //! Workers run one request at a time per isolate thread, so `thread_local` + `RefCell` is safe.
 
-use crate::core::gateway_key::GatewayKeyRecord;
+use crate::core::gateway_key::{GatewayKeyRecord, KeyUsage};
 use crate::core::routing::RouteTable;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -55,6 +55,32 @@ thread_local! {
     static KEYS: RefCell<TtlMap<Option<Rc<GatewayKeyRecord>>>> = RefCell::new(TtlMap::new());
     static ROUTES: RefCell<TtlMap<Rc<RouteTable>>> = RefCell::new(TtlMap::new());
     static COOLDOWNS: RefCell<TtlMap<Rc<HashMap<i64, i64>>>> = RefCell::new(TtlMap::new());
+    /// Key id → this isolate's use of the key; outlives cached records (no TTL) because it
+    /// holds the calls the usage log has not stored yet.
+    static KEY_USAGE: RefCell<HashMap<i64, Rc<KeyUsage>>> = RefCell::new(HashMap::new());
+}
+
+/// The isolate's shared use of key `id`, brought up to the counts a lookup just read.
+pub fn key_usage(id: i64, stored_requests: i64, stored_cost_usd: f64) -> Rc<KeyUsage> {
+    KEY_USAGE.with(|m| {
+        let mut map = m.borrow_mut();
+        if map.len() >= MAX_ENTRIES && !map.contains_key(&id) {
+            // Only entries no cached record holds and with nothing unstored can go.
+            map.retain(|_, u| Rc::strong_count(u) > 1 || !u.is_settled());
+        }
+        let usage = map.entry(id).or_default();
+        usage.refresh(stored_requests, stored_cost_usd);
+        Rc::clone(usage)
+    })
+}
+
+/// Runs `f` on the isolate's use of key `id`, if this isolate has looked the key up.
+pub fn with_key_usage(id: i64, f: impl FnOnce(&KeyUsage)) {
+    KEY_USAGE.with(|m| {
+        if let Some(usage) = m.borrow().get(&id) {
+            f(usage);
+        }
+    });
 }
 
 /// `Some(None)` = known to be unknown; `None` = not cached.

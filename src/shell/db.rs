@@ -380,7 +380,6 @@ pub async fn find_gateway_key(
         allowed_ips: serde_json::from_str(&r.allowed_ips).unwrap_or_default(),
         request_limit: r.request_limit,
         cost_limit_usd: r.cost_limit_usd,
-        used_requests: r.used_requests,
-        used_cost_usd: r.used_cost_usd,
+        usage: super::cache::key_usage(r.id, r.used_requests, r.used_cost_usd),
     }))
 }

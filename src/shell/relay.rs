@@ -104,6 +104,7 @@ pub async fn handle(
         gemini_framing,
         first_byte_timeout_ms: first_byte_timeout_ms(app),
     };
+    key.admit()?;
     let result = attempt_channels(app, org, &candidates, &outbound, &model_name).await;
     log.attempts = result.attempts;
     match result.outcome {
@@ -900,6 +901,7 @@ pub async fn handle_pinned(
         gemini_framing: None,
         first_byte_timeout_ms: first_byte_timeout_ms(app),
     };
+    key.admit()?;
     let (resp, _) = send(app, &outbound, &channel)
         .await
         .map_err(|failure| match failure {

@@ -5,6 +5,7 @@
 //! stores logs goes through `write`, so moving logs to Analytics Engine or a Queue later is a
 //! change of this file only.
 
+use super::cache;
 use super::db::{self, num, opt_f64, opt_num};
 use crate::core::error::GatewayError;
 use crate::core::model_list::utc_day;
@@ -50,6 +51,10 @@ pub struct UsageEntry {
 /// Queues one call's log. Resolves once the entry is stored, or handed to a batch that
 /// another call of this isolate will store (so `waitUntil` keeps the isolate alive until then).
 pub async fn write(env: &Env, e: &UsageEntry) {
+    // The entry is final: its key's limit sees the cost now, not when the batch lands.
+    if let Some(cost) = e.cost_usd.filter(|_| e.gateway_key_id > 0) {
+        cache::with_key_usage(e.gateway_key_id, |u| u.count_cost(cost));
+    }
     let queued = PENDING.with(|p| {
         let mut pending = p.borrow_mut();
         pending.push(e.clone());
@@ -155,5 +160,11 @@ async fn write_batch(env: &Env, batch: &[UsageEntry]) -> Result<(), GatewayError
             &[num(*requests), JsValue::from_f64(*cost), num(*last_used), num(*id), num(*org)],
         )?);
     }
-    db::batch(&d1, statements).await
+    db::batch(&d1, statements).await?;
+    // Stored: from now on a lookup of these keys reads the calls from D1. (A failed batch
+    // leaves them counted in this isolate: the calls did happen.)
+    for ((_, id), (requests, cost, _)) in &keys {
+        cache::with_key_usage(*id, |u| u.stored(*requests, *cost));
+    }
+    Ok(())
 }

@@ -1,7 +1,8 @@
 // End-to-end: the gateway key's policy on relay calls, in every caller dialect (OpenAI Bearer,
 // Anthropic x-api-key, Gemini x-goog-api-key and ?key=): model allow-list (exact and `*`),
 // expiry, disabled, revoked (immediately, on the isolate that revoked it), IP allow-list (IPv4 and
-// IPv6 CIDR from CF-Connecting-IP), and the request and cost limits at their exact boundary.
+// IPv6 CIDR from CF-Connecting-IP), and the request and cost limits at their exact boundary —
+// counted by the isolate at once, also under concurrent calls, without waiting for the key cache.
 // Each refusal is checked status and body shape exactly; allowed calls pass.
 
 import { test, before, after } from 'node:test';
@@ -83,19 +84,48 @@ test('IP allow-list: IPv4 and IPv6 CIDRs from CF-Connecting-IP; outside or missi
   }
 });
 
-/** Waits until D1 holds `requests` used for the key, then past the isolate's key cache (5 s). */
-async function settle(keyId, requests) {
+/** Waits until the batched usage log stored `requests` calls for the key in D1; returns its counters. */
+async function landed(keyId, requests) {
   const d1 = await ctx.gw.d1();
   const row = await waitFor(async () => {
     const r = await d1.prepare('SELECT used_requests, used_cost_usd FROM gateway_keys WHERE id = ?').bind(keyId).first();
     return r.used_requests === requests ? r : null;
   }, { tries: 60 });
   assert.equal(row?.used_requests, requests, `key ${keyId} counters landed`);
-  await new Promise((r) => setTimeout(r, 5_100));
   return row;
 }
 
-test('request and cost limits refuse exactly at the boundary (cost = usage × route pricing)', async () => {
+const chat = (key) => CALLERS[0].send(ctx.gw.url, key);
+
+test('request limit N: N quick successive calls pass, the N+1st is refused at once in each dialect', async () => {
+  const { key, id } = await mint({ request_limit: 3 });
+  for (let i = 1; i <= 3; i++) assert.equal((await chat(key)).status, 200, `call ${i} of 3`);
+  // No wait for the key cache (5 s) or the usage log batch (1 s): the isolate counted the calls.
+  await refusedEverywhere(key, 'rate_limited', /^This API key has used its request limit \(3 requests\)$/);
+  // Refusals are not counted, neither here nor in D1.
+  await landed(id, 3);
+  // An edit re-reads the key at once: one more request allowed is exactly one.
+  assert.equal((await ctx.admin(`/api/agg-token/${id}`, { method: 'PUT', body: { request_limit: 4 } })).status, 200);
+  assert.equal((await chat(key)).status, 200);
+  assertRefused('openai', await chat(key), 'rate_limited', /request limit \(4 requests\)/);
+  await landed(id, 4);
+});
+
+test('request limit 5 under 10 concurrent calls: exactly 5 pass', async () => {
+  const { key, id } = await mint({ request_limit: 5 });
+  const answers = await Promise.all(Array.from({ length: 10 }, () => chat(key)));
+  const statuses = answers.map((a) => a.status).sort();
+  assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429, 429, 429, 429]);
+  await landed(id, 5);
+  // A warm key too: its cached record counts the calls in flight.
+  const warm = await mint({ request_limit: 6 });
+  assert.equal((await chat(warm.key)).status, 200);
+  const more = await Promise.all(Array.from({ length: 10 }, () => chat(warm.key)));
+  assert.equal(more.filter((a) => a.status === 200).length, 5);
+  await landed(warm.id, 6);
+});
+
+test('cost limit: the call that crosses it passes (its cost is unknown before it runs), the next is refused at once', async () => {
   // One call measures the cost: the fake's gpt-4o pricing is model_ratio 1.25, completion_ratio 4,
   // i.e. $2.50 / $10 per million input / output tokens (New API ratio 1 = $2 per million).
   const probe = await CALLERS[0].send(ctx.gw.url, ctx.key);
@@ -105,21 +135,10 @@ test('request and cost limits refuse exactly at the boundary (cost = usage × ro
   const logged = await waitFor(async () => (await (await ctx.gw.d1()).prepare('SELECT cost_usd FROM usage_logs WHERE gateway_key_id = ?').bind(ctx.keyId).first()) ?? null);
   assert.ok(Math.abs(logged.cost_usd - cost) < 1e-12, `logged ${logged.cost_usd}, expected ${cost}`);
 
-  const byRequests = await mint({ request_limit: 3 });
-  const byCost = await mint({ cost_limit_usd: 2 * cost });
-  const chat = (key) => CALLERS[0].send(ctx.gw.url, key);
-  // 2 of 3 requests used, 1 of 2 calls' cost: both still pass.
-  for (const key of [byRequests.key, byRequests.key, byCost.key]) assert.equal((await chat(key)).status, 200);
-  await Promise.all([settle(byRequests.id, 2), settle(byCost.id, 1)]);
-  assert.equal((await chat(byRequests.key)).status, 200, 'the 3rd of 3 requests');
-  assert.equal((await chat(byCost.key)).status, 200, 'the cost is at half the limit');
-  const [, spent] = await Promise.all([settle(byRequests.id, 3), settle(byCost.id, 2)]);
-  assert.equal(spent.used_cost_usd, 2 * cost, 'exactly at the cost limit');
-  await refusedEverywhere(byRequests.key, 'rate_limited', /^This API key has used its request limit \(3 requests\)$/);
-  await refusedEverywhere(byCost.key, 'rate_limited', /^This API key has used its cost limit \(\$\d+\.\d{2}\)$/);
-  // Refusals are not counted: the same key with one more request allowed gets exactly one.
-  assert.equal((await ctx.admin(`/api/agg-token/${byRequests.id}`, { method: 'PUT', body: { request_limit: 4 } })).status, 200);
-  assert.equal((await chat(byRequests.key)).status, 200);
-  await settle(byRequests.id, 4);
-  assertRefused('openai', await chat(byRequests.key), 'rate_limited', /request limit \(4 requests\)/);
+  const { key, id } = await mint({ cost_limit_usd: 1.5 * cost });
+  assert.equal((await chat(key)).status, 200, 'spend 0 of 1.5 calls');
+  assert.equal((await chat(key)).status, 200, 'spend 1 of 1.5 calls: passes and crosses the limit');
+  await refusedEverywhere(key, 'rate_limited', /^This API key has used its cost limit \(\$\d+\.\d{2}\)$/);
+  const spent = await landed(id, 2);
+  assert.ok(Math.abs(spent.used_cost_usd - 2 * cost) < 1e-12, 'D1 holds the two calls\' cost');
 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { startGateway, call } from '../support/gateway.mjs';
 import { startFakeStation } from '../support/fake-station.mjs';
+import { waitFor } from '../support/setup.mjs';
 
 let gw;
 let station;
@@ -301,6 +302,83 @@ test('list endpoints return only the caller organization rows; members see only 
   }
   const all = await asAdmin('/api/organizations');
   assert.ok(all.body.data.length >= 3, 'the instance admin sees every organization');
+});
+
+/** Rows of `table` that organization `orgId` owns (optionally narrowed), as D1 holds them. */
+async function ownIds(table, orgId, where = '1 = 1', column = 'id') {
+  const { results } = await (await gw.d1()).prepare(`SELECT ${column} AS v FROM ${table} WHERE organization_id = ? AND ${where} ORDER BY 1`).bind(orgId).all();
+  return results.map((r) => r.v);
+}
+
+const sorted = (xs) => [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
+test('every other list endpoint (tokens, accounts, history, jobs, logs, dashboard, models) returns only the caller organization rows', async () => {
+  // Both organizations get rows everywhere: two calls per role's key, a model alias, a balance job, a check-in.
+  for (const name of ['alpha', 'beta']) {
+    const o = orgs[name];
+    for (const role of ['owner', 'admin', 'member']) {
+      for (let i = 0; i < 2; i++) {
+        const res = await call(gw.url, '/v1/chat/completions', { method: 'POST', token: o.keyStrings[role], body: { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] } });
+        assert.equal(res.status, 200, `${name}/${role}: ${JSON.stringify(res.body)}`);
+      }
+    }
+    const alias = await api('/api/route/', o.tokens.owner, { method: 'POST', body: { model: `only-${name}`, upstream_model: 'gpt-4o', upstream_key_id: o.upstreamKeyId } });
+    assert.ok([200, 201].includes(alias.status), JSON.stringify(alias.body));
+    assert.equal((await api('/api/jobs/balance/run', o.tokens.owner, { method: 'POST' })).status, 200);
+    assert.equal((await api(`/api/provider/${o.stationId}/checkin`, o.tokens.owner, { method: 'POST' })).status, 200);
+  }
+  const d1 = await gw.d1();
+  const logged = async (orgId) => (await d1.prepare('SELECT COUNT(*) AS n FROM usage_logs WHERE organization_id = ?').bind(orgId).first()).n;
+  for (const o of [orgs.alpha, orgs.beta]) assert.equal(await waitFor(async () => ((await logged(o.id)) === 6 ? 6 : 0), { tries: 60 }), 6, 'the calls are logged');
+
+  for (const name of ['alpha', 'beta']) {
+    const o = orgs[name];
+    const st = o.stationId;
+    const tables = {
+      tokens: await ownIds('upstream_keys', o.id, `station_id = ${st}`),
+      accounts: await ownIds('accounts', o.id, `station_id = ${st}`),
+      balances: await ownIds('balance_snapshots', o.id, '1 = 1', 'taken_at'),
+      checkins: await ownIds('checkin_records', o.id, '1 = 1', 'created_at'),
+      runs: await ownIds('job_runs', o.id),
+      logs: await ownIds('usage_logs', o.id),
+    };
+    for (const [what, ids] of Object.entries(tables)) assert.ok(ids.length > 0, `${name} has ${what}`);
+    for (const role of ['owner', 'admin']) {
+      const t = o.tokens[role];
+      const who = `${name}/${role}`;
+      assert.deepEqual(sorted((await api(`/api/provider/${st}/tokens`, t)).body.data.map((k) => k.id)), tables.tokens, `${who} tokens`);
+      assert.deepEqual(sorted((await api(`/api/provider/${st}/accounts`, t)).body.data.map((a) => a.id)), tables.accounts, `${who} accounts`);
+      assert.deepEqual(sorted((await api(`/api/provider/${st}/balance-history`, t)).body.data.flatMap((a) => a.points.map((b) => b.taken_at))), tables.balances, `${who} balances`);
+      assert.deepEqual(sorted((await api(`/api/provider/${st}/checkins`, t)).body.data.map((c) => c.created_at)), tables.checkins, `${who} check-ins`);
+      assert.deepEqual(sorted((await api('/api/jobs', t)).body.data.map((r) => r.id)), tables.runs, `${who} job runs`);
+      const logs = (await api('/api/log/?page_size=200', t)).body.data;
+      assert.equal(logs.total, 6, `${who} log total`);
+      assert.deepEqual(sorted(logs.items.map((r) => r.id)), tables.logs, `${who} logs`);
+      const dash = (await api('/api/dashboard', t)).body.data;
+      assert.equal(dash.requests, 6, `${who} dashboard counts only the organization's calls`);
+      assert.deepEqual(dash.by_station.map((s) => s.station_id), [st], `${who} dashboard stations`);
+    }
+    // Every role reads the model list: the organization's own alias, channels counted in it only.
+    for (const role of ['owner', 'admin', 'member']) {
+      const models = (await api('/api/route/models', o.tokens[role])).body.data;
+      const names = models.map((m) => m.model);
+      assert.ok(names.includes(`only-${name}`) && !names.some((m) => m.startsWith('only-') && m !== `only-${name}`), `${name}/${role} models ${names}`);
+      assert.ok(models.every((m) => m.channels === 1 && m.stations === 1), `${name}/${role} channels ${JSON.stringify(models)}`);
+    }
+    // /api/log/self: a session sees its own keys' calls only; a key its own calls.
+    for (const role of ['owner', 'admin', 'member']) {
+      for (const [how, token] of [['session', o.tokens[role]], ['key', o.keyStrings[role]]]) {
+        const mine = await api('/api/log/self?page_size=200', token);
+        assert.equal(mine.status, 200, `${name}/${role} ${how}: ${JSON.stringify(mine.body)}`);
+        assert.equal(mine.body.data.total, 2, `${name}/${role} ${how}`);
+        assert.ok(mine.body.data.items.every((r) => r.gateway_key_id === o.keys[role]), `${name}/${role} ${how} rows`);
+        // Asking for another key's calls does not widen the view.
+        const other = await api(`/api/log/self?key_id=${orgs[name === 'alpha' ? 'beta' : 'alpha'].keys.owner}`, token);
+        assert.equal(other.status, 200);
+        assert.ok(other.body.data.items.every((r) => r.gateway_key_id === o.keys[role]), `${name}/${role} ${how} key_id cannot widen`);
+      }
+    }
+  }
 });
 
 test('roles: admin cannot touch the owner, plan or name; ownership transfer keeps one owner', async () => {
