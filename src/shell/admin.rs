@@ -22,7 +22,9 @@ pub async fn dispatch(
         (Method::Post, ["users", "login"]) => return users::login(req, app).await,
         (Method::Post, ["users", "refresh"]) => return users::refresh(req, app).await,
         (Method::Get, ["invitations", token]) => return orgs::lookup_invitation(app, token).await,
-        (Method::Get, ["log", "self"]) if !auth::is_session(req) => {
+        (Method::Get, ["log", "self"])
+            if !auth::is_session(req) && !auth::is_admin_token(req, app) =>
+        {
             // A key holder reads the logs of the key it presents; no admin token involved.
             let key = relay::authorize(req, app, now_ms()).await?;
             return admin_logs::list(req, app, key.organization_id, LogScope::Key(key.id)).await;

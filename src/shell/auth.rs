@@ -70,6 +70,12 @@ fn bearer(req: &Request) -> String {
 
 /// Whether the bearer token is shaped like a session JWT (three dot-separated parts) rather
 /// than a gateway key or the admin token.
+/// Whether the request presents the instance admin's `AUTH_TOKEN` (compared in constant time).
+pub fn is_admin_token(req: &Request, app: &App) -> bool {
+    app.secret("AUTH_TOKEN")
+        .is_some_and(|expected| constant_time_eq(bearer(req).as_bytes(), expected.as_bytes()))
+}
+
 pub fn is_session(req: &Request) -> bool {
     bearer(req).matches('.').count() == 2
 }
@@ -86,13 +92,11 @@ pub async fn authenticate(req: &Request, app: &App) -> Result<Principal, Gateway
     if token.is_empty() {
         return Err(unauthorized());
     }
-    if let Some(expected) = app.secret("AUTH_TOKEN") {
-        if constant_time_eq(token.as_bytes(), expected.as_bytes()) {
-            return Ok(Principal {
-                user_id: None,
-                email: String::new(),
-            });
-        }
+    if is_admin_token(req, app) {
+        return Ok(Principal {
+            user_id: None,
+            email: String::new(),
+        });
     }
     if !is_session(req) {
         return Err(unauthorized());

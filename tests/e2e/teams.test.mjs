@@ -474,3 +474,11 @@ test('the instance admin creates an organization for a registered owner; no defa
   assert.deepEqual(results, []);
   assert.equal((await asAdmin('/api/users/me')).status, 400);
 });
+
+test('the instance admin reads /api/log/self: the calls of the keys no user owns', async () => {
+  const self = await asAdmin('/api/log/self');
+  assert.equal(self.status, 200, JSON.stringify(self.body));
+  const { results } = await (await gw.d1()).prepare('SELECT id FROM gateway_keys WHERE user_id IS NULL AND organization_id = 1').all();
+  const ownerless = new Set(results.map((r) => r.id));
+  assert.ok(self.body.data.items.every((row) => ownerless.has(row.gateway_key_id)), JSON.stringify(self.body.data.items[0]));
+});
