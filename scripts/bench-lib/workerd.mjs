@@ -4,18 +4,12 @@
 // reach it without Miniflare's routing entry worker in between.
 
 import { Miniflare } from 'miniflare';
-import { unstable_getMiniflareWorkerOptions } from 'wrangler';
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
-import { call, randomSecret } from '../../tests/support/gateway.mjs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { call, freshState, gatewayWorker, randomSecret } from '../../tests/support/gateway.mjs';
 import { descendantsNamed } from './proc.mjs';
 import { LONG_ALIAS, LONG_UPSTREAM_MODEL } from './payloads.mjs';
 
-const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '..', '..');
 const DIRECT_SOCKET = [{ host: '127.0.0.1', port: 0 }];
 const RUST_FLOOR = join(import.meta.dirname, 'rust-floor');
 
@@ -28,39 +22,24 @@ export const PANEL_LOGIN = Object.freeze({ accessToken: 'bench-panel-access-toke
  *   close: () => Promise<void> }>}
  */
 export async function startWorkerd({ upstreamUrl }) {
-  const stateDir = await mkdtemp(join(tmpdir(), 'ai-gateway-bench-'));
-  await run('npx', ['wrangler', 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', stateDir], {
-    cwd: ROOT,
-    env: { ...process.env, CI: 'true' },
-  });
+  const { stateDir, persist } = await freshState('ai-gateway-bench-');
   const secrets = { AUTH_TOKEN: randomSecret(), JWT_SECRET: randomSecret(), ENCRYPTION_KEY: randomSecret() };
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, 'wrangler.toml'));
+  const gateway = gatewayWorker(secrets);
   const earlierWorkerds = descendantsNamed(process.pid, 'workerd');
   const mf = new Miniflare({
     host: '127.0.0.1',
     port: 0,
     cf: false,
-    d1Persist: join(stateDir, 'v3', 'd1'),
-    kvPersist: join(stateDir, 'v3', 'kv'),
-    durableObjectsPersist: join(stateDir, 'v3', 'do'),
+    ...persist,
     workers: [
-      {
-        ...workerOptions,
-        name: 'ai-gateway',
-        modules: true,
-        scriptPath: join(ROOT, 'build', 'worker', 'shim.mjs'),
-        // worker-build emits ES modules with a .js extension (build/package.json says "type": "module").
-        modulesRules: [{ type: 'ESModule', include: ['**/*.js', '**/*.mjs'] }, ...workerOptions.modulesRules],
-        bindings: { ...workerOptions.bindings, ...secrets },
-        unsafeDirectSockets: DIRECT_SOCKET,
-      },
+      { ...gateway, unsafeDirectSockets: DIRECT_SOCKET },
       {
         // The same pass-through in Rust through workers-rs (scripts/bench-lib/rust-floor).
         name: 'rust-floor',
         modules: true,
         scriptPath: join(RUST_FLOOR, 'build', 'worker', 'shim.mjs'),
         modulesRules: [{ type: 'ESModule', include: ['**/*.js', '**/*.mjs'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
-        compatibilityDate: workerOptions.compatibilityDate,
+        compatibilityDate: gateway.compatibilityDate,
         bindings: { UPSTREAM_URL: upstreamUrl },
         unsafeDirectSockets: DIRECT_SOCKET,
       },
@@ -68,7 +47,7 @@ export async function startWorkerd({ upstreamUrl }) {
         name: 'passthrough',
         modules: true,
         scriptPath: join(import.meta.dirname, 'passthrough-worker.mjs'),
-        compatibilityDate: workerOptions.compatibilityDate,
+        compatibilityDate: gateway.compatibilityDate,
         bindings: { UPSTREAM_URL: upstreamUrl },
         unsafeDirectSockets: DIRECT_SOCKET,
       },

@@ -30,33 +30,52 @@ export function randomSecret() {
  * @returns {Promise<{ url: string, mf: Miniflare, secrets: Record<string,string>,
  *   d1: () => Promise<any>, scheduled: (cron: string) => Promise<any>, close: () => Promise<void> }>}
  */
-export async function startGateway(options = {}) {
-  const stateDir = await mkdtemp(join(tmpdir(), 'ai-gateway-e2e-'));
+/**
+ * A fresh local state directory with the D1 migrations applied, and the Miniflare persistence
+ * options that point at it (shared with the benchmark's workerd).
+ */
+export async function freshState(prefix) {
+  const stateDir = await mkdtemp(join(tmpdir(), prefix));
   await run('npx', ['wrangler', 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', stateDir], {
     cwd: ROOT,
     env: { ...quietEnv, CI: 'true' },
   });
-  const secrets = {
-    AUTH_TOKEN: randomSecret(),
-    JWT_SECRET: randomSecret(),
-    ENCRYPTION_KEY: randomSecret(),
-    ...options.secrets,
+  const persist = {
+    d1Persist: join(stateDir, 'v3', 'd1'),
+    kvPersist: join(stateDir, 'v3', 'kv'),
+    durableObjectsPersist: join(stateDir, 'v3', 'do'),
   };
+  return { stateDir, persist };
+}
+
+/** The built gateway as a Miniflare worker, with wrangler.toml's bindings plus `bindings`. */
+export function gatewayWorker(bindings) {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, 'wrangler.toml'));
-  const mf = new Miniflare({
+  return {
     ...workerOptions,
     name: 'ai-gateway',
     modules: true,
     scriptPath: join(ROOT, 'build', 'worker', 'shim.mjs'),
     // worker-build emits ES modules with a .js extension (build/package.json says "type": "module").
     modulesRules: [{ type: 'ESModule', include: ['**/*.js', '**/*.mjs'] }, ...workerOptions.modulesRules],
-    bindings: { ...workerOptions.bindings, ...options.vars, ...secrets },
+    bindings: { ...workerOptions.bindings, ...bindings },
+  };
+}
+
+export async function startGateway(options = {}) {
+  const { stateDir, persist } = await freshState('ai-gateway-e2e-');
+  const secrets = {
+    AUTH_TOKEN: randomSecret(),
+    JWT_SECRET: randomSecret(),
+    ENCRYPTION_KEY: randomSecret(),
+    ...options.secrets,
+  };
+  const mf = new Miniflare({
+    ...gatewayWorker({ ...options.vars, ...secrets }),
     host: '127.0.0.1',
     port: 0,
     cf: false,
-    d1Persist: join(stateDir, 'v3', 'd1'),
-    kvPersist: join(stateDir, 'v3', 'kv'),
-    durableObjectsPersist: join(stateDir, 'v3', 'do'),
+    ...persist,
   });
   let url;
   try {
