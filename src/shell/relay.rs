@@ -747,7 +747,7 @@ pub(super) async fn send(
     // channel tried (the client has received nothing yet, so failing over is still safe).
     let timeout_ms = out.first_byte_timeout_ms;
     let answered = if out.long_body {
-        // A stream's body must outlive the timeout: our own timer, dropped once headers arrive.
+        // The body must outlive the timeout: our own timer, dropped once the headers arrive.
         let controller = AbortController::default();
         let signal = controller.signal();
         let fetch = fetch_upstream(&request, &signal);
@@ -762,7 +762,7 @@ pub(super) async fn send(
         }
     } else {
         // A whole answer's first byte comes with its body, so the runtime's own timer bounds it:
-        // no wasm callback to create and no timer to clear per call (measured: ~0.2 ms of p50).
+        // no wasm callback to create and no timer to clear per call (one A/B run: ~0.2 ms of p50).
         let signal = web_sys::AbortSignal::timeout_with_f64(timeout_ms as f64);
         let result = fetch_upstream(&request, &signal).await;
         if result.is_err() && signal.aborted() {

@@ -1,10 +1,11 @@
 //! Relays an upstream SSE stream to the client as it arrives while a scanner reads usage from
 //! it. The runtime pipes the upstream body through a `TransformStream` whose transform is one
 //! synchronous call into Rust per chunk (scan, or convert, and enqueue): no promise, future or
-//! timer per chunk, which is what made a Rust read/write loop cost several times the runtime's
-//! own pipe. A supervisor in `waitUntil`, woken only by a slow ticker, the client's abort signal
-//! or the pipe's end, sends keep-alive frames while the upstream is silent (so Cloudflare's idle
-//! cut never hits), cancels the upstream when the client goes away, ends a stream cut by the
+//! timer of ours per chunk. (Its CPU is still several times the runtime's native pipe: any
+//! JS-visible stream in workerd costs that, measured with a pure-JS transform too; see README.)
+//! A supervisor in `waitUntil`, woken only by a slow ticker, the client's abort signal or the
+//! pipe's end, sends keep-alive frames while the upstream is silent (so Cloudflare's idle cut
+//! never hits), cancels the upstream when the client goes away, ends a stream cut by the
 //! upstream with an in-band error event in the client's dialect, and writes the usage log when
 //! the stream is over — with the tokens seen so far if it was cut.
 
@@ -311,36 +312,32 @@ impl Supervisor {
             ..
         } = &mut *scan;
         scanner.finish();
+        // A pass-through stream that ended without its terminal event was cut short too; a
+        // converter closes such a stream properly by itself.
+        let cut = cut.or_else(|| {
+            (converter.is_none() && !scanner.terminal_seen())
+                .then(|| "the upstream closed the stream before its end".to_string())
+        });
         if !client_closed {
-            let ending = match converter.as_mut() {
-                Some(converter) => match &cut {
-                    Some(reason) => {
-                        converter.error(&format!("upstream stream interrupted: {reason}"))
-                    }
-                    None => converter.finish(),
-                },
-                None => {
-                    let cut_short = (cut.is_none() && !scanner.terminal_seen())
-                        .then(|| "the upstream closed the stream before its end".to_string());
-                    match cut.as_ref().or(cut_short.as_ref()) {
-                        Some(reason) => {
-                            // The client already has a 200: the error can only travel inside
-                            // the stream.
-                            let message = format!("upstream stream interrupted: {reason}");
-                            let separator: &[u8] = if at_frame_boundary(tail) {
-                                b""
-                            } else {
-                                b"\n\n"
-                            };
-                            let frame = inband_error_frame(family, &message, scanner.events());
-                            log.error_class = Some("stream_cut".into());
-                            [separator, frame.as_slice()].concat()
-                        }
-                        None => Vec::new(),
-                    }
+            // The client already has a 200: an error can only travel inside the stream.
+            let ending = match (converter.as_mut(), &cut) {
+                (Some(converter), Some(reason)) => {
+                    converter.error(&format!("upstream stream interrupted: {reason}"))
                 }
+                (Some(converter), None) => converter.finish(),
+                (None, Some(reason)) => {
+                    let message = format!("upstream stream interrupted: {reason}");
+                    let separator: &[u8] = if at_frame_boundary(tail) {
+                        b""
+                    } else {
+                        b"\n\n"
+                    };
+                    let frame = inband_error_frame(family, &message, scanner.events());
+                    [separator, frame.as_slice()].concat()
+                }
+                (None, None) => Vec::new(),
             };
-            if converter.is_some() && cut.is_some() {
+            if cut.is_some() {
                 log.error_class = Some("stream_cut".into());
             }
             // A cancelled client side refuses the enqueue: that is how a disconnect that ended
@@ -357,7 +354,8 @@ impl Supervisor {
             }
         }
         if client_closed {
-            // Not awaited: the pipe's abort has already cancelled the upstream fetch.
+            // The pipe has already cancelled the upstream: by our abort, or because the client's
+            // side was cancelled.
             log.client_closed = true;
             log.error_class = Some("client_closed".into());
         }
