@@ -10,7 +10,7 @@ use super::routes;
 use crate::core::crypto::{secret_hint, SecretBox};
 use crate::core::error::GatewayError;
 use crate::core::panels::credential::Credential;
-use crate::core::panels::family::DEFAULT_QUOTA_PER_UNIT;
+use crate::core::panels::family::{DEFAULT_QUOTA_PER_UNIT, MAX_KEYS_PER_REVEAL};
 use crate::core::panels::{ModelPrice, PanelAdapter, PanelError, PanelStatus, PanelToken};
 use crate::core::schedule::health_after;
 use crate::core::station::Platform;
@@ -293,7 +293,7 @@ impl AccountSync<'_> {
             None => self.list_or_create_tokens(session, report).await?,
         };
         let prefix_sk = !matches!(session.adapter, PanelAdapter::Generic(_));
-        let active = self.store_keys(session, &tokens, prefix_sk).await?;
+        let active = self.store_keys(session, &tokens, prefix_sk, report).await?;
         report.keys += active.len();
 
         let models = match (&single_key, session.adapter) {
@@ -421,13 +421,15 @@ impl AccountSync<'_> {
             .map_err(|e| storage_error(e.into()))
     }
 
-    /// Stores the account's tokens (sealed), fetching full keys only for masked tokens we do not
-    /// already hold; keys no longer listed are disabled. Returns the active key ids.
+    /// Stores the account's tokens (sealed), revealing full keys only for masked tokens we do
+    /// not already hold; keys no longer listed are disabled. Returns the active key ids. A rate
+    /// limit on the reveals ends them for this run (a warning): what was revealed is kept.
     async fn store_keys(
         &self,
         session: &mut PanelSession,
         tokens: &[PanelToken],
         prefix_sk: bool,
+        report: &mut SyncReport,
     ) -> Result<Vec<i64>, PanelError> {
         #[derive(Deserialize)]
         struct KnownKey {
@@ -445,6 +447,7 @@ impl AccountSync<'_> {
         .map_err(storage_error)?;
         let mut statements = Vec::new();
         let mut listed = Vec::new();
+        let mut masked = Vec::new();
         for token in tokens {
             let remote_id = token.id.to_string();
             listed.push(remote_id.clone());
@@ -472,44 +475,118 @@ impl AccountSync<'_> {
             if !token.is_enabled() {
                 continue;
             }
-            let key = if token.is_masked() {
-                let id = token.id;
-                session
-                    .call(&|a, c| a.token_key_request(c, id), |a, s, b| {
-                        a.parse_token_key(s, b)
-                    })
-                    .await?
+            if token.is_masked() {
+                masked.push(token);
             } else {
-                token.key.clone()
-            };
-            let relay_key = if prefix_sk {
-                PanelToken::relay_key(&key)
-            } else {
-                key
-            };
-            let sealed = self
-                .sb
-                .seal(&relay_key)
-                .map_err(|e| storage_error(e.into()))?;
-            statements.push(db::stmt(
-                d1,
-                "INSERT INTO upstream_keys (organization_id, station_id, account_id, remote_id, name, key_ciphertext, key_hint, status, group_name, source, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', ?8, 'sync', ?9, ?9) \
-                 ON CONFLICT (account_id, remote_id) DO UPDATE SET key_ciphertext = excluded.key_ciphertext, key_hint = excluded.key_hint, \
-                 status = 'active', name = excluded.name, group_name = excluded.group_name, updated_at = excluded.updated_at",
-                &[num(org), num(self.station.id), num(account_id), remote_id.as_str().into(), token.name.as_str().into(), sealed.into(),
-                  secret_hint(&relay_key, 3).into(), token.group.as_str().into(), num(now)],
-            ).map_err(storage_error)?);
+                statements.push(self.insert_key(token, &token.key, prefix_sk)?);
+            }
         }
         for k in known.iter().filter(|k| !listed.contains(&k.remote_id)) {
             statements.push(db::stmt(d1, "UPDATE upstream_keys SET status = 'disabled', status_reason = 'no longer listed by the panel', updated_at = ?1 WHERE organization_id = ?2 AND id = ?3",
                 &[num(now), num(org), num(k.id)]).map_err(storage_error)?);
         }
         db::batch(d1, statements).await.map_err(storage_error)?;
+        let mut revealed = 0;
+        match self
+            .reveal_keys(session, &masked, prefix_sk, &mut revealed)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.is_rate_limited() => report.warnings.push(format!(
+                "account {account_id}: key reveal rate-limited by the panel ({e}): {revealed} of {} masked keys revealed, the rest on the next sync",
+                masked.len()
+            )),
+            Err(e) => return Err(e),
+        }
         let active: Vec<db::IdRow> = db::all(d1, "SELECT id FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND status = 'active' ORDER BY id", &[num(org), num(account_id)])
             .await
             .map_err(storage_error)?;
         Ok(active.into_iter().map(|i| i.id).collect())
+    }
+
+    /// Reveals masked keys a hundred at a time (`POST /api/token/batch/keys`), or one by one on
+    /// builds without the batch route; each answer is stored as it comes (`revealed` counts
+    /// them), so an error part-way (New API's 429 after 20 reveals) loses nothing revealed.
+    async fn reveal_keys(
+        &self,
+        session: &mut PanelSession,
+        masked: &[&PanelToken],
+        prefix_sk: bool,
+        revealed: &mut usize,
+    ) -> Result<(), PanelError> {
+        let mut batch_route = true;
+        for chunk in masked.chunks(MAX_KEYS_PER_REVEAL) {
+            if batch_route {
+                let ids: Vec<i64> = chunk.iter().map(|t| t.id).collect();
+                match session
+                    .call(&|a, c| a.token_keys_request(c, &ids), |a, s, b| {
+                        a.parse_token_keys(s, b)
+                    })
+                    .await
+                {
+                    Ok(keys) => {
+                        let mut statements = Vec::new();
+                        for (id, key) in &keys {
+                            if let Some(token) = chunk.iter().find(|t| t.id == *id) {
+                                statements.push(self.insert_key(token, key, prefix_sk)?);
+                            }
+                        }
+                        *revealed += statements.len();
+                        db::batch(self.d1, statements)
+                            .await
+                            .map_err(storage_error)?;
+                        continue;
+                    }
+                    // Builds before the batch route (404) or refusing it: one by one.
+                    Err(PanelError::NotSupported(_) | PanelError::Refused(_)) => {
+                        batch_route = false;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            for token in chunk {
+                let id = token.id;
+                let key = session
+                    .call(&|a, c| a.token_key_request(c, id), |a, s, b| {
+                        a.parse_token_key(s, b)
+                    })
+                    .await?;
+                self.insert_key(token, &key, prefix_sk)?
+                    .run()
+                    .await
+                    .map_err(|e| storage_error(e.into()))?;
+                *revealed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The statement storing one full key (sealed) of a listed token.
+    fn insert_key(
+        &self,
+        token: &PanelToken,
+        key: &str,
+        prefix_sk: bool,
+    ) -> Result<worker::D1PreparedStatement, PanelError> {
+        let relay_key = if prefix_sk {
+            PanelToken::relay_key(key)
+        } else {
+            key.to_string()
+        };
+        let sealed = self
+            .sb
+            .seal(&relay_key)
+            .map_err(|e| storage_error(e.into()))?;
+        db::stmt(
+            self.d1,
+            "INSERT INTO upstream_keys (organization_id, station_id, account_id, remote_id, name, key_ciphertext, key_hint, status, group_name, source, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', ?8, 'sync', ?9, ?9) \
+             ON CONFLICT (account_id, remote_id) DO UPDATE SET key_ciphertext = excluded.key_ciphertext, key_hint = excluded.key_hint, \
+             status = 'active', name = excluded.name, group_name = excluded.group_name, updated_at = excluded.updated_at",
+            &[num(self.org), num(self.station.id), num(self.account.id), token.id.to_string().into(), token.name.as_str().into(), sealed.into(),
+              secret_hint(&relay_key, 3).into(), token.group.as_str().into(), num(self.now)],
+        )
+        .map_err(storage_error)
     }
 
     /// One route entry per (model, active key); existing entries keep their settings, new ones

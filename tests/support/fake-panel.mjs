@@ -26,7 +26,9 @@ const AUTH_MESSAGES = {
 const API_ROUTES = [
   route('GET', '/api/status', getStatus, { auth: false }),
   route('GET', '/api/pricing', getPricing, { auth: false }),
-  route('POST', '/api/user/login', login, { auth: false }),
+  // New API router/api-router.go: login, the single and the batch key reveal sit behind
+  // middleware.CriticalRateLimit() (after UserAuth on the token routes).
+  route('POST', '/api/user/login', login, { auth: false, critical: true }),
   route('GET', '/api/user/groups', getGroups, { auth: false }),
   route('GET', '/api/user/self', getSelf),
   route('GET', '/api/user/self/groups', getGroups),
@@ -36,8 +38,8 @@ const API_ROUTES = [
   route('POST', '/api/user/checkin', doCheckin, { when: hasCheckin }),
   route('GET', '/api/token/', listTokens),
   route('POST', '/api/token/', createToken),
-  route('POST', '/api/token/batch/keys', getTokenKeys, { when: hasKeyEndpoints }),
-  route('POST', '/api/token/:id/key', getTokenKey, { when: hasKeyEndpoints }),
+  route('POST', '/api/token/batch/keys', getTokenKeys, { when: hasBatchKeys, critical: true }),
+  route('POST', '/api/token/:id/key', getTokenKey, { when: hasKeyEndpoints, critical: true }),
 ];
 
 /** Answers one /api/* request (authenticated per New API authHelper unless the route is public). */
@@ -45,7 +47,23 @@ export function dispatchApi(ctx) {
   const matched = findRoute(API_ROUTES, ctx);
   if (!matched) return sendInvalidUrl(ctx);
   if (matched.auth && !authenticateUser(ctx)) return;
+  if (matched.critical && !allowCritical(ctx)) return;
   return matched.handler(ctx);
+}
+
+// New API middleware/rate-limit.go CriticalRateLimit (common/init.go: CRITICAL_RATE_LIMIT_NUM 20 per
+// CRITICAL_RATE_LIMIT_DURATION 1200 s, keyed by client IP, shared by every critical route): a
+// sliding window of accepted calls; a refused call is not counted and gets a bare 429.
+function allowCritical(ctx) {
+  const { state } = ctx;
+  const now = Date.now();
+  state.criticalCalls = state.criticalCalls.filter((at) => now - at < state.criticalWindowMs);
+  if (state.criticalCalls.length >= state.criticalLimit) {
+    ctx.res.writeHead(429).end();
+    return false;
+  }
+  state.criticalCalls.push(now);
+  return true;
 }
 
 function hasCheckin(state) {
@@ -54,6 +72,11 @@ function hasCheckin(state) {
 
 function hasKeyEndpoints(state) {
   return state.masked;
+}
+
+// The batch reveal came with masking; `batchKeys: false` plays a build that has only the single one.
+function hasBatchKeys(state) {
+  return state.masked && state.batchKeys;
 }
 
 function ok(ctx, data, message = '') {

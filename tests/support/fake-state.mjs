@@ -34,6 +34,8 @@ const DEFAULT_PRICING = {
  * Fresh state from the options given to startFakeStation (also what reset() restores). Options:
  * userId, username, password, accessToken, quotaPerUnit, quota, usedQuota, models, groups, pricing,
  * dialects (subset of ALL_DIALECTS; the others answer 404), legacy, masked, checkinEnabled,
+ * batchKeys (the batch key reveal route; default true), criticalRateLimit (calls per 20 minutes to
+ * login and the key reveals, default 20 as New API's CriticalRateLimit),
  * turnstile, checkinQuota, includeUsageAlways, behavior (station-wide steering spec), streamChunks
  * (text pieces per stream), embeddingDimensions, videoPollsToComplete, tokenLimit, tokens (count).
  */
@@ -54,6 +56,10 @@ export function createState(options) {
     dialects: [...(options.dialects ?? ALL_DIALECTS)],
     legacy,
     masked: options.masked ?? !legacy,
+    batchKeys: options.batchKeys ?? true,
+    criticalLimit: options.criticalRateLimit ?? 20,
+    criticalWindowMs: 1200 * 1000,
+    criticalCalls: [],
     checkinEnabled: options.checkinEnabled ?? true,
     turnstile: options.turnstile ?? false,
     checkinQuota: options.checkinQuota ?? 250000,

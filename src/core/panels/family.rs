@@ -411,6 +411,43 @@ pub fn token_key_path(token_id: i64) -> String {
     format!("/api/token/{token_id}/key")
 }
 
+/// The most ids one `POST /api/token/batch/keys` takes (New API `controller/token.go`
+/// GetTokenKeysBatch: more is refused with "MsgBatchTooMany").
+pub const MAX_KEYS_PER_REVEAL: usize = 100;
+
+/// The batch reveal of masked keys: `{"ids": […]}` (at most [`MAX_KEYS_PER_REVEAL`]).
+pub fn token_keys_request(
+    profile: &FamilyProfile,
+    cred: &Credential,
+    ids: &[i64],
+) -> Result<PanelRequest, PanelError> {
+    let body = serde_json::json!({ "ids": ids }).to_string();
+    authed(
+        profile,
+        cred,
+        "POST",
+        "/api/token/batch/keys".into(),
+        Some(body),
+    )
+}
+
+/// `data.keys` (`{"<id>": "<full key>"}`); ids the panel did not answer (not the user's, or
+/// deleted meanwhile) are simply absent. Some derivatives put the map in `data` itself.
+pub fn parse_token_keys(envelope: &Value) -> Result<Vec<(i64, String)>, PanelError> {
+    let data = &envelope["data"];
+    let map = data["keys"]
+        .as_object()
+        .or_else(|| data.as_object().filter(|m| !m.contains_key("keys")))
+        .ok_or_else(|| PanelError::Malformed("batch key answer without data.keys".into()))?;
+    Ok(map
+        .iter()
+        .filter_map(|(id, key)| {
+            let key = key.as_str().filter(|k| !k.is_empty() && !k.contains('*'))?;
+            Some((id.parse().ok()?, key.to_string()))
+        })
+        .collect())
+}
+
 pub fn parse_token_key(envelope: &Value) -> Result<String, PanelError> {
     envelope["data"]["key"]
         .as_str()
@@ -693,6 +730,40 @@ mod tests {
             .parse_token_key(200, fixture!("new_api_token_key.json"))
             .unwrap();
         assert_eq!((full.len(), &full[..4]), (48, "AbCd"));
+    }
+
+    #[test]
+    fn masked_keys_are_revealed_a_hundred_at_a_time() {
+        let a = adapter();
+        let r = a.token_keys_request(&token(), &[7, 8]).unwrap();
+        assert_eq!(
+            (r.method, r.path.as_str(), r.body.as_deref()),
+            ("POST", "/api/token/batch/keys", Some(r#"{"ids":[7,8]}"#))
+        );
+        assert!(r.headers.contains(&("New-Api-User", "42".to_string())));
+        let mut keys = a
+            .parse_token_keys(
+                200,
+                r#"{"success":true,"message":"","data":{"keys":{"8":"full-8","7":"full-7","9":"ab**cd"}}}"#,
+            )
+            .unwrap();
+        keys.sort();
+        assert_eq!(keys, vec![(7, "full-7".into()), (8, "full-8".into())]);
+        // A derivative answering the map bare is read too; a build without the route is a 404.
+        assert_eq!(
+            a.parse_token_keys(200, r#"{"success":true,"data":{"11":"k11"}}"#),
+            Ok(vec![(11, "k11".into())])
+        );
+        assert!(matches!(
+            a.parse_token_keys(404, fixture!("invalid_url_404.json")),
+            Err(PanelError::NotSupported(_))
+        ));
+        // CriticalRateLimit answers a bare 429.
+        let limited = a.parse_token_keys(429, "").unwrap_err();
+        assert!(limited.is_rate_limited() && !limited.is_account_error());
+        assert!(PanelAdapter::for_platform(Platform::OneHub)
+            .token_keys_request(&token(), &[1])
+            .is_err());
     }
 
     #[test]

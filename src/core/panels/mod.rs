@@ -115,6 +115,12 @@ pub enum PanelError {
 }
 
 impl PanelError {
+    /// The panel's rate limiter said no (HTTP 429): New API answers its `CriticalRateLimit`
+    /// (20 calls per 20 minutes per IP, shared by login and key reveals) with a bare 429.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, PanelError::Http(429))
+    }
+
     /// True when the account itself needs attention (mark it unhealthy), not the station.
     pub fn is_account_error(&self) -> bool {
         matches!(
@@ -466,6 +472,32 @@ impl PanelAdapter {
 
     pub fn parse_token_key(&self, status: u16, body: &str) -> Result<String, PanelError> {
         family::parse_token_key(&family::parse_envelope(status, body)?)
+    }
+
+    /// The full keys of up to [`family::MAX_KEYS_PER_REVEAL`] masked tokens in one call (New API
+    /// `POST /api/token/batch/keys`); builds without it answer 404 (`NotSupported`).
+    pub fn token_keys_request(
+        &self,
+        cred: &Credential,
+        token_ids: &[i64],
+    ) -> Result<PanelRequest, PanelError> {
+        match self {
+            PanelAdapter::Family(p) if p.token_list == family::TokenList::NewApi => {
+                family::token_keys_request(p, cred, token_ids)
+            }
+            _ => Err(PanelError::NotSupported(
+                "keys are listed in full here".into(),
+            )),
+        }
+    }
+
+    /// `(token id, full key)` pairs of a batch reveal.
+    pub fn parse_token_keys(
+        &self,
+        status: u16,
+        body: &str,
+    ) -> Result<Vec<(i64, String)>, PanelError> {
+        family::parse_token_keys(&family::parse_envelope(status, body)?)
     }
 
     pub fn create_token_request(

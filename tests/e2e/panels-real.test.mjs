@@ -1,0 +1,88 @@
+// End-to-end: stations synced as the real panels answer (issue 18). New API's key reveals sit
+// behind its CriticalRateLimit (20 calls per 20 minutes), so 150 masked keys must come through the
+// batch route, and a 429 part-way must keep every key already revealed; prices must follow the
+// panel's own arithmetic (the user's private group ratio, the station's quota_per_unit).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGateway, call } from '../support/gateway.mjs';
+import { startPanel } from '../support/fake-panels.mjs';
+import { usageRows } from '../support/setup.mjs';
+
+let gw;
+const fakes = [];
+
+before(async () => {
+  gw = await startGateway();
+});
+
+after(async () => {
+  await gw?.close();
+  for (const fake of fakes) await fake.close();
+});
+
+const admin = (path, opts = {}) => call(gw.url, path, { token: gw.secrets.AUTH_TOKEN, ...opts });
+const rows = async (sql, ...args) => (await (await gw.d1()).prepare(sql).bind(...args).all()).results;
+const activeKeys = async (stationId) =>
+  (await rows("SELECT COUNT(*) AS n FROM upstream_keys WHERE station_id = ? AND status = 'active'", stationId))[0].n;
+
+/** A fake of `kind` registered with its access token, and its station id. */
+async function station(kind, name, options) {
+  const fake = await startPanel(kind, { accessToken: `tok-${name}`, userId: 7, ...options });
+  fakes.push(fake);
+  const created = await admin('/api/provider/', {
+    method: 'POST',
+    body: { name, platform: kind, base_url: fake.url, access_token: `tok-${name}`, user_id: 7 },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  return { fake, id: created.body.data.id };
+}
+
+const sync = async (id) => {
+  const res = await admin(`/api/provider/${id}/sync`, { method: 'POST' });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  return res.body.data;
+};
+const reveals = (fake, pattern) => fake.requests.filter((r) => r.method === 'POST' && pattern.test(r.path));
+
+test('150 masked New API keys sync within the reveal limit, through the batch route', async () => {
+  const { fake, id } = await station('new-api', 'many-keys', { tokens: 150, models: ['gpt-4o'] });
+  const report = await sync(id);
+  assert.deepEqual(report.errors, []);
+  assert.deepEqual(report.warnings, []);
+  assert.equal(await activeKeys(id), 150);
+  // Two batch calls (100 + 50 ids), no single reveal: far inside 20 critical calls.
+  const batches = reveals(fake, /^\/api\/token\/batch\/keys$/);
+  assert.deepEqual(batches.map((r) => r.json.ids.length).sort((a, b) => b - a), [100, 50]);
+  assert.equal(reveals(fake, /^\/api\/token\/\d+\/key$/).length, 0);
+  assert.ok(fake.state.criticalCalls.length <= fake.state.criticalLimit);
+  // Every stored key is the panel's full key (sk- added), sealed.
+  const hints = await rows("SELECT key_hint FROM upstream_keys WHERE station_id = ? ORDER BY CAST(remote_id AS INTEGER)", id);
+  assert.equal(hints.length, 150);
+  for (const [i, { key_hint }] of hints.entries()) assert.ok(key_hint.endsWith(`sk-${fake.state.tokens[i].key}`.slice(-4)), key_hint);
+});
+
+test('a 429 part-way through single reveals keeps every key revealed; the next sync does the rest', async () => {
+  // A build without the batch route: one reveal per key, 20 allowed per 20 minutes.
+  const { fake, id } = await station('new-api', 'rate-limited', { tokens: 30, models: ['gpt-4o'], batchKeys: false });
+  const first = await sync(id);
+  assert.deepEqual(first.errors, [], 'the account is not failed by the limit');
+  assert.equal(first.warnings.length, 1, JSON.stringify(first.warnings));
+  assert.match(first.warnings[0], /rate-limited.*HTTP status 429.*20 of 30 masked keys revealed/);
+  assert.equal(reveals(fake, /^\/api\/token\/batch\/keys$/).length, 1, 'the batch route was tried once');
+  assert.equal(reveals(fake, /^\/api\/token\/\d+\/key$/).length, 21, '20 answered, the 21st refused');
+  assert.equal(await activeKeys(id), 20);
+  const [account] = await rows('SELECT health FROM accounts WHERE station_id = ?', id);
+  assert.equal(account.health, 'healthy');
+  // The 20 revealed keys already route.
+  const table = await gw.mf.getKVNamespace('CACHE').then((kv) => kv.get('routes:1', 'json'));
+  assert.equal(table.models['gpt-4o'].filter((c) => c.station_id === id).length, 20);
+
+  // Twenty minutes later: only the 10 missing keys are revealed.
+  fake.state.criticalCalls = [];
+  const before = reveals(fake, /^\/api\/token\/\d+\/key$/).length;
+  const second = await sync(id);
+  assert.deepEqual(second.warnings, []);
+  assert.equal(reveals(fake, /^\/api\/token\/\d+\/key$/).length - before, 10);
+  assert.equal(await activeKeys(id), 30);
+});
