@@ -11,7 +11,9 @@ use crate::core::crypto::{secret_hint, SecretBox};
 use crate::core::error::GatewayError;
 use crate::core::panels::credential::Credential;
 use crate::core::panels::family::{DEFAULT_QUOTA_PER_UNIT, MAX_KEYS_PER_REVEAL};
-use crate::core::panels::{ModelPrice, PanelAdapter, PanelError, PanelStatus, PanelToken};
+use crate::core::panels::{
+    GroupInfo, ModelPrice, PanelAdapter, PanelError, PanelStatus, PanelToken, PriceBasis,
+};
 use crate::core::schedule::health_after;
 use crate::core::station::Platform;
 use serde::{Deserialize, Serialize};
@@ -275,7 +277,17 @@ impl AccountSync<'_> {
             Err(PanelError::NotSupported(_)) => String::new(),
             Err(e) => return Err(e),
         };
-        self.sync_groups(session, &group, report).await?;
+        let group_ratio = self
+            .sync_groups(session, &group, report)
+            .await?
+            .into_iter()
+            .find(|g| g.name == group)
+            .and_then(|g| g.ratio);
+        let basis = PriceBasis {
+            group: group.clone(),
+            group_ratio,
+            quota_per_unit: qpu,
+        };
 
         // A relay key (generic providers, a bare Sub2API key) is the channel key itself.
         let single_key = match session.credential() {
@@ -317,7 +329,7 @@ impl AccountSync<'_> {
         };
         let prices = match session
             .call(&|a, c| a.pricing_request(c), |a, s, b| {
-                a.parse_pricing(s, b, &group)
+                a.parse_pricing(s, b, &basis)
             })
             .await
         {
@@ -337,12 +349,13 @@ impl AccountSync<'_> {
         Ok(Found { models, prices })
     }
 
+    /// Stores the groups the account may use (with their ratios, as the account sees them).
     async fn sync_groups(
         &self,
         session: &mut PanelSession,
         group: &str,
         report: &mut SyncReport,
-    ) -> Result<(), PanelError> {
+    ) -> Result<Vec<GroupInfo>, PanelError> {
         let groups = match session
             .call(&|a, c| a.groups_request(c), |a, s, b| a.parse_groups(s, b))
             .await
@@ -354,7 +367,7 @@ impl AccountSync<'_> {
                 report
                     .warnings
                     .push(format!("account {}: groups: {e}", self.account.id));
-                return Ok(());
+                return Ok(Vec::new());
             }
         };
         let json = serde_json::Value::Array(
@@ -370,7 +383,8 @@ impl AccountSync<'_> {
             &[json.into(), group.into(), num(self.org), num(self.account.id)],
         )
         .await
-        .map_err(storage_error)
+        .map_err(storage_error)?;
+        Ok(groups)
     }
 
     /// Every token of the account; when none is enabled, one is created (where the panel allows).

@@ -86,3 +86,39 @@ test('a 429 part-way through single reveals keeps every key revealed; the next s
   assert.equal(reveals(fake, /^\/api\/token\/\d+\/key$/).length - before, 10);
   assert.equal(await activeKeys(id), 30);
 });
+
+test("prices in the route table and the usage log follow New API's arithmetic: a private group, 1,000,000 units per USD", async () => {
+  const { fake, id } = await station('new-api', 'private-group', {
+    models: ['gpt-4o'],
+    quotaPerUnit: 1_000_000,
+    group: 'svip',
+    groups: { default: { ratio: 1, desc: '默认分组' }, svip: { ratio: 0.5, desc: 'SVIP', public: false } },
+    pricing: { 'gpt-4o': { model_ratio: 1.25, completion_ratio: 4 } },
+  });
+  const report = await sync(id);
+  assert.deepEqual(report.errors, []);
+  // The anonymous /api/pricing the access token gets has no svip ratio (the old fallback was 1).
+  const pricingCall = fake.requests.find((r) => r.path === '/api/pricing');
+  assert.ok(pricingCall, 'pricing was read');
+  // 1.25 units a token × 0.5 / 1,000,000 units per USD = $0.625 per M input tokens, ×4 output.
+  const table = await gw.mf.getKVNamespace('CACHE').then((kv) => kv.get('routes:1', 'json'));
+  const [channel] = table.models['gpt-4o'].filter((c) => c.station_id === id);
+  assert.deepEqual([channel.pricing.input_per_mtok, channel.pricing.output_per_mtok], [0.625, 2.5]);
+
+  // One call: the gateway's logged cost is what the panel took from the balance.
+  const minted = await admin('/api/agg-token/', { method: 'POST', body: { name: 'prices', allowed_models: [] } });
+  const quotaBefore = fake.state.quota;
+  const res = await call(gw.url, '/v1/chat/completions', {
+    method: 'POST',
+    token: minted.body.data.key,
+    body: { model: 'gpt-4o', messages: [{ role: 'user', content: 'a question long enough to count some prompt tokens here' }] },
+  });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  const [log] = await usageRows(gw, 1, `station_id = ${id}`);
+  const charged = (quotaBefore - fake.state.quota) / fake.state.quotaPerUnit;
+  const expected = (log.prompt_tokens * 0.625 + log.completion_tokens * 2.5) / 1e6;
+  assert.ok(Math.abs(log.cost_usd - expected) < 1e-12, `${log.cost_usd} vs ${expected}`);
+  // The panel rounds to whole quota units.
+  assert.ok(Math.abs(log.cost_usd - charged) <= 1 / fake.state.quotaPerUnit, `${log.cost_usd} vs panel ${charged}`);
+  assert.ok(charged > 0);
+});

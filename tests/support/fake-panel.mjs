@@ -155,7 +155,15 @@ function getStatus(ctx) {
 }
 
 function userSummary(state) {
-  return { id: state.userId, username: state.username, display_name: state.username, role: 1, status: 1, group: 'default' };
+  return { id: state.userId, username: state.username, display_name: state.username, role: 1, status: 1, group: state.group };
+}
+
+// New API service/group.go GetUserUsableGroups: the UserUsableGroups setting (here: every group not
+// marked `public: false`), plus the user's own group when there is a user and it is not listed.
+function usableGroups(state, userGroup) {
+  const usable = Object.fromEntries(Object.entries(state.groups).filter(([, g]) => g.public !== false).map(([name, g]) => [name, g.desc]));
+  if (userGroup && !(userGroup in usable)) usable[userGroup] = '用户分组';
+  return usable;
 }
 
 function login(ctx) {
@@ -198,8 +206,12 @@ function getSelf(ctx) {
   });
 }
 
+// New API controller/group.go GetUserGroups: the user's usable groups with their ratios ("自动" for auto).
 function getGroups(ctx) {
-  ok(ctx, ctx.state.groups);
+  const { state } = ctx;
+  const usable = usableGroups(state, state.group);
+  const groups = Object.entries(state.groups).filter(([name]) => name in usable);
+  ok(ctx, Object.fromEntries(groups.map(([name, g]) => [name, { ratio: g.ratio, desc: usable[name] }])));
 }
 
 function getUserModels(ctx) {
@@ -211,14 +223,23 @@ function regenerateAccessToken(ctx) {
   ok(ctx, ctx.state.accessToken);
 }
 
+// New API controller/pricing.go GetPricing behind middleware.TryUserAuth, which reads only the
+// session cookie: with an access token the caller is anonymous, and every group outside the
+// usable groups is deleted from group_ratio, and models only such groups enable leave `data`.
 function getPricing(ctx) {
   const { state } = ctx;
-  const groups = Object.entries(state.groups);
+  const userGroup = sessionFromCookie(state, ctx.req.headers.cookie) ? state.group : '';
+  const usable = usableGroups(state, userGroup);
+  const groups = Object.entries(state.groups).filter(([name]) => name in usable);
+  const data = state.models
+    .map((model) => pricingEntry(state, model))
+    .map((entry) => ({ ...entry, enable_groups: entry.enable_groups.filter((g) => g in usable) }))
+    .filter((entry) => entry.enable_groups.length > 0);
   const payload = {
     success: true,
-    data: state.models.map((model) => pricingEntry(state, model)),
+    data,
     group_ratio: Object.fromEntries(groups.filter(([, g]) => typeof g.ratio === 'number').map(([name, g]) => [name, g.ratio])),
-    usable_group: Object.fromEntries(groups.map(([name, g]) => [name, g.desc])),
+    usable_group: usable,
   };
   if (state.legacy) return sendJson(ctx.res, 200, payload);
   const pricingVersion = createHash('sha256').update(JSON.stringify(payload.data)).digest('hex').slice(0, 16);

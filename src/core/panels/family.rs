@@ -6,15 +6,13 @@
 use super::credential::Credential;
 use super::{
     anyrouter, excerpt, CheckinOutcome, GroupInfo, ModelPrice, PanelBalance, PanelError,
-    PanelRequest, PanelStatus, PanelToken, TokenBatch,
+    PanelRequest, PanelStatus, PanelToken, PriceBasis, TokenBatch,
 };
 use crate::core::station::Platform;
 use serde_json::Value;
 
 /// The panels' own default (500000 quota units = 1 USD); used only when /api/status omits it.
 pub const DEFAULT_QUOTA_PER_UNIT: f64 = 500_000.0;
-/// Ratio 1 = $0.002 per 1K tokens = $2 per 1M tokens.
-pub(crate) const USD_PER_MTOK_AT_RATIO_1: f64 = 2.0;
 /// The most tokens a New API or OneHub page may hold.
 pub const TOKEN_PAGE_SIZE: usize = 100;
 /// One API ignores `size` and always pages by 10 (upstream-panels.md §9 #6).
@@ -263,9 +261,15 @@ pub fn parse_models(envelope: &Value) -> Result<Vec<String>, PanelError> {
     Ok(models)
 }
 
-/// `/api/pricing` (New API, Veloera) at the `group`'s ratio.
-pub fn parse_pricing(envelope: &Value, group: &str) -> Vec<(String, ModelPrice)> {
-    let group_ratio = envelope["group_ratio"][group].as_f64().unwrap_or(1.0);
+/// `/api/pricing` (New API, Veloera) in USD. Its `group_ratio` is the anonymous view with an
+/// access token (New API `controller/pricing.go`: `TryUserAuth` reads only the session, and every
+/// group outside the public usable groups is deleted), so the authenticated ratio comes first.
+/// Per-call models cost `model_price` USD × group ratio whatever the quota unit.
+pub fn parse_pricing(envelope: &Value, basis: &PriceBasis) -> Vec<(String, ModelPrice)> {
+    let group_ratio = basis
+        .group_ratio
+        .or_else(|| envelope["group_ratio"][&basis.group].as_f64())
+        .unwrap_or(1.0);
     let Some(items) = envelope["data"].as_array() else {
         return vec![];
     };
@@ -278,7 +282,7 @@ pub fn parse_pricing(envelope: &Value, group: &str) -> Vec<(String, ModelPrice)>
                     usd: item["model_price"].as_f64()? * group_ratio,
                 }
             } else {
-                let input = item["model_ratio"].as_f64()? * USD_PER_MTOK_AT_RATIO_1 * group_ratio;
+                let input = basis.usd_per_mtok(item["model_ratio"].as_f64()?, group_ratio);
                 ModelPrice::Tokens {
                     input_usd_per_mtok: input,
                     output_usd_per_mtok: input * item["completion_ratio"].as_f64().unwrap_or(1.0),
@@ -611,7 +615,7 @@ pub fn parse_login(status: u16, body: &str, set_cookie: &[&str]) -> Result<Crede
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::{new_api, PanelAdapter};
     use super::*;
 
@@ -784,6 +788,42 @@ mod tests {
         assert_eq!(next_token_page(&full_page(false), 2, 200), Some(3));
     }
 
+    /// The basis of a 500000-units-per-USD station (the panels' default).
+    pub(crate) fn basis(group: &str, group_ratio: Option<f64>) -> PriceBasis {
+        PriceBasis {
+            group: group.into(),
+            group_ratio,
+            quota_per_unit: DEFAULT_QUOTA_PER_UNIT,
+        }
+    }
+
+    #[test]
+    fn a_private_groups_ratio_and_the_stations_quota_unit_set_the_price() {
+        // The anonymous /api/pricing has no `svip`; /api/user/self/groups said 0.5.
+        let svip = PriceBasis {
+            quota_per_unit: 1_000_000.0,
+            ..basis("svip", Some(0.5))
+        };
+        let prices = adapter()
+            .parse_pricing(200, fixture!("new_api_pricing.json"), &svip)
+            .unwrap();
+        // 1.25 quota units per token × 0.5, at 1,000,000 units per USD: $0.625 per M tokens.
+        assert_eq!(
+            prices[0].1,
+            ModelPrice::Tokens {
+                input_usd_per_mtok: 0.625,
+                output_usd_per_mtok: 2.5,
+                cache_read_usd_per_mtok: Some(0.3125)
+            }
+        );
+        assert_eq!(prices[1].1, ModelPrice::PerCall { usd: 0.02 });
+        // Unknown to both: ratio 1.
+        let unknown = adapter()
+            .parse_pricing(200, fixture!("new_api_pricing.json"), &basis("svip", None))
+            .unwrap();
+        assert_eq!(unknown[1].1, ModelPrice::PerCall { usd: 0.04 });
+    }
+
     fn legacy_token() -> PanelToken {
         PanelToken {
             id: 1,
@@ -819,7 +859,7 @@ mod tests {
         let a = adapter();
         assert_eq!(a.pricing_request(&token()).unwrap().path, "/api/pricing");
         let prices = a
-            .parse_pricing(200, fixture!("new_api_pricing.json"), "vip")
+            .parse_pricing(200, fixture!("new_api_pricing.json"), &basis("vip", None))
             .unwrap();
         assert_eq!(
             prices,

@@ -16,8 +16,8 @@
 //! };
 //! adapter.self_request(&cred)?            → adapter.parse_balance(s, &b, status.quota_per_unit)?
 //! adapter.models_request(&cred)?          → adapter.parse_models(s, &b)?
-//! adapter.pricing_request(&cred)?         → adapter.parse_pricing(s, &b, &balance.group)?
-//! adapter.groups_request(&cred)?          → adapter.parse_groups(s, &b)?
+//! adapter.groups_request(&cred)?          → adapter.parse_groups(s, &b)?   (the group's ratio)
+//! adapter.pricing_request(&cred)?         → adapter.parse_pricing(s, &b, &PriceBasis{..})?
 //! let mut page = adapter.first_token_page();             // keys, 25+ per account
 //! loop { adapter.tokens_request(&cred, page)? → adapter.parse_tokens(s, &b, page, seen)?
 //!        (masked keys: adapter.token_key_request(&cred, id)? → adapter.parse_token_key(s, &b)?)
@@ -241,6 +241,26 @@ pub enum ModelPrice {
     },
 }
 
+/// What a station's prices are computed from: the panel charges (prompt + completion ×
+/// completion ratio) × model ratio × group ratio quota units, and a dollar is `quota_per_unit`
+/// units (New API `relay/helper/price.go`, OneHub `relay/relay_util/quota.go`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceBasis {
+    /// The group the account's keys bill to (the user's group: keys with no group of their own).
+    pub group: String,
+    /// That group's ratio as the authenticated account sees it; None: unknown (the pricing
+    /// answer's public `group_ratio` is used, else 1).
+    pub group_ratio: Option<f64>,
+    pub quota_per_unit: f64,
+}
+
+impl PriceBasis {
+    /// USD per million tokens at a price ratio (quota units per token), this group's ratio applied.
+    pub fn usd_per_mtok(&self, ratio: f64, group_ratio: f64) -> f64 {
+        ratio * group_ratio * 1_000_000.0 / self.quota_per_unit
+    }
+}
+
 /// A user group the account may use, with its price multiplier when numeric.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupInfo {
@@ -382,20 +402,20 @@ impl PanelAdapter {
         }
     }
 
-    /// Prices at the account's `group` ratio (OneHub prices are base prices: ratio 1).
+    /// Prices in USD at the account's group ratio and the station's quota unit.
     pub fn parse_pricing(
         &self,
         status: u16,
         body: &str,
-        group: &str,
+        basis: &PriceBasis,
     ) -> Result<Vec<(String, ModelPrice)>, PanelError> {
         let PanelAdapter::Family(p) = self else {
             return Err(PanelError::NotSupported("per-model pricing".into()));
         };
         let envelope = family::parse_envelope(status, body)?;
         Ok(match p.pricing {
-            family::Pricing::NewApi => family::parse_pricing(&envelope, group),
-            family::Pricing::AvailableModel => onehub::parse_pricing(&envelope),
+            family::Pricing::NewApi => family::parse_pricing(&envelope, basis),
+            family::Pricing::AvailableModel => onehub::parse_pricing(&envelope, basis),
             family::Pricing::None => vec![],
         })
     }
