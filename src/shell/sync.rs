@@ -223,6 +223,14 @@ async fn record_failure(
     })
 }
 
+/// An active key of the account: its group picks the models it is routed to.
+#[derive(Deserialize)]
+struct ActiveKey {
+    id: i64,
+    group_name: String,
+    key_ciphertext: String,
+}
+
 /// What one account offers.
 struct Found {
     models: Vec<String>,
@@ -277,12 +285,15 @@ impl AccountSync<'_> {
             Err(PanelError::NotSupported(_)) => String::new(),
             Err(e) => return Err(e),
         };
-        let group_ratio = self
-            .sync_groups(session, &group, report)
-            .await?
-            .into_iter()
-            .find(|g| g.name == group)
-            .and_then(|g| g.ratio);
+        let groups = self.sync_groups(session, &group, report).await?;
+        let group_ratio = groups.iter().find(|g| g.name == group).and_then(|g| g.ratio);
+        if group_ratio.is_none() && !groups.is_empty() {
+            // OneHub shows a private group's ratio to a session only (TrySetUserBySession).
+            report.warnings.push(format!(
+                "account {}: the ratio of its group `{group}` is not visible to this credential (a password login shows it); prices assume the panel's public ratio or 1",
+                self.account.id
+            ));
+        }
         let basis = PriceBasis {
             group: group.clone(),
             group_ratio,
@@ -308,25 +319,29 @@ impl AccountSync<'_> {
         let active = self.store_keys(session, &tokens, prefix_sk, report).await?;
         report.keys += active.len();
 
-        let models = match (&single_key, session.adapter) {
-            (None, PanelAdapter::Sub2Api) => {
-                // Sub2API lists models per relay key, never for the JWT.
-                let key = self.first_active_key().await?.ok_or_else(|| {
-                    PanelError::Refused("the account has no active key to list models with".into())
-                })?;
-                let req = session
-                    .adapter
-                    .models_request(&Credential::ApiKey { key })?;
-                session
-                    .send_parsed(req, |a, s, b| a.parse_models(s, b))
-                    .await?
-            }
-            _ => {
+        // The management list is the union over the user's groups; a key is routed only to its
+        // own group's models, listed with one key of each group. Sub2API lists per key only.
+        let listed = match (&single_key, session.adapter) {
+            (None, PanelAdapter::Sub2Api) => None,
+            _ => Some(
                 session
                     .call(&|a, c| a.models_request(c), |a, s, b| a.parse_models(s, b))
-                    .await?
-            }
+                    .await?,
+            ),
         };
+        let by_group = match &single_key {
+            Some(_) => HashMap::new(),
+            None => self.group_models(session, &active, &listed, report).await?,
+        };
+        let mut models: BTreeSet<String> = listed.iter().flatten().cloned().collect();
+        models.extend(by_group.values().flatten().cloned());
+        let key_models: Vec<(i64, &[String])> = active
+            .iter()
+            .filter_map(|k| {
+                let list = by_group.get(&k.group_name).or(listed.as_ref())?;
+                Some((k.id, list.as_slice()))
+            })
+            .collect();
         let prices = match session
             .call(&|a, c| a.pricing_request(c), |a, s, b| {
                 a.parse_pricing(s, b, &basis)
@@ -343,10 +358,13 @@ impl AccountSync<'_> {
                 Vec::new()
             }
         };
-        self.insert_routes(&active, &models)
+        self.insert_routes(&key_models)
             .await
             .map_err(storage_error)?;
-        Ok(Found { models, prices })
+        Ok(Found {
+            models: models.into_iter().collect(),
+            prices,
+        })
     }
 
     /// Stores the groups the account may use (with their ratios, as the account sees them).
@@ -404,8 +422,12 @@ impl AccountSync<'_> {
             )
             .await;
         match created {
-            Ok(Some(token)) => {
+            Ok(Some(mut token)) => {
                 report.keys_created += 1;
+                if token.name.is_empty() {
+                    // DoneHub answers only the id and the key.
+                    token.name = CREATED_KEY_NAME.into();
+                }
                 tokens.push(token);
             }
             Ok(None) => {
@@ -418,25 +440,57 @@ impl AccountSync<'_> {
         Ok(tokens)
     }
 
-    async fn first_active_key(&self) -> Result<Option<String>, PanelError> {
-        #[derive(Deserialize)]
-        struct Sealed {
-            key_ciphertext: String,
+    /// The models of each key group, listed with the group's first active key. A group whose
+    /// list fails is routed to the management list (a warning); without one (Sub2API) it fails
+    /// the account, as does an account with no active key to list with.
+    async fn group_models(
+        &self,
+        session: &mut PanelSession,
+        active: &[ActiveKey],
+        listed: &Option<Vec<String>>,
+        report: &mut SyncReport,
+    ) -> Result<HashMap<String, Vec<String>>, PanelError> {
+        if active.is_empty() && listed.is_none() {
+            return Err(PanelError::Refused(
+                "the account has no active key to list models with".into(),
+            ));
         }
-        let row: Option<Sealed> = db::first(
-            self.d1,
-            "SELECT key_ciphertext FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND status = 'active' ORDER BY id LIMIT 1",
-            &[num(self.org), num(self.account.id)],
-        )
-        .await
-        .map_err(storage_error)?;
-        row.map(|r| self.sb.open(&r.key_ciphertext))
-            .transpose()
-            .map_err(|e| storage_error(e.into()))
+        let mut by_group: HashMap<String, Vec<String>> = HashMap::new();
+        for key in active {
+            if by_group.contains_key(&key.group_name) {
+                continue;
+            }
+            let plain = self
+                .sb
+                .open(&key.key_ciphertext)
+                .map_err(|e| storage_error(e.into()))?;
+            let req = session.adapter.key_models_request(&plain)?;
+            match session
+                .send_parsed(req, |a, s, b| a.parse_key_models(s, b))
+                .await
+            {
+                Ok(models) => {
+                    by_group.insert(key.group_name.clone(), models);
+                }
+                Err(e) if listed.is_none() => return Err(e),
+                Err(e) => {
+                    let group = if key.group_name.is_empty() {
+                        "the user's group"
+                    } else {
+                        key.group_name.as_str()
+                    };
+                    report.warnings.push(format!(
+                        "account {}: models of {group}: {e}; its keys take every listed model",
+                        self.account.id
+                    ));
+                }
+            }
+        }
+        Ok(by_group)
     }
 
     /// Stores the account's tokens (sealed), revealing full keys only for masked tokens we do
-    /// not already hold; keys no longer listed are disabled. Returns the active key ids. A rate
+    /// not already hold; keys no longer listed are disabled. Returns the active keys. A rate
     /// limit on the reveals ends them for this run (a warning): what was revealed is kept.
     async fn store_keys(
         &self,
@@ -444,7 +498,7 @@ impl AccountSync<'_> {
         tokens: &[PanelToken],
         prefix_sk: bool,
         report: &mut SyncReport,
-    ) -> Result<Vec<i64>, PanelError> {
+    ) -> Result<Vec<ActiveKey>, PanelError> {
         #[derive(Deserialize)]
         struct KnownKey {
             id: i64,
@@ -512,10 +566,9 @@ impl AccountSync<'_> {
             )),
             Err(e) => return Err(e),
         }
-        let active: Vec<db::IdRow> = db::all(d1, "SELECT id FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND status = 'active' ORDER BY id", &[num(org), num(account_id)])
+        db::all(d1, "SELECT id, group_name, key_ciphertext FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND status = 'active' ORDER BY id", &[num(org), num(account_id)])
             .await
-            .map_err(storage_error)?;
-        Ok(active.into_iter().map(|i| i.id).collect())
+            .map_err(storage_error)
     }
 
     /// Reveals masked keys a hundred at a time (`POST /api/token/batch/keys`), or one by one on
@@ -603,13 +656,22 @@ impl AccountSync<'_> {
         .map_err(storage_error)
     }
 
-    /// One route entry per (model, active key); existing entries keep their settings, new ones
-    /// take the station's default priority and weight.
-    async fn insert_routes(&self, keys: &[i64], models: &[String]) -> Result<(), GatewayError> {
+    /// One route entry per (active key, model of its group); existing entries keep their
+    /// settings, new ones take the station's default priority and weight, and sync-made entries
+    /// of a model the key's group no longer serves go.
+    async fn insert_routes(&self, keys: &[(i64, &[String])]) -> Result<(), GatewayError> {
         let (d1, org, s) = (self.d1, self.org, self.station);
         let mut inserts = Vec::new();
-        for key_id in keys {
-            for model in models {
+        for (key_id, models) in keys {
+            let names = serde_json::to_string(models)
+                .map_err(|e| GatewayError::Internal(format!("model list encoding: {e}")))?;
+            inserts.push(db::stmt(
+                d1,
+                "DELETE FROM route_entries WHERE organization_id = ?1 AND upstream_key_id = ?2 AND manual = 0 \
+                 AND model NOT IN (SELECT value FROM json_each(?3))",
+                &[num(org), num(*key_id), names.into()],
+            )?);
+            for model in *models {
                 inserts.push(db::stmt(
                     d1,
                     "INSERT INTO route_entries (organization_id, model, upstream_model, station_id, upstream_key_id, priority, weight, created_at, updated_at) \

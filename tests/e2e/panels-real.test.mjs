@@ -89,11 +89,11 @@ test('a 429 part-way through single reveals keeps every key revealed; the next s
 
 test("prices in the route table and the usage log follow New API's arithmetic: a private group, 1,000,000 units per USD", async () => {
   const { fake, id } = await station('new-api', 'private-group', {
-    models: ['gpt-4o'],
+    models: ['gpt-4o-svip'],
     quotaPerUnit: 1_000_000,
     group: 'svip',
     groups: { default: { ratio: 1, desc: '默认分组' }, svip: { ratio: 0.5, desc: 'SVIP', public: false } },
-    pricing: { 'gpt-4o': { model_ratio: 1.25, completion_ratio: 4 } },
+    pricing: { 'gpt-4o-svip': { model_ratio: 1.25, completion_ratio: 4 } },
   });
   const report = await sync(id);
   assert.deepEqual(report.errors, []);
@@ -102,16 +102,17 @@ test("prices in the route table and the usage log follow New API's arithmetic: a
   assert.ok(pricingCall, 'pricing was read');
   // 1.25 units a token × 0.5 / 1,000,000 units per USD = $0.625 per M input tokens, ×4 output.
   const table = await gw.mf.getKVNamespace('CACHE').then((kv) => kv.get('routes:1', 'json'));
-  const [channel] = table.models['gpt-4o'].filter((c) => c.station_id === id);
+  const [channel] = table.models['gpt-4o-svip'].filter((c) => c.station_id === id);
   assert.deepEqual([channel.pricing.input_per_mtok, channel.pricing.output_per_mtok], [0.625, 2.5]);
 
   // One call: the gateway's logged cost is what the panel took from the balance.
-  const minted = await admin('/api/agg-token/', { method: 'POST', body: { name: 'prices', allowed_models: [] } });
+  const minted = await admin('/api/agg-token/', { method: 'POST', body: { name: 'prices' } });
+  assert.equal(minted.status, 201, JSON.stringify(minted.body));
   const quotaBefore = fake.state.quota;
   const res = await call(gw.url, '/v1/chat/completions', {
     method: 'POST',
     token: minted.body.data.key,
-    body: { model: 'gpt-4o', messages: [{ role: 'user', content: 'a question long enough to count some prompt tokens here' }] },
+    body: { model: 'gpt-4o-svip', messages: [{ role: 'user', content: 'a question long enough to count some prompt tokens here' }] },
   });
   assert.equal(res.status, 200, JSON.stringify(res.body));
   const [log] = await usageRows(gw, 1, `station_id = ${id}`);
@@ -121,4 +122,80 @@ test("prices in the route table and the usage log follow New API's arithmetic: a
   // The panel rounds to whole quota units.
   assert.ok(Math.abs(log.cost_usd - charged) <= 1 / fake.state.quotaPerUnit, `${log.cost_usd} vs panel ${charged}`);
   assert.ok(charged > 0);
+});
+
+const channelsOf = async (id) => {
+  const table = await gw.mf.getKVNamespace('CACHE').then((kv) => kv.get('routes:1', 'json'));
+  const byKey = {};
+  for (const [model, chans] of Object.entries(table.models)) {
+    for (const c of chans.filter((c) => c.station_id === id)) (byKey[c.upstream_key_id] ??= []).push(model);
+  }
+  return Object.values(byKey).map((models) => models.sort());
+};
+
+test("a New API key is routed only to its own group's models, not the user's union", async () => {
+  const { fake, id } = await station('new-api', 'groups', {
+    tokens: 2,
+    models: ['g-default-only', 'g-vip-a', 'g-vip-b'],
+    groups: { default: { ratio: 1, desc: '默认分组' }, vip: { ratio: 0.8, desc: 'VIP' } },
+    groupModels: { default: ['g-default-only'], vip: ['g-vip-a', 'g-vip-b'] },
+  });
+  fake.state.tokens[1].group = 'vip'; // the first token has no group: the user's (default)
+  const report = await sync(id);
+  assert.deepEqual(report.errors, []);
+  // /api/user/models lists the union; each key got its group's list from /v1/models.
+  assert.deepEqual((await channelsOf(id)).sort(), [['g-default-only'], ['g-vip-a', 'g-vip-b']]);
+  assert.equal(fake.requests.filter((r) => r.path === '/v1/models').length, 2, 'one list per key group');
+  // The key's group changes on the panel: its channels follow.
+  fake.state.tokens[1].group = '';
+  await sync(id);
+  assert.deepEqual(await channelsOf(id), [['g-default-only'], ['g-default-only']]);
+});
+
+test('DoneHub: AddToken answers the key (no second listing); a password session sees the private group ratio', async () => {
+  const fake = await startPanel('done-hub', {
+    username: 'dh-private',
+    password: 'pw-dh-private',
+    tokens: 0,
+    models: ['dh-model'],
+    quotaPerUnit: 1_000_000,
+    group: 'svip',
+    groups: { default: { ratio: 1, desc: '默认分组', public: true }, svip: { ratio: 0.5, desc: 'SVIP', public: false } },
+  });
+  fakes.push(fake);
+  const created = await admin('/api/provider/', {
+    method: 'POST',
+    body: { name: 'done-hub-private', platform: 'done-hub', base_url: fake.url, username: 'dh-private', password: 'pw-dh-private' },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id = created.body.data.id;
+  const report = await sync(id);
+  assert.deepEqual(report.errors, []);
+  assert.deepEqual(report.warnings, []);
+  assert.equal(report.keys_created, 1);
+  assert.equal(fake.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/api/token/')).length, 1, 'listed once, not again after creating');
+  const [key] = await rows('SELECT name, key_hint FROM upstream_keys WHERE station_id = ?', id);
+  assert.equal(key.name, 'ai-gateway');
+  assert.ok(key.key_hint.endsWith(fake.state.tokens[0].key.slice(-4)));
+  // input 1.25 units a token × svip 0.5 / 1,000,000 units per USD.
+  const [price] = await rows("SELECT input_usd_per_mtok, output_usd_per_mtok FROM station_models WHERE station_id = ? AND model = 'dh-model'", id);
+  assert.deepEqual([price.input_usd_per_mtok, price.output_usd_per_mtok], [0.625, 2.5]);
+
+  // The same panel through an access token: /api/user_group_map hides the private group.
+  const viaToken = await station('done-hub', 'done-hub-token', {
+    models: ['dh-token-model'],
+    group: 'svip',
+    groups: { default: { ratio: 1, desc: '默认分组', public: true }, svip: { ratio: 0.5, desc: 'SVIP', public: false } },
+  });
+  const warned = await sync(viaToken.id);
+  assert.match(warned.warnings.join('\n'), /ratio of its group `svip` is not visible/);
+});
+
+test('Veloera serves /v1/responses natively', async () => {
+  const { fake, id } = await station('veloera', 'veloera-responses', { models: ['velo-model'] });
+  await sync(id);
+  const minted = await admin('/api/agg-token/', { method: 'POST', body: { name: 'velo' } });
+  const res = await call(gw.url, '/v1/responses', { method: 'POST', token: minted.body.data.key, body: { model: 'velo-model', input: 'hello' } });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  assert.ok(fake.requests.some((r) => r.method === 'POST' && r.path === '/v1/responses'), 'not converted to chat');
 });

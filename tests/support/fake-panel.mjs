@@ -214,8 +214,12 @@ function getGroups(ctx) {
   ok(ctx, Object.fromEntries(groups.map(([name, g]) => [name, { ratio: g.ratio, desc: usable[name] }])));
 }
 
+// New API controller/user.go GetUserModels: the models enabled in every group the user may use.
 function getUserModels(ctx) {
-  ok(ctx, ctx.state.models);
+  const { state } = ctx;
+  if (!state.groupModels) return ok(ctx, state.models);
+  const groups = Object.keys(usableGroups(state, state.group));
+  ok(ctx, [...new Set(groups.flatMap((group) => state.groupModels[group] ?? []))]);
 }
 
 function regenerateAccessToken(ctx) {

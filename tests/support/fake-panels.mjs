@@ -42,7 +42,7 @@ const RELAY_MOUNTS = {
   'one-api': OPENAI_ONLY,
   onehub: ONE_HUB_RELAY,
   'done-hub': ONE_HUB_RELAY,
-  veloera: [['/v1', '/v1', ['openai', 'anthropic']]],
+  veloera: [['/v1', '/v1', ['openai', 'anthropic']]], // Veloera router/relay-router.go: /v1/responses too, no Gemini
   anyrouter: [['/v1', '/v1', ['openai', 'anthropic']]],
   sub2api: [['/v1', '/v1', ['anthropic', 'openai']], ['/v1beta', '/v1beta', ['gemini']]],
   'openai-compatible': OPENAI_ONLY,
@@ -136,9 +136,14 @@ function createState(kind, options) {
     // family trims `sk-` and a channel suffix); one group at ratio 1, no per-model pricing.
     wholeKeys: kind === 'sub2api' || GENERIC_KINDS.includes(kind),
     relayErrorType: RELAY_ERROR_TYPES[kind],
-    groups: { default: { ratio: 1, desc: '默认分组' } },
+    // name → {ratio, desc, public}; `group` is the user's, `groupModels` the models each group
+    // enables (fake-state.mjs tokenModels: what a key of that group may call).
+    groups: options.groups ?? { default: { ratio: 1, desc: '默认分组', public: true } },
+    group: options.group ?? 'default',
+    groupModels: options.groupModels,
     pricing: {},
     requestCount: 0,
+    responses: new Map(), // stored Responses API objects (fake-openai.mjs)
     streamChunks: 3,
     includeUsageAlways: false,
   };
@@ -256,11 +261,11 @@ function handleFamily(ctx) {
 function familyRoutes(profile) {
   const routes = {
     'GET /api/user/self': (ctx) => ok(ctx, selfData(ctx.state)),
-    [`GET ${profile.modelsPath}`]: (ctx) => ok(ctx, profile.modelsPath === '/api/available_model' ? availableModels(ctx.state) : ctx.state.models),
+    [`GET ${profile.modelsPath}`]: (ctx) => ok(ctx, profile.modelsPath === '/api/available_model' ? availableModels(ctx) : userModels(ctx.state)),
     'GET /api/token/': listTokens,
     'POST /api/token/': createToken,
   };
-  if (profile.groupsPath) routes[`GET ${profile.groupsPath}`] = (ctx) => ok(ctx, groups(profile));
+  if (profile.groupsPath) routes[`GET ${profile.groupsPath}`] = (ctx) => ok(ctx, groups(ctx));
   if (profile.pricing) routes['GET /api/pricing'] = pricing;
   if (profile.checkin) routes[`POST ${profile.checkin.path}`] = checkin;
   return routes;
@@ -307,18 +312,51 @@ function authenticate(ctx) {
 }
 
 function selfData(state) {
-  return { id: state.userId, username: state.username, role: 1, status: 1, group: 'default', quota: state.quota, used_quota: state.usedQuota, request_count: 3, access_token: '' };
+  return { id: state.userId, username: state.username, role: 1, status: 1, group: state.group, quota: state.quota, used_quota: state.usedQuota, request_count: 3, access_token: '' };
 }
 
-function availableModels(state) {
-  return Object.fromEntries(state.models.map((m) => [m, { groups: ['default'], owned_by: 'OpenAI', price: { model: m, type: 'tokens', channel_type: 1, input: 1.25, output: 5, locked: false } }]));
+// OneHub router/api-router.go: /api/available_model and /api/user_group_map sit behind
+// TrySetUserBySession, so only a session cookie makes the caller a user; an access token is
+// anonymous there and sees the public groups alone.
+function sessionUser(ctx) {
+  return ctx.state.sessions.has(cookies(ctx.req).session ?? '');
 }
 
-function groups(profile) {
-  if (profile.groupsPath === '/api/user_group_map') {
-    return { default: { id: 1, symbol: 'default', name: '默认分组', ratio: 1, api_rate: 600, public: true, promotion: false, min: 0, max: 0, enable: true } };
+// The groups a caller sees: OneHub controller/group.go GetUserGroupRatio (public, plus the user's
+// own with a session); the New API family's /api/user/self/groups (service/group.go
+// GetUserUsableGroups: public, plus the user's own, for any authenticated caller).
+function visibleGroups(ctx) {
+  const { state } = ctx;
+  const withUser = state.profile.groupsPath !== '/api/user_group_map' || sessionUser(ctx);
+  return Object.entries(state.groups).filter(([name, g]) => g.public !== false || (withUser && name === state.group));
+}
+
+const groupHas = (state, group, model) => !state.groupModels || (state.groupModels[group] ?? []).includes(model);
+
+// New API family GetUserModels: every model of the user's usable groups.
+function userModels(state) {
+  if (!state.groupModels) return state.models;
+  const usable = Object.entries(state.groups).filter(([name, g]) => g.public !== false || name === state.group);
+  return state.models.filter((m) => usable.some(([name]) => groupHas(state, name, m)));
+}
+
+// OneHub relay/model.go getAvailableModels: each model with the visible groups that enable it.
+function availableModels(ctx) {
+  const { state } = ctx;
+  const visible = visibleGroups(ctx).map(([name]) => name);
+  const entries = state.models
+    .map((m) => [m, visible.filter((g) => groupHas(state, g, m))])
+    .filter(([, groups]) => groups.length > 0)
+    .map(([m, groups]) => [m, { groups, owned_by: 'OpenAI', price: { model: m, type: 'tokens', channel_type: 1, input: 1.25, output: 5, locked: false } }]);
+  return Object.fromEntries(entries);
+}
+
+function groups(ctx) {
+  const visible = visibleGroups(ctx);
+  if (ctx.state.profile.groupsPath === '/api/user_group_map') {
+    return Object.fromEntries(visible.map(([symbol, g], i) => [symbol, { id: i + 1, symbol, name: g.desc, ratio: g.ratio, api_rate: 600, public: g.public !== false, promotion: false, min: 0, max: 0, enable: true }]));
   }
-  return { default: { ratio: 1, desc: '默认分组' }, vip: { ratio: 0.8, desc: 'VIP' } };
+  return Object.fromEntries(visible.map(([name, g]) => [name, { ratio: g.ratio, desc: g.desc }]));
 }
 
 function pricing(ctx) {
@@ -353,8 +391,10 @@ function listTokens(ctx) {
 
 function createToken(ctx) {
   const token = addToken(ctx.state, String(ctx.json?.name ?? ''));
-  // One API answers with the created token (key included); the others with success only.
+  // One API answers with the created token (key included); DoneHub with {id, key}
+  // (done-hub controller/token.go AddToken); OneHub, Veloera and AnyRouter with success only.
   if (ctx.state.kind === 'one-api') return ok(ctx, token);
+  if (ctx.state.kind === 'done-hub') return ok(ctx, { id: token.id, key: token.key });
   return sendJson(ctx.res, 200, { success: true, message: '' });
 }
 

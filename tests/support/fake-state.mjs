@@ -33,7 +33,7 @@ const DEFAULT_PRICING = {
 /**
  * Fresh state from the options given to startFakeStation (also what reset() restores). Options:
  * userId, username, password, accessToken, quotaPerUnit, quota, usedQuota, models, groups (name →
- * {ratio, desc, public}), group (the user's), pricing,
+ * {ratio, desc, public}), group (the user's), groupModels (group → models), pricing,
  * dialects (subset of ALL_DIALECTS; the others answer 404), legacy, masked, checkinEnabled,
  * batchKeys (the batch key reveal route; default true), criticalRateLimit (calls per 20 minutes to
  * login and the key reveals, default 20 as New API's CriticalRateLimit),
@@ -54,6 +54,7 @@ export function createState(options) {
     models: [...new Set([...(options.models ?? DEFAULT_MODELS), ...Object.keys(STEERING_MODELS)])],
     groups: structuredClone(options.groups ?? DEFAULT_GROUPS),
     group: options.group ?? 'default', // the user's group; a group marked `public: false` is private
+    groupModels: options.groupModels, // group → the models enabled in it (none: every model everywhere)
     pricing: { ...DEFAULT_PRICING, ...options.pricing },
     dialects: [...(options.dialects ?? ALL_DIALECTS)],
     legacy,
@@ -128,6 +129,16 @@ function isUsableToken(token) {
   const notExpired = token.expired_time === -1 || token.expired_time > unixNow();
   const hasQuota = token.unlimited_quota || token.remain_quota > 0;
   return token.status === 1 && notExpired && hasQuota;
+}
+
+/**
+ * The models a relay token may call. With `groupModels` (group → models) the token's group's, else
+ * the user's (New API controller/model.go ListModels, OneHub relay/model.go ListModelsByToken: a
+ * token without a group lists its user's group); without it every model.
+ */
+export function tokenModels(state, token) {
+  if (!state.groupModels) return state.models;
+  return state.groupModels[token?.group || state.group] ?? [];
 }
 
 /** The /api/pricing entry of a model: defaults overlaid with options.pricing. */

@@ -484,7 +484,8 @@ pub fn create_token_body(name: &str) -> String {
     .to_string()
 }
 
-/// One API returns the created token with its key; the others only `{success:true}`.
+/// One API returns the created token with its key, DoneHub `data:{id, key}` (done-hub
+/// `controller/token.go` AddToken); the others only `{success:true}`.
 pub fn parse_created_token(envelope: &Value) -> Result<Option<PanelToken>, PanelError> {
     let data = &envelope["data"];
     if data["key"].as_str().is_none_or(str::is_empty) {

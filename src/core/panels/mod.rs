@@ -382,6 +382,28 @@ impl PanelAdapter {
         }
     }
 
+    /// The models one relay key may call: the relay's own `/v1/models`, which every panel answers
+    /// for the key's group (New API `controller/model.go` ListModels and OneHub `relay/model.go`
+    /// ListModelsByToken: the token's group, else the user's; Sub2API a static list per group
+    /// platform), where the management list is the union over all the user's groups.
+    pub fn key_models_request(&self, key: &str) -> Result<PanelRequest, PanelError> {
+        let cred = Credential::ApiKey {
+            key: key.to_string(),
+        };
+        match self {
+            PanelAdapter::Family(_) => GenericApi::OPENAI_V1.models_request(&cred),
+            PanelAdapter::Sub2Api => sub2api::models_request(&cred),
+            PanelAdapter::Generic(api) => api.models_request(&cred),
+        }
+    }
+
+    pub fn parse_key_models(&self, status: u16, body: &str) -> Result<Vec<String>, PanelError> {
+        match self {
+            PanelAdapter::Family(_) => GenericApi::OPENAI_V1.parse_models(status, body),
+            _ => self.parse_models(status, body),
+        }
+    }
+
     /// Model names, sorted and deduplicated.
     pub fn parse_models(&self, status: u16, body: &str) -> Result<Vec<String>, PanelError> {
         match self {
@@ -532,7 +554,7 @@ impl PanelAdapter {
         }
     }
 
-    /// The created token when the panel returns it (One API, Sub2API); None: list again.
+    /// The created token when the panel returns it (One API, DoneHub, Sub2API); None: list again.
     pub fn parse_created_token(
         &self,
         status: u16,

@@ -1,6 +1,7 @@
 //! OneHub (MartialBE/one-hub) and its fork DoneHub (deanxv/done-hub): no user header, `page`/`size`
 //! token pagination, models and prices from `/api/available_model`, no check-in
-//! (upstream-panels.md §3–§4). DoneHub differs only in `/api/status` fields, used by detection.
+//! (upstream-panels.md §3–§4). DoneHub differs in `/api/status` fields (detection, and its
+//! `GeminiAPIEnabled`/`ClaudeAPIEnabled`) and in AddToken answering `data:{id, key}`.
 
 use super::family::{FamilyProfile, Pricing, TokenList};
 use super::{ModelPrice, PriceBasis};
@@ -169,8 +170,21 @@ mod tests {
             a.checkin_request(&token()),
             Err(PanelError::NotSupported("done-hub has no check-in".into()))
         );
+        // DoneHub's AddToken answers the new token's id and key; OneHub's nothing.
+        let created = a
+            .parse_created_token(
+                200,
+                r#"{"success":true,"message":"","data":{"id":12,"key":"Xy7pQ2mN9aB3cD4_sig"}}"#,
+            )
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            a.parse_created_token(200, r#"{"success":true,"message":""}"#),
+            (created.id, created.key.as_str(), created.is_enabled()),
+            (12, "Xy7pQ2mN9aB3cD4_sig", true)
+        );
+        assert_eq!(
+            PanelAdapter::for_platform(Platform::OneHub)
+                .parse_created_token(200, r#"{"success":true,"message":""}"#),
             Ok(None)
         );
     }

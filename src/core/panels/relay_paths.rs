@@ -26,10 +26,12 @@ const ONE_HUB: &[(Dialect, &str)] = &[
     (AnthropicMessages, "/claude/v1"),
     (Gemini, "/gemini/v1beta"),
 ];
-/// No Gemini route in Veloera's router.
+/// Veloera `router/relay-router.go`: chat, completions, `/v1/responses` and `/v1/messages`; no
+/// Gemini route.
 const VELOERA: &[(Dialect, &str)] = &[
     (OpenAiChat, "/v1"),
     (OpenAiCompletions, "/v1"),
+    (OpenAiResponses, "/v1"),
     (AnthropicMessages, "/v1"),
 ];
 /// Mostly Claude Code traffic; chat completions as New API.
@@ -384,6 +386,7 @@ mod tests {
     fn missing_dialects_mean_conversion() {
         assert_eq!(prefix(Platform::OneApi, AnthropicMessages), None);
         assert_eq!(prefix(Platform::Veloera, Gemini), None);
+        assert_eq!(prefix(Platform::Veloera, OpenAiResponses), Some("/v1"));
         assert_eq!(prefix(Platform::Sub2Api, OpenAiChat), None);
         assert_eq!(
             upstream_path(Platform::OneApi, Gemini, "/v1beta/models/x"),
