@@ -285,10 +285,21 @@ pub struct AccountView {
     pub balance_updated_at: Option<i64>,
     pub panel_group: String,
     pub groups_json: String,
+    /// What the balance is: null for a wallet; Sub2API subscriptions with their limits and
+    /// resets (`{"kind":"subscription",…}`) or `{"kind":"unlimited",…}` (then no balance).
+    #[serde(default, deserialize_with = "json_text")]
+    pub subscription: Option<serde_json::Value>,
     pub checkin_enabled: i64,
     pub enabled: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A JSON column read as JSON (text that does not parse reads as none).
+fn json_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
 /// The accounts of a station for the admin API.
@@ -300,7 +311,7 @@ pub async fn account_views(
     all(
         db,
         "SELECT id, station_id, name, credential_kind, panel_user_id, health, health_reason, health_changed_at, balance_usd, used_usd, \
-                balance_updated_at, panel_group, groups_json, checkin_enabled, enabled, created_at, updated_at \
+                balance_updated_at, panel_group, groups_json, subscription_json AS subscription, checkin_enabled, enabled, created_at, updated_at \
          FROM accounts WHERE organization_id = ?1 AND station_id = ?2 ORDER BY id",
         &[num(org), num(station_id)],
     )
@@ -329,7 +340,7 @@ pub async fn set_account_health(
 pub async fn route_rows(db: &D1Database, org: i64) -> Result<Vec<RouteRow>, GatewayError> {
     all(
         db,
-        "SELECT r.id, r.model, r.upstream_model, r.station_id, r.upstream_key_id, s.base_url, s.platform, s.dialects, r.priority, r.weight, k.key_ciphertext, \
+        "SELECT r.id, r.model, r.upstream_model, r.station_id, r.upstream_key_id, s.base_url, s.platform, COALESCE(s.dialects, k.dialects) AS dialects, r.priority, r.weight, k.key_ciphertext, \
                 m.input_usd_per_mtok, m.output_usd_per_mtok, m.cache_read_usd_per_mtok, \
                 CASE WHEN m.billing = 'per_call' THEN m.usd_per_call END AS usd_per_call \
          FROM route_entries r \

@@ -6,7 +6,10 @@
 use super::app::{now_ms, secret, secret_box};
 use super::db::{self, num, opt_f64, AccountRow, StationView};
 use super::panel_session::{account_session, PanelClient};
-use super::sync::{fetch_status, save_session, station_platform, sync_station, BALANCE_UPDATE};
+use super::sync::{
+    balance_update_args, fetch_balance, fetch_status, save_session, station_platform, sync_station,
+    BALANCE_UPDATE,
+};
 use super::upstream::panel_fetches;
 
 /// Outbound fetches plus D1 statements made by this isolate so far.
@@ -15,7 +18,7 @@ fn subrequests() -> u32 {
 }
 use crate::core::crypto::SecretBox;
 use crate::core::error::GatewayError;
-use crate::core::panels::{CheckinOutcome, PanelAdapter, PanelError};
+use crate::core::panels::{CheckinOutcome, PanelAdapter, PanelBalance, PanelError};
 use crate::core::schedule::{
     estimate_balance, fits, health_after, utc_day, JobKind, DEFAULT_SUBREQUEST_BUDGET,
     MAX_ITEMS_PER_RUN, SYNC_STATION_SUBREQUESTS,
@@ -368,11 +371,7 @@ async fn balance_account(
         Ok(qpu) => {
             let mut session =
                 account_session(sb, account, station.adapter, station.client.clone())?;
-            let result = session
-                .call(&|a, c| a.self_request(c), |a, s, b| {
-                    a.parse_balance(s, b, qpu)
-                })
-                .await;
+            let result = fetch_balance(&mut session, qpu).await;
             save_session(d1, sb, org, id, &session).await?;
             station.client = session.client;
             result
@@ -381,8 +380,8 @@ async fn balance_account(
     };
     match measured {
         Ok(b) => {
-            let measured = (Some(b.balance_usd), Some(b.used_usd));
-            store_balance(d1, account, measured, false, now).await?;
+            let snapshot = (b.stored_usd(), Some(b.used_usd));
+            store_balance(d1, account, snapshot, Some(&b), now).await?;
             db::set_account_health(d1, org, id, "healthy", None, now).await?;
             Ok(Ok(()))
         }
@@ -391,7 +390,7 @@ async fn balance_account(
             db::set_account_health(d1, org, id, health_after(&e), Some(&reason), now).await?;
             if !e.is_account_error() {
                 let estimated = estimate(d1, account).await?;
-                store_balance(d1, account, estimated, true, now).await?;
+                store_balance(d1, account, estimated, None, now).await?;
             }
             Ok(Err(format!("account {id}: {reason}")))
         }
@@ -403,25 +402,26 @@ struct Spent {
     spent: Option<f64>,
 }
 
-/// Appends a snapshot (history for trends); a measured one also updates the account's figures.
+/// Appends a snapshot (history for trends); a `measured` one also updates the account's figures.
 async fn store_balance(
     d1: &D1Database,
     account: &AccountRow,
     (balance, used): (Option<f64>, Option<f64>),
-    estimated: bool,
+    measured: Option<&PanelBalance>,
     now: i64,
 ) -> Result<(), GatewayError> {
     let (org, id) = (account.organization_id, account.id);
+    let estimated = i64::from(measured.is_none());
     let mut statements = vec![db::stmt(
         d1,
         "INSERT INTO balance_snapshots (organization_id, account_id, balance_usd, used_usd, estimated, taken_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        &[num(org), num(id), opt_f64(balance), opt_f64(used), num(i64::from(estimated)), num(now)],
+        &[num(org), num(id), opt_f64(balance), opt_f64(used), num(estimated), num(now)],
     )?];
-    if !estimated {
+    if let Some(measured) = measured {
         statements.push(db::stmt(
             d1,
             BALANCE_UPDATE,
-            &[opt_f64(balance), opt_f64(used), num(now), num(org), num(id)],
+            &balance_update_args(measured, now, org, id)?,
         )?);
     }
     db::batch(d1, statements).await

@@ -9,10 +9,15 @@ use super::panel_session::{account_session, PanelClient, PanelSession};
 use super::routes;
 use crate::core::crypto::{secret_hint, SecretBox};
 use crate::core::error::GatewayError;
+use crate::core::dialect::Dialect;
 use crate::core::panels::credential::Credential;
+use crate::core::panels::relay_paths::{
+    deserialize_override, key_dialects, stored_override, DialectRoute,
+};
 use crate::core::panels::family::{DEFAULT_QUOTA_PER_UNIT, MAX_KEYS_PER_REVEAL};
 use crate::core::panels::{
-    GroupInfo, ModelPrice, PanelAdapter, PanelError, PanelStatus, PanelToken, PriceBasis,
+    BalanceKind, GroupInfo, ModelPrice, PanelAdapter, PanelBalance, PanelError, PanelStatus,
+    PanelToken, PriceBasis,
 };
 use crate::core::schedule::health_after;
 use crate::core::station::Platform;
@@ -89,7 +94,8 @@ pub async fn sync_station(
     let station = db::get_station(&d1, org, station_id)
         .await?
         .ok_or_else(|| GatewayError::NotFound(format!("station {station_id} not found")))?;
-    let adapter = PanelAdapter::for_platform(station_platform(&station)?);
+    let platform = station_platform(&station)?;
+    let adapter = PanelAdapter::for_platform(platform);
     let sb = secret_box(env)?;
     let mut report = SyncReport {
         station_id,
@@ -123,8 +129,10 @@ pub async fn sync_station(
             sb: &sb,
             org,
             station: &station,
+            platform,
             account,
             quota_per_unit: status.quota_per_unit,
+            switched_off: &status.switched_off,
             now,
         };
         match ctx.run(&mut session, &mut report).await {
@@ -229,6 +237,8 @@ struct ActiveKey {
     id: i64,
     group_name: String,
     key_ciphertext: String,
+    #[serde(default, deserialize_with = "deserialize_override")]
+    dialects: Option<Vec<DialectRoute>>,
 }
 
 /// What one account offers.
@@ -243,8 +253,11 @@ struct AccountSync<'a> {
     sb: &'a SecretBox,
     org: i64,
     station: &'a StationView,
+    platform: Platform,
     account: &'a AccountRow,
     quota_per_unit: f64,
+    /// Dialects the panel's admin switched off: no key serves them.
+    switched_off: &'a [Dialect],
     now: i64,
 }
 
@@ -255,26 +268,16 @@ impl AccountSync<'_> {
         report: &mut SyncReport,
     ) -> Result<Found, PanelError> {
         let qpu = self.quota_per_unit;
-        let group = match session
-            .call(&|a, c| a.self_request(c), |a, s, b| {
-                a.parse_balance(s, b, qpu)
-            })
-            .await
-        {
+        let group = match fetch_balance(session, qpu).await {
             Ok(balance) => {
-                report.balance_usd = Some(balance.balance_usd);
+                report.balance_usd = balance.stored_usd();
                 report.used_usd = Some(balance.used_usd);
                 // Snapshots are the balance job's (hourly); sync only keeps the figures fresh.
                 db::stmt(
                     self.d1,
                     BALANCE_UPDATE,
-                    &[
-                        opt_f64(Some(balance.balance_usd)),
-                        opt_f64(Some(balance.used_usd)),
-                        num(self.now),
-                        num(self.org),
-                        num(self.account.id),
-                    ],
+                    &balance_update_args(&balance, self.now, self.org, self.account.id)
+                        .map_err(storage_error)?,
                 )
                 .map_err(storage_error)?
                 .run()
@@ -311,11 +314,13 @@ impl AccountSync<'_> {
                 key: key.clone(),
                 name: "account API key".into(),
                 status: 1,
-                group: String::new(),
+                ..PanelToken::default()
             }],
             None => self.list_or_create_tokens(session, report).await?,
         };
-        let prefix_sk = !matches!(session.adapter, PanelAdapter::Generic(_));
+        // The New-API family stores keys bare and relays `sk-` + key; Sub2API lists them exactly as
+        // its relay compares them (prefix configurable, custom keys any `[A-Za-z0-9_-]{16,}`).
+        let prefix_sk = matches!(session.adapter, PanelAdapter::Family(_));
         let active = self.store_keys(session, &tokens, prefix_sk, report).await?;
         report.keys += active.len();
 
@@ -464,9 +469,10 @@ impl AccountSync<'_> {
                 .sb
                 .open(&key.key_ciphertext)
                 .map_err(|e| storage_error(e.into()))?;
-            let req = session.adapter.key_models_request(&plain)?;
+            let primary = key.dialects.as_ref().and_then(|d| d.first()).map(|r| r.dialect);
+            let req = session.adapter.key_models_request(&plain, primary)?;
             match session
-                .send_parsed(req, |a, s, b| a.parse_key_models(s, b))
+                .send_parsed(req, |a, s, b| a.parse_key_models(s, b, primary))
                 .await
             {
                 Ok(models) => {
@@ -536,8 +542,8 @@ impl AccountSync<'_> {
                 // A key the station rejected stays invalid although the panel still lists it;
                 // an admin re-enables it.
                 statements.push(db::stmt(d1, "UPDATE upstream_keys SET status = CASE WHEN status = 'invalid' AND ?1 = 'active' THEN 'invalid' ELSE ?1 END, \
-                     name = ?2, group_name = ?3, updated_at = ?4 WHERE organization_id = ?5 AND id = ?6",
-                    &[status.into(), token.name.as_str().into(), token.group.as_str().into(), num(now), num(org), num(k.id)]).map_err(storage_error)?);
+                     name = ?2, group_name = ?3, dialects = ?4, updated_at = ?5 WHERE organization_id = ?6 AND id = ?7",
+                    &[status.into(), token.name.as_str().into(), token.group.as_str().into(), self.key_dialects(token)?, num(now), num(org), num(k.id)]).map_err(storage_error)?);
                 continue;
             }
             if !token.is_enabled() {
@@ -566,7 +572,7 @@ impl AccountSync<'_> {
             )),
             Err(e) => return Err(e),
         }
-        db::all(d1, "SELECT id, group_name, key_ciphertext FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND status = 'active' ORDER BY id", &[num(org), num(account_id)])
+        db::all(d1, "SELECT id, group_name, key_ciphertext, dialects FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND status = 'active' ORDER BY id", &[num(org), num(account_id)])
             .await
             .map_err(storage_error)
     }
@@ -628,6 +634,14 @@ impl AccountSync<'_> {
         Ok(())
     }
 
+    /// The dialects `token` serves when they are not its station's table (JSON; NULL otherwise).
+    fn key_dialects(&self, token: &PanelToken) -> Result<JsValue, PanelError> {
+        let rows = key_dialects(self.platform, &token.platform, self.switched_off);
+        Ok(stored_override(rows.as_deref())
+            .map_err(storage_error)?
+            .map_or(JsValue::NULL, Into::into))
+    }
+
     /// The statement storing one full key (sealed) of a listed token.
     fn insert_key(
         &self,
@@ -646,12 +660,12 @@ impl AccountSync<'_> {
             .map_err(|e| storage_error(e.into()))?;
         db::stmt(
             self.d1,
-            "INSERT INTO upstream_keys (organization_id, station_id, account_id, remote_id, name, key_ciphertext, key_hint, status, group_name, source, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', ?8, 'sync', ?9, ?9) \
+            "INSERT INTO upstream_keys (organization_id, station_id, account_id, remote_id, name, key_ciphertext, key_hint, status, group_name, dialects, source, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', ?8, ?10, 'sync', ?9, ?9) \
              ON CONFLICT (account_id, remote_id) DO UPDATE SET key_ciphertext = excluded.key_ciphertext, key_hint = excluded.key_hint, \
-             status = 'active', name = excluded.name, group_name = excluded.group_name, updated_at = excluded.updated_at",
+             status = 'active', name = excluded.name, group_name = excluded.group_name, dialects = excluded.dialects, updated_at = excluded.updated_at",
             &[num(self.org), num(self.station.id), num(self.account.id), token.id.to_string().into(), token.name.as_str().into(), sealed.into(),
-              secret_hint(&relay_key, 3).into(), token.group.as_str().into(), num(self.now)],
+              secret_hint(&relay_key, 3).into(), token.group.as_str().into(), num(self.now), self.key_dialects(token)?],
         )
         .map_err(storage_error)
     }
@@ -704,8 +718,54 @@ async fn list_tokens(session: &mut PanelSession) -> Result<Vec<PanelToken>, Pane
     Ok(tokens)
 }
 
-/// The measured balance of an account (?1 balance, ?2 used, ?3 time, ?4 organization, ?5 account).
-pub const BALANCE_UPDATE: &str = "UPDATE accounts SET balance_usd = ?1, used_usd = ?2, balance_updated_at = ?3 WHERE organization_id = ?4 AND id = ?5";
+/// The measured balance of an account (?1 balance, ?2 used, ?3 time, ?4 organization, ?5 account,
+/// ?6 what the balance is: NULL for a wallet, else the subscriptions as JSON).
+pub const BALANCE_UPDATE: &str = "UPDATE accounts SET balance_usd = ?1, used_usd = ?2, balance_updated_at = ?3, subscription_json = ?6 WHERE organization_id = ?4 AND id = ?5";
+
+/// The arguments of [`BALANCE_UPDATE`] for a measured balance.
+pub fn balance_update_args(
+    balance: &PanelBalance,
+    now: i64,
+    org: i64,
+    account_id: i64,
+) -> Result<[JsValue; 6], GatewayError> {
+    let kind = match balance.kind {
+        BalanceKind::Wallet => JsValue::NULL,
+        ref kind => serde_json::to_string(kind)
+            .map_err(|e| GatewayError::Internal(format!("subscription encoding: {e}")))?
+            .into(),
+    };
+    Ok([
+        opt_f64(balance.stored_usd()),
+        opt_f64(Some(balance.used_usd)),
+        num(now),
+        num(org),
+        num(account_id),
+        kind,
+    ])
+}
+
+/// The account's balance: its own answer joined with its subscriptions where the panel keeps
+/// them apart (Sub2API with a login; builds without the route keep the wallet).
+pub async fn fetch_balance(
+    session: &mut PanelSession,
+    quota_per_unit: f64,
+) -> Result<PanelBalance, PanelError> {
+    let balance = session
+        .call(&|a, c| a.self_request(c), |a, s, b| {
+            a.parse_balance(s, b, quota_per_unit)
+        })
+        .await?;
+    match session
+        .call(&|a, c| a.subscriptions_request(c), |a, s, b| {
+            a.parse_subscriptions(s, b, balance.clone())
+        })
+        .await
+    {
+        Err(PanelError::NotSupported(_)) => Ok(balance),
+        other => other,
+    }
+}
 
 /// Replaces the station's models when every account answered; otherwise only adds what was
 /// found, so one failing account does not take the others' models out of the route table.

@@ -199,3 +199,106 @@ test('Veloera serves /v1/responses natively', async () => {
   assert.equal(res.status, 200, JSON.stringify(res.body));
   assert.ok(fake.requests.some((r) => r.method === 'POST' && r.path === '/v1/responses'), 'not converted to chat');
 });
+
+/** A Sub2API fake registered with an email login. */
+async function sub2api(name, options) {
+  const fake = await startPanel('sub2api', { username: `${name}@b.c`, password: `pw-${name}-1`, ...options });
+  fakes.push(fake);
+  const created = await admin('/api/provider/', {
+    method: 'POST',
+    body: { name, platform: 'sub2api', base_url: fake.url, username: `${name}@b.c`, password: `pw-${name}-1` },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  return { fake, id: created.body.data.id };
+}
+
+const accountView = async (id) => (await admin(`/api/provider/${id}/accounts`)).body.data[0];
+
+test('Sub2API: each key serves its group platform; models per platform; keys used exactly as listed', async () => {
+  const { fake, id } = await sub2api('s2-platforms', {
+    tokens: 2,
+    keyPrefix: 'custom_', // the panel's configurable prefix: not `sk-`
+    keyGroups: [
+      { id: 3, name: 'claude', platform: 'anthropic', rate_multiplier: 1, status: 'active', subscription_type: 'standard' },
+      { id: 5, name: 'gem', platform: 'gemini', rate_multiplier: 1, status: 'active', subscription_type: 'standard' },
+    ],
+    models: ['claude-s2', 'gemini-s2'],
+    platformModels: { anthropic: ['claude-s2'], gemini: ['gemini-s2'], openai: ['gpt-s2'] },
+  });
+  fake.state.tokens[1].group_id = 5;
+  const report = await sync(id);
+  assert.deepEqual(report.errors, []);
+  const keys = await rows('SELECT id, remote_id, key_hint, dialects FROM upstream_keys WHERE station_id = ? ORDER BY remote_id', id);
+  assert.ok(keys.every((k) => k.key_hint.startsWith('cus')), JSON.stringify(keys));
+  assert.deepEqual(JSON.parse(keys[0].dialects).map((d) => d.dialect), ['anthropic-messages']);
+  assert.deepEqual(JSON.parse(keys[1].dialects).map((d) => d.dialect), ['gemini', 'anthropic-messages']);
+  // The Claude list came from /v1/models, the Gemini list from /v1beta/models.
+  assert.deepEqual((await channelsOf(id)).sort(), [['claude-s2'], ['gemini-s2']]);
+
+  const minted = await admin('/api/agg-token/', { method: 'POST', body: { name: 's2' } });
+  const token = minted.body.data.key;
+  const seen = () => fake.requests.filter((r) => r.method === 'POST').map((r) => [r.path, r.headers['x-api-key'] ?? r.headers['x-goog-api-key'] ?? r.headers.authorization]);
+  const expectCall = async (path, body, upstreamPath, keyIndex) => {
+    const before = seen().length;
+    const res = await call(gw.url, path, { method: 'POST', token, body, headers: path.startsWith('/v1/messages') ? { 'anthropic-version': '2023-06-01' } : {} });
+    assert.equal(res.status, 200, `${path}: ${JSON.stringify(res.body)}`);
+    const [upstream, key] = seen().slice(before).at(-1);
+    assert.equal(upstream, upstreamPath);
+    assert.ok(key.endsWith(fake.state.tokens[keyIndex].key) && !key.includes('sk-'), `${path}: the key as listed`);
+  };
+  // Native: Gemini to the Gemini-group key, Anthropic to the Claude-group key.
+  await expectCall('/v1beta/models/gemini-s2:generateContent', { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] }, '/v1beta/models/gemini-s2:generateContent', 1);
+  await expectCall('/v1/messages', { model: 'claude-s2', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }, '/v1/messages', 0);
+  // Chat completions exist on neither: converted to what each key serves.
+  await expectCall('/v1/chat/completions', { model: 'gemini-s2', messages: [{ role: 'user', content: 'hi' }] }, '/v1beta/models/gemini-s2:generateContent', 1);
+  await expectCall('/v1/chat/completions', { model: 'claude-s2', messages: [{ role: 'user', content: 'hi' }] }, '/v1/messages', 0);
+});
+
+test('Sub2API: a 2FA account is reported as needing a token; the station stays usable', async () => {
+  const { id } = await sub2api('s2-totp', { requires2fa: true });
+  const res = await admin(`/api/provider/${id}/sync`, { method: 'POST' });
+  assert.equal(res.status, 200, 'the station answered: its sync completes');
+  assert.match(res.body.data.errors.join('\n'), /needs 2FA/);
+  const account = await accountView(id);
+  assert.equal(account.health, 'unhealthy');
+  assert.match(account.health_reason, /needs 2FA.*token instead of the password/);
+  const [station] = await rows('SELECT last_sync_error FROM stations WHERE id = ?', id);
+  assert.doesNotMatch(station.last_sync_error, /unreachable|unreadable|malformed/i);
+});
+
+test('Sub2API: subscriptions show their limits and resets, unlimited ones no balance (not $-1)', async () => {
+  const group = { id: 7, name: 'Claude Max', platform: 'anthropic', rate_multiplier: 1, status: 'active', subscription_type: 'subscription' };
+  const limited = await sub2api('s2-sub', {
+    keyGroups: [group],
+    subscriptions: [{ id: 4, group_id: 7, daily_limit_usd: 20, daily_used_usd: 18.5, daily_resets_at: '2025-12-28T00:00:00Z', monthly_limit_usd: 200, monthly_used_usd: 30, monthly_resets_at: '2026-01-01T00:00:00Z', expires_at: '2026-01-01T00:00:00Z' }],
+  });
+  await sync(limited.id);
+  let account = await accountView(limited.id);
+  assert.equal(account.balance_usd, 1.5, 'the smallest remaining limit, not the $12.5 wallet alone');
+  assert.equal(account.subscription.kind, 'subscription');
+  assert.equal(account.subscription.wallet_usd, 12.5);
+  const [plan] = account.subscription.subscriptions;
+  assert.equal(plan.group, 'Claude Max');
+  assert.deepEqual(plan.windows.map((w) => [w.period, w.limit_usd, w.remaining_usd, w.resets_at]), [['daily', 20, 1.5, '2025-12-28T00:00:00Z'], ['monthly', 200, 170, '2026-01-01T00:00:00Z']]);
+  // The balance job reads the same.
+  const job = await admin('/api/jobs/balance/run', { method: 'POST' });
+  assert.equal(job.status, 200, JSON.stringify(job.body));
+  const [snapshot] = await rows('SELECT balance_usd FROM balance_snapshots WHERE account_id = ? ORDER BY id DESC LIMIT 1', account.id);
+  assert.equal(snapshot.balance_usd, 1.5);
+
+  const unlimited = await sub2api('s2-unlimited', { keyGroups: [group], subscriptions: [{ id: 5, group_id: 7, expires_at: '2026-01-01T00:00:00Z' }] });
+  await sync(unlimited.id);
+  account = await accountView(unlimited.id);
+  assert.equal(account.balance_usd, null);
+  assert.equal(account.subscription.kind, 'unlimited');
+
+  // Through a bare relay key, /v1/usage answers -1 for "no limit": never stored as $-1.
+  const keyed = await startPanel('sub2api', { keyGroups: [group], subscriptions: [{ id: 6, group_id: 7 }] });
+  fakes.push(keyed);
+  const created = await admin('/api/provider/', { method: 'POST', body: { name: 's2-key', platform: 'sub2api', base_url: keyed.url, api_key: keyed.state.tokens[0].key } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  await sync(created.body.data.id);
+  account = await accountView(created.body.data.id);
+  assert.equal(account.balance_usd, null);
+  assert.equal(account.subscription.kind, 'unlimited');
+});

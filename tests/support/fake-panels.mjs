@@ -141,6 +141,13 @@ function createState(kind, options) {
     groups: options.groups ?? { default: { ratio: 1, desc: '默认分组', public: true } },
     group: options.group ?? 'default',
     groupModels: options.groupModels,
+    // Sub2API: the groups keys belong to (`platform` decides what a key serves), models per
+    // platform, the key prefix (default.api_key_prefix), a TOTP login, active subscriptions.
+    keyGroups: options.keyGroups ?? [{ id: 3, name: 'claude', platform: 'anthropic', rate_multiplier: 1, status: 'active', subscription_type: 'standard' }],
+    platformModels: options.platformModels,
+    keyPrefix: options.keyPrefix ?? 'sk-',
+    requires2fa: options.requires2fa ?? false,
+    subscriptions: options.subscriptions ?? [],
     pricing: {},
     requestCount: 0,
     responses: new Map(), // stored Responses API objects (fake-openai.mjs)
@@ -151,12 +158,12 @@ function createState(kind, options) {
   return state;
 }
 
-function addToken(state, name) {
+function addToken(state, name, groupId = state.keyGroups[0].id) {
   const id = state.nextId++;
-  const key = state.kind === 'sub2api' ? `sk-${randomBytes(32).toString('hex')}`
+  const key = state.kind === 'sub2api' ? `${state.keyPrefix}${randomBytes(32).toString('hex')}`
     : GENERIC_KINDS.includes(state.kind) ? state.apiKey
     : state.profile?.tokens === 'onehub' ? `${randomKey(16)}_${randomKey(43)}` : randomKey(48);
-  const token = { id, user_id: state.userId, key, name, status: 1, group: '', expired_time: -1, unlimited_quota: true, remain_quota: 0, used_quota: 0 };
+  const token = { id, user_id: state.userId, key, name, status: 1, group: '', group_id: groupId, expired_time: -1, unlimited_quota: true, remain_quota: 0, used_quota: 0 };
   state.tokens.push(token);
   return token;
 }
@@ -424,6 +431,8 @@ function handleSub2Api(ctx) {
   if (route === 'GET /api/v1/settings/public') return code0({ site_name: 'Sub2API', version: '0.1.0', turnstile_enabled: false, registration_enabled: true });
   if (route === 'POST /api/v1/auth/login') {
     if (ctx.json?.email !== state.username || ctx.json?.password !== state.password) return sendJson(res, 401, { code: 401, message: 'invalid email or password', reason: 'INVALID_CREDENTIALS' });
+    // Sub2API handler/auth_handler.go Login (builds with TOTP): a second step is required.
+    if (state.requires2fa) return code0({ requires_2fa: true, temp_token: randomKey(32), user_email_masked: 'a***@b.c' });
     const jwt = `eyJ${randomKey(40)}`;
     state.sessions.add(jwt);
     return code0({ access_token: jwt, token_type: 'Bearer', user: { id: state.userId, email: state.username } });
@@ -435,7 +444,7 @@ function handleSub2Api(ctx) {
   if (state.steer === 'expired' || !state.sessions.has(auth.slice(7))) return sendJson(res, 401, { code: 'TOKEN_EXPIRED', message: 'token has expired' });
   const page = Math.max(goAtoi(ctx.url.searchParams.get('page')) ?? 1, 1);
   const size = Math.min(goAtoi(ctx.url.searchParams.get('page_size')) || 20, 100);
-  const keyView = (t) => ({ id: t.id, user_id: state.userId, key: t.key, name: t.name, group_id: 3, status: t.status === 1 ? 'active' : 'disabled', created_at: '2025-12-01T00:00:00Z' });
+  const keyView = (t) => ({ id: t.id, user_id: state.userId, key: t.key, name: t.name, group_id: t.group_id, status: t.status === 1 ? 'active' : 'disabled', created_at: '2025-12-01T00:00:00Z', group: keyGroup(state, t) });
   switch (route) {
     case 'GET /api/v1/auth/me':
       return code0({ id: state.userId, email: state.username, username: 'alice', role: 'user', balance: state.balance, concurrency: 3, status: 'active' });
@@ -445,21 +454,69 @@ function handleSub2Api(ctx) {
     }
     case 'POST /api/v1/keys':
       if (!ctx.json?.name) return sendJson(res, 400, { code: 400, message: 'name is required' });
-      return code0(keyView(addToken(state, ctx.json.name)), 201);
+      return code0(keyView(addToken(state, ctx.json.name, ctx.json.group_id ?? undefined)), 201);
     case 'GET /api/v1/groups/available':
-      return code0([{ id: 3, name: 'claude', platform: 'anthropic', rate_multiplier: 1, status: 'active', subscription_type: 'standard' }]);
+      return code0(state.keyGroups);
+    case 'GET /api/v1/subscriptions/progress':
+      return code0(state.subscriptions.map((sub) => ({ subscription: { id: sub.id, group_id: sub.group_id, status: 'active' }, progress: subscriptionProgress(state, sub) })));
     default:
       return sendBytes(res, 404, 'text/plain', '404 page not found');
   }
 }
 
+function keyGroup(state, token) {
+  return state.keyGroups.find((g) => g.id === token.group_id) ?? null;
+}
+
+const modelsOf = (state, platform) => state.platformModels?.[platform] ?? state.models;
+
+// service/subscription_service.go SubscriptionProgress: the windows the group limits.
+function subscriptionProgress(state, sub) {
+  const group = state.keyGroups.find((g) => g.id === sub.group_id);
+  const window = (period) => {
+    const limit = sub[`${period}_limit_usd`];
+    if (limit === undefined) return undefined;
+    const used = sub[`${period}_used_usd`] ?? 0;
+    return { limit_usd: limit, used_usd: used, remaining_usd: Math.max(limit - used, 0), percentage: (100 * used) / limit, window_start: '2025-12-01T00:00:00Z', resets_at: sub[`${period}_resets_at`], resets_in_seconds: 3600 };
+  };
+  return { id: sub.id, group_name: group?.name ?? '', expires_at: sub.expires_at, expires_in_days: 20, daily: window('daily'), weekly: window('weekly'), monthly: window('monthly') };
+}
+
+// handler/gateway_handler.go Usage: a subscription group's smallest remaining limit, -1 with none.
+function usage(state, token) {
+  const group = keyGroup(state, token);
+  const sub = group?.subscription_type === 'subscription' && state.subscriptions.find((s) => s.group_id === group.id);
+  if (!sub) return { isValid: true, planName: '钱包余额', remaining: state.balance, unit: 'USD' };
+  const progress = subscriptionProgress(state, sub);
+  const remaining = ['daily', 'weekly', 'monthly'].map((p) => progress[p]?.remaining_usd).filter((r) => r !== undefined);
+  return { isValid: true, planName: group.name, remaining: remaining.length ? Math.min(...remaining) : -1, unit: 'USD' };
+}
+
+// Sub2API routes/gateway.go: every relay route takes the key exactly as listed; what it serves
+// depends on the key's group platform (gateway_handler.go Models, Messages; gemini_v1beta_handler.go).
 function sub2apiRelay(ctx) {
   const { state, req, res } = ctx;
-  const key = req.headers['x-api-key'] ?? stripBearer(req.headers.authorization ?? '');
-  if (!state.tokens.some((t) => t.key === key && t.status === 1)) return sendJson(res, 401, { code: 'INVALID_API_KEY', message: 'Invalid API key' });
-  if (ctx.path === '/v1/usage') return sendJson(res, 200, { isValid: true, planName: '钱包余额', remaining: state.balance, unit: 'USD' });
+  const key = req.headers['x-api-key'] ?? req.headers['x-goog-api-key'] ?? ctx.url.searchParams.get('key') ?? stripBearer(req.headers.authorization ?? '');
+  const token = state.tokens.find((t) => t.key === key && t.status === 1);
+  if (!token) return sendJson(res, 401, { code: 'INVALID_API_KEY', message: 'Invalid API key' });
+  const platform = keyGroup(state, token)?.platform ?? 'anthropic';
+  if (ctx.path === '/v1/usage') return sendJson(res, 200, usage(state, token));
   if (ctx.path === '/v1/models') {
-    return sendJson(res, 200, { object: 'list', data: state.models.map((id) => ({ id, type: 'model', display_name: id, created_at: '2025-09-29T00:00:00Z' })) });
+    // The OpenAI list for OpenAI groups, the Claude list for every other group.
+    const models = modelsOf(state, platform === 'openai' ? 'openai' : 'anthropic');
+    return sendJson(res, 200, { object: 'list', data: models.map((id) => ({ id, type: 'model', display_name: id, created_at: '2025-09-29T00:00:00Z' })) });
+  }
+  if (ctx.path.startsWith('/v1beta/') && platform !== 'gemini') {
+    return sendJson(res, 400, { error: { code: 400, message: 'API key group platform is not gemini', status: 'INVALID_ARGUMENT' } });
+  }
+  if (ctx.path === '/v1beta/models') {
+    return sendJson(res, 200, { models: modelsOf(state, 'gemini').map((m) => ({ name: `models/${m}`, displayName: m, supportedGenerationMethods: ['generateContent'] })) });
+  }
+  // /v1/messages picks the group's Claude accounts (or the Gemini compatibility path); /v1/responses
+  // its OpenAI accounts: a group without such accounts has none available.
+  const serves = { '/v1/messages': ['anthropic', 'gemini'], '/v1/responses': ['openai'] }[ctx.path];
+  if (serves && !serves.includes(platform)) {
+    return sendJson(res, 503, { type: 'error', error: { type: 'api_error', message: 'No available accounts' } });
   }
   return relay(ctx, relayMount(ctx));
 }

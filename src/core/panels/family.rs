@@ -5,9 +5,10 @@
 
 use super::credential::Credential;
 use super::{
-    anyrouter, excerpt, CheckinOutcome, GroupInfo, ModelPrice, PanelBalance, PanelError,
+    anyrouter, excerpt, BalanceKind, CheckinOutcome, GroupInfo, ModelPrice, PanelBalance, PanelError,
     PanelRequest, PanelStatus, PanelToken, PriceBasis, TokenBatch,
 };
+use crate::core::dialect::Dialect;
 use crate::core::station::Platform;
 use serde_json::Value;
 
@@ -216,6 +217,15 @@ pub fn parse_status(envelope: &Value) -> PanelStatus {
         checkin_enabled: flag("checkin_enabled") || flag("check_in_enabled"),
         turnstile_check: flag("turnstile_check"),
         system_name: data["system_name"].as_str().unwrap_or_default().to_string(),
+        // Only DoneHub publishes these (done-hub `controller/misc.go` GetStatus).
+        switched_off: [
+            ("ClaudeAPIEnabled", Dialect::AnthropicMessages),
+            ("GeminiAPIEnabled", Dialect::Gemini),
+        ]
+        .into_iter()
+        .filter(|(flag, _)| data[*flag].as_bool() == Some(false))
+        .map(|(_, dialect)| dialect)
+        .collect(),
     }
 }
 
@@ -237,6 +247,7 @@ pub fn parse_self(envelope: &Value, quota_per_unit: f64) -> Result<PanelBalance,
             .to_string(),
         balance_usd: quota / quota_per_unit,
         used_usd: data["used_quota"].as_f64().unwrap_or(0.0) / quota_per_unit,
+        kind: BalanceKind::Wallet,
     })
 }
 
@@ -662,7 +673,8 @@ pub(crate) mod tests {
                 quota_per_unit: 500_000.0,
                 checkin_enabled: true,
                 turnstile_check: false,
-                system_name: "New API".into()
+                system_name: "New API".into(),
+                switched_off: vec![],
             }
         );
         let b = adapter()
@@ -829,9 +841,8 @@ pub(crate) mod tests {
         PanelToken {
             id: 1,
             key: "k".into(),
-            name: String::new(),
             status: 1,
-            group: String::new(),
+            ..PanelToken::default()
         }
     }
 

@@ -38,6 +38,11 @@ impl GenericApi {
         models: ModelsApi::OpenAi,
         root: "/v1",
     };
+    /// Gemini's models list under `/v1beta`.
+    pub const GEMINI_V1BETA: GenericApi = GenericApi {
+        models: ModelsApi::Gemini,
+        root: "/v1beta",
+    };
 
     /// The platform's primary API (first row of its dialect table).
     pub fn for_platform(platform: Platform) -> GenericApi {

@@ -62,11 +62,12 @@ pub mod relay_paths;
 pub mod sub2api;
 pub mod veloera;
 
+use crate::core::dialect::Dialect;
 use crate::core::station::Platform;
 use credential::Credential;
 use family::FamilyProfile;
 use generic::GenericApi;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An HTTP call to make against a panel, built without touching the network.
@@ -158,6 +159,9 @@ pub struct PanelStatus {
     pub checkin_enabled: bool,
     pub turnstile_check: bool,
     pub system_name: String,
+    /// Dialects the panel's admin switched off (DoneHub `GeminiAPIEnabled`/`ClaudeAPIEnabled`:
+    /// its `/gemini` and `/claude` routes then answer 403, done-hub `middleware/api-enabled.go`).
+    pub switched_off: Vec<Dialect>,
 }
 
 impl PanelStatus {
@@ -168,6 +172,7 @@ impl PanelStatus {
             checkin_enabled: false,
             turnstile_check: false,
             system_name: String::new(),
+            switched_off: Vec::new(),
         }
     }
 }
@@ -181,10 +186,60 @@ pub struct PanelBalance {
     pub balance_usd: f64,
     /// Spent so far; 0 where the panel does not report it (Sub2API).
     pub used_usd: f64,
+    /// A wallet, or Sub2API subscriptions (then `balance_usd` is the smallest remaining limit).
+    pub kind: BalanceKind,
+}
+
+impl PanelBalance {
+    /// The balance to store: none for an unlimited subscription (never "low", never $-1).
+    pub fn stored_usd(&self) -> Option<f64> {
+        (!matches!(self.kind, BalanceKind::Unlimited { .. })).then_some(self.balance_usd)
+    }
+}
+
+/// What an account's balance is (stored as `accounts.subscription_json`, shown by the admin API).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BalanceKind {
+    /// A wallet: `balance_usd` is what remains.
+    #[default]
+    Wallet,
+    /// Subscriptions with limits; spending stops at the first exhausted window.
+    Subscription {
+        subscriptions: Vec<SubscriptionPlan>,
+        /// The wallet beside them, when known (a login sees it; a relay key does not).
+        wallet_usd: Option<f64>,
+    },
+    /// Subscriptions without any limit.
+    Unlimited {
+        subscriptions: Vec<SubscriptionPlan>,
+        wallet_usd: Option<f64>,
+    },
+}
+
+/// One active subscription: its group, expiry, and its usage windows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubscriptionPlan {
+    pub group: String,
+    pub expires_at: Option<String>,
+    /// Daily, weekly and monthly limits that are set (none: unlimited).
+    pub windows: Vec<LimitWindow>,
+    /// The smallest remaining limit where only that is known (a relay key's `/v1/usage`).
+    pub remaining_usd: Option<f64>,
+}
+
+/// A usage window of a subscription: its limit, use, and when it resets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LimitWindow {
+    pub period: String,
+    pub limit_usd: f64,
+    pub used_usd: f64,
+    pub remaining_usd: f64,
+    pub resets_at: Option<String>,
 }
 
 /// One token (upstream key) as listed; `key` may be masked (contains `*`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct PanelToken {
     pub id: i64,
     #[serde(default)]
@@ -196,6 +251,10 @@ pub struct PanelToken {
     pub status: i64,
     #[serde(default)]
     pub group: String,
+    /// The platform of the key's group where the panel has one (Sub2API: `anthropic`, `openai`,
+    /// `gemini`, …): it decides which dialects the key serves.
+    #[serde(default)]
+    pub platform: String,
 }
 
 fn enabled_status() -> i64 {
@@ -374,6 +433,29 @@ impl PanelAdapter {
         }
     }
 
+    /// The account's subscriptions beside its wallet (Sub2API with a login); NotSupported elsewhere.
+    pub fn subscriptions_request(&self, cred: &Credential) -> Result<PanelRequest, PanelError> {
+        match (self, cred) {
+            (PanelAdapter::Sub2Api, Credential::AccessToken { .. }) => {
+                sub2api::subscriptions_request(cred)
+            }
+            _ => Err(PanelError::NotSupported("subscriptions".into())),
+        }
+    }
+
+    /// `balance` with the subscriptions read: their limits and resets, or unlimited.
+    pub fn parse_subscriptions(
+        &self,
+        status: u16,
+        body: &str,
+        balance: PanelBalance,
+    ) -> Result<PanelBalance, PanelError> {
+        Ok(sub2api::with_subscriptions(
+            balance,
+            sub2api::parse_subscriptions(status, body)?,
+        ))
+    }
+
     pub fn models_request(&self, cred: &Credential) -> Result<PanelRequest, PanelError> {
         match self {
             PanelAdapter::Family(p) => family::get(p, cred, p.models_path),
@@ -386,21 +468,33 @@ impl PanelAdapter {
     /// for the key's group (New API `controller/model.go` ListModels and OneHub `relay/model.go`
     /// ListModelsByToken: the token's group, else the user's; Sub2API a static list per group
     /// platform), where the management list is the union over all the user's groups.
-    pub fn key_models_request(&self, key: &str) -> Result<PanelRequest, PanelError> {
+    /// `primary`: the key's first dialect when it has its own ([`relay_paths::key_dialects`]): a
+    /// Sub2API Gemini-group key lists `/v1beta/models` (its `/v1/models` is the Claude list).
+    pub fn key_models_request(
+        &self,
+        key: &str,
+        primary: Option<Dialect>,
+    ) -> Result<PanelRequest, PanelError> {
         let cred = Credential::ApiKey {
             key: key.to_string(),
         };
-        match self {
-            PanelAdapter::Family(_) => GenericApi::OPENAI_V1.models_request(&cred),
-            PanelAdapter::Sub2Api => sub2api::models_request(&cred),
-            PanelAdapter::Generic(api) => api.models_request(&cred),
-        }
+        self.key_models_api(primary).models_request(&cred)
     }
 
-    pub fn parse_key_models(&self, status: u16, body: &str) -> Result<Vec<String>, PanelError> {
+    pub fn parse_key_models(
+        &self,
+        status: u16,
+        body: &str,
+        primary: Option<Dialect>,
+    ) -> Result<Vec<String>, PanelError> {
+        self.key_models_api(primary).parse_models(status, body)
+    }
+
+    fn key_models_api(&self, primary: Option<Dialect>) -> GenericApi {
         match self {
-            PanelAdapter::Family(_) => GenericApi::OPENAI_V1.parse_models(status, body),
-            _ => self.parse_models(status, body),
+            PanelAdapter::Sub2Api if primary == Some(Dialect::Gemini) => GenericApi::GEMINI_V1BETA,
+            PanelAdapter::Family(_) | PanelAdapter::Sub2Api => GenericApi::OPENAI_V1,
+            PanelAdapter::Generic(api) => *api,
         }
     }
 

@@ -145,9 +145,8 @@ mod tests {
                 .map(|i| PanelToken {
                     id: i,
                     key: "k".into(),
-                    name: String::new(),
                     status: 1,
-                    group: String::new(),
+                    ..PanelToken::default()
                 })
                 .collect(),
             legacy,
