@@ -290,7 +290,7 @@ impl AccountSync<'_> {
         };
         let groups = self.sync_groups(session, &group, report).await?;
         let group_ratio = groups.iter().find(|g| g.name == group).and_then(|g| g.ratio);
-        if group_ratio.is_none() && !groups.is_empty() {
+        if group_ratio.is_none() && !group.is_empty() && !groups.is_empty() {
             // OneHub shows a private group's ratio to a session only (TrySetUserBySession).
             report.warnings.push(format!(
                 "account {}: the ratio of its group `{group}` is not visible to this credential (a password login shows it); prices assume the panel's public ratio or 1",

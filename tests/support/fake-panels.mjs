@@ -66,7 +66,7 @@ const PROFILES = {
     groupsPath: '/api/user_group_map',
   },
   'done-hub': {
-    status: { system_name: 'Done Hub', version: 'v1.1', PaymentUSDRate: 7.3, chat_links: '[]', GeminiAPIEnabled: true, linuxDo_oauth: false, invite_code_register: false },
+    status: { system_name: 'Done Hub', version: 'v1.1', PaymentUSDRate: 7.3, chat_links: '[]', linuxDo_oauth: false, invite_code_register: false },
     tokens: 'onehub',
     modelsPath: '/api/available_model',
     groupsPath: '/api/user_group_map',
@@ -148,6 +148,7 @@ function createState(kind, options) {
     keyPrefix: options.keyPrefix ?? 'sk-',
     requires2fa: options.requires2fa ?? false,
     subscriptions: options.subscriptions ?? [],
+    switchedOff: options.switchedOff ?? [], // OneHub/DoneHub relays switched off: 'gemini', 'claude' 
     pricing: {},
     requestCount: 0,
     responses: new Map(), // stored Responses API objects (fake-openai.mjs)
@@ -247,16 +248,34 @@ function fail(ctx, message, status = 200) {
 
 // ---- New-API family (one-api, onehub, done-hub, veloera, anyrouter) ----
 
+// DoneHub controller/misc.go GetStatus publishes GeminiAPIEnabled/ClaudeAPIEnabled.
+function apiSwitches(state) {
+  if (state.kind !== 'done-hub') return {};
+  return { GeminiAPIEnabled: !state.switchedOff.includes('gemini'), ClaudeAPIEnabled: !state.switchedOff.includes('claude') };
+}
+
+// DoneHub middleware/api-enabled.go: a switched-off /gemini or /claude answers 403 before auth.
+function switchedOffAnswer(ctx) {
+  if (ctx.state.switchedOff.includes('gemini') && ctx.path.startsWith('/gemini/')) {
+    return sendJson(ctx.res, 403, { error: { code: 500, status: 'one_hub_error', message: 'Gemini API is not supported' } }), true;
+  }
+  if (ctx.state.switchedOff.includes('claude') && ctx.path.startsWith('/claude/')) {
+    return sendJson(ctx.res, 403, { type: 'one_hub_error', error: { type: 'api_not_supported', message: 'Claude API is not supported' } }), true;
+  }
+  return false;
+}
+
 function handleFamily(ctx) {
   const { state, req, path, res } = ctx;
   const profile = state.profile;
+  if (switchedOffAnswer(ctx)) return;
   // Relay calls carry a key, not a browser: AnyRouter serves Claude Code without the challenge.
   const mount = relayMount(ctx);
   if (mount) return relay(ctx, mount);
   if (profile.waf && !passesWaf(ctx)) return sendChallenge(ctx);
   if (!path.startsWith('/api')) return sendBytes(res, 200, 'text/html', `<html><head><title>${profile.status.system_name}</title></head></html>`);
   const route = `${req.method} ${path}`;
-  if (route === 'GET /api/status') return ok(ctx, { ...profile.status, quota_per_unit: state.quotaPerUnit, turnstile_check: false });
+  if (route === 'GET /api/status') return ok(ctx, { ...profile.status, ...apiSwitches(state), quota_per_unit: state.quotaPerUnit, turnstile_check: false });
   if (route === 'POST /api/user/login') return login(ctx);
   const known = familyRoutes(profile);
   const handler = known[route];

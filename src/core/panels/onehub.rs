@@ -145,6 +145,23 @@ mod tests {
     }
 
     #[test]
+    fn done_hub_status_says_which_dialects_its_admin_switched_off() {
+        let a = PanelAdapter::for_platform(Platform::DoneHub);
+        let off = a
+            .parse_status(
+                200,
+                r#"{"success":true,"data":{"system_name":"Done Hub","GeminiAPIEnabled":false,"ClaudeAPIEnabled":true}}"#,
+            )
+            .unwrap();
+        assert_eq!(off.switched_off, vec![crate::core::dialect::Dialect::Gemini]);
+        // OneHub publishes neither flag: nothing is known to be off.
+        let onehub = a
+            .parse_status(200, r#"{"success":true,"data":{"system_name":"One Hub"}}"#)
+            .unwrap();
+        assert!(onehub.switched_off.is_empty());
+    }
+
+    #[test]
     fn balance_groups_and_no_checkin() {
         let a = PanelAdapter::for_platform(Platform::DoneHub);
         let b = a

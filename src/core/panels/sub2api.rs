@@ -293,7 +293,13 @@ pub fn parse_models(status: u16, body: &str) -> Result<Vec<String>, PanelError> 
     generic::parse_model_list(status, body, generic::ModelsApi::OpenAi)
 }
 
+/// The groups need the login; a bare relay key has none to read (NotSupported, not an error).
 pub fn groups_request(cred: &Credential) -> Result<PanelRequest, PanelError> {
+    if matches!(cred, Credential::ApiKey { .. }) {
+        return Err(PanelError::NotSupported(
+            "groups without a login (a relay key)".into(),
+        ));
+    }
     Ok(request(
         "GET",
         "/api/v1/groups/available".into(),
@@ -579,6 +585,13 @@ mod tests {
         );
         assert!(matches!(
             a.groups_request(&key),
+            Err(PanelError::NotSupported(_))
+        ));
+        assert!(matches!(
+            a.groups_request(&Credential::Password {
+                username: "a@b.c".into(),
+                password: "pw".into()
+            }),
             Err(PanelError::Credential(_))
         ));
         let groups = a
