@@ -3,12 +3,11 @@
 //! Answers `{"success":true,"data":…}`; errors are rendered by `shell::respond`.
 
 use super::admin_logs::LogScope;
-use super::app::{json_response, now_ms, App};
+use super::app::{now_ms, App};
+use super::http::unknown_endpoint;
 use super::{admin_logs, admin_providers, admin_routes, auth, gateway_keys, orgs, relay, users};
 use crate::core::error::GatewayError;
 use crate::core::roles::action_for;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 use worker::{Method, Request, Response};
 
 pub async fn dispatch(
@@ -61,39 +60,4 @@ pub async fn dispatch(
         (Method::Get, ["dashboard"]) => admin_logs::dashboard(req, app, org).await,
         _ => Err(unknown_endpoint(&req.method(), "", segments)),
     }
-}
-
-pub(super) fn ok<T: Serialize>(data: T) -> Result<Response, GatewayError> {
-    Ok(json_response(&json!({"success": true, "data": data}), 200))
-}
-
-/// The 404 for a path no handler serves; `prefix` is the handler's part after `/api/`.
-pub(super) fn unknown_endpoint(method: &Method, prefix: &str, rest: &[&str]) -> GatewayError {
-    GatewayError::NotFound(format!(
-        "Unknown admin endpoint: {method} /api/{prefix}{}",
-        rest.join("/")
-    ))
-}
-
-/// The path segments after a handler's prefix, without the empty ones a trailing `/` leaves.
-pub(super) fn nonempty<'a>(rest: &[&'a str]) -> Vec<&'a str> {
-    rest.iter().copied().filter(|s| !s.is_empty()).collect()
-}
-
-pub(super) fn parse_id(raw: &str) -> Result<i64, GatewayError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| GatewayError::InvalidRequest(format!("`{raw}` is not a valid id")))
-}
-
-pub(super) async fn json_body<T: for<'de> Deserialize<'de>>(
-    req: &mut Request,
-) -> Result<T, GatewayError> {
-    let bytes = req.bytes().await?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        GatewayError::MalformedJson(format!(
-            "request body is not valid JSON for this endpoint: {e}"
-        ))
-    })
 }

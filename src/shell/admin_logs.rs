@@ -2,9 +2,9 @@
 //! paginated reads of `usage_logs`, and aggregates from `usage_daily` plus latency
 //! percentiles from the raw rows of the period.
 
-use super::admin::ok;
 use super::app::{now_ms, App};
 use super::db::{self, num};
+use super::http::ok;
 use crate::core::error::GatewayError;
 use crate::core::model_list::utc_day;
 use serde::{Deserialize, Serialize};

@@ -2,9 +2,9 @@
 //! balance and check-in history, detection; and jobs (`/api/jobs…`). Organization-scoped;
 //! credentials are sealed before D1 and never returned.
 
-use super::admin::{json_body, nonempty, ok, parse_id, unknown_endpoint};
-use super::app::{json_response, now_ms, App};
+use super::app::{now_ms, App};
 use super::db::{self, num, AccountRow, NewAccount};
+use super::http::{created, json_body, nonempty, ok, parse_id, unknown_endpoint};
 use super::jobs::{checkin_account, run_job, station_state, CheckinRecord};
 use super::routes;
 use super::sync::{station_platform, sync_station};
@@ -114,7 +114,7 @@ async fn create_station(req: &mut Request, app: &App, org: i64) -> Result<Respon
     let d1 = app.db()?;
     let id = db::insert_station(&d1, org, &station, &sealed, now_ms()).await?;
     let view = station_view(&d1, org, id).await?;
-    Ok(json_response(&json!({"success": true, "data": view}), 201))
+    created(view)
 }
 
 #[derive(Deserialize)]
@@ -286,7 +286,7 @@ async fn create_account(
     };
     let id = db::insert_account(&d1, org, station_id, &account, now_ms()).await?;
     let view = account_view(&d1, org, station_id, id).await?;
-    Ok(json_response(&json!({"success": true, "data": view}), 201))
+    created(view)
 }
 
 async fn account_view(

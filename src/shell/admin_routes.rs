@@ -2,9 +2,9 @@
 //! edit weight/priority/enabled/upstream model, aliases, rebuild, cooldown clear. Every edit
 //! republishes the organization's route table to KV and the isolate.
 
-use super::admin::{json_body, ok, parse_id, unknown_endpoint};
 use super::app::{now_ms, App};
 use super::db::{self, num, opt_num};
+use super::http::{created, json_body, ok, parse_id, unknown_endpoint};
 use super::{routes, upstream};
 use crate::core::error::GatewayError;
 use serde::{Deserialize, Serialize};
@@ -205,10 +205,7 @@ async fn create_alias(req: &mut Request, app: &App, org: i64) -> Result<Response
         });
     };
     routes::publish(&app.env, org).await?;
-    Ok(super::app::json_response(
-        &json!({"success": true, "data": {"id": row.id}}),
-        201,
-    ))
+    created(json!({"id": row.id}))
 }
 
 /// Re-creates missing route entries from every station's models and active keys, drops

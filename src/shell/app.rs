@@ -2,12 +2,11 @@
 
 use crate::core::crypto::SecretBox;
 use crate::core::error::GatewayError;
-use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{Context, D1Database, Env, Headers, Response, ResponseBody};
+use worker::{Context, D1Database, Env, Response, ResponseBody};
 
 /// The organization a single-owner deployment acts in (created by the first migration).
 pub const DEFAULT_ORGANIZATION_ID: i64 = 1;
@@ -117,16 +116,6 @@ pub fn secret_box(env: &Env) -> Result<Rc<SecretBox>, GatewayError> {
 /// Milliseconds since the epoch (`Date.now()`: no Date object per call).
 pub fn now_ms() -> i64 {
     js_sys::Date::now() as i64
-}
-
-pub fn json_response<T: Serialize + ?Sized>(body: &T, status: u16) -> Response {
-    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
-    let headers = Headers::new();
-    let _ = headers.set("Content-Type", "application/json");
-    Response::builder()
-        .with_status(status)
-        .with_headers(headers)
-        .fixed(text.into_bytes())
 }
 
 impl From<worker::Error> for GatewayError {

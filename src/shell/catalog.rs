@@ -1,8 +1,9 @@
 //! Answers the gateway computes itself for relay clients: model listings in the caller's
 //! dialect, OpenAI-style billing figures for a key, and the files uploaded through it.
 
-use super::app::{json_response, App};
+use super::app::App;
 use super::db::{self, num};
+use super::http::json_response;
 use super::relay::authorize;
 use super::{pins, routes};
 use crate::core::endpoint::PinKind;

@@ -2,11 +2,11 @@
 //! (full key shown once, within the plan's key limit), edit, delete. Members see and manage
 //! only their own keys; admins and the owner every key of the organization.
 
-use super::admin::{json_body, ok, parse_id};
-use super::app::{json_response, now_ms, App};
+use super::app::{now_ms, App};
 use super::auth::Caller;
 use super::cache;
 use super::db::{self, num, opt_num};
+use super::http::{created, json_body, ok, parse_id};
 use super::plans::org_limits;
 use crate::core::error::GatewayError;
 use crate::core::gateway_key::{cidr_contains, mint_key};
@@ -110,7 +110,7 @@ async fn create(req: &mut Request, app: &App, caller: &Caller) -> Result<Respons
         "user_id": caller.user_id,
         "note": "Store this key now: it is shown only once.",
     });
-    Ok(json_response(&json!({"success": true, "data": data}), 201))
+    created(data)
 }
 
 fn valid_cidr(cidr: &str) -> bool {

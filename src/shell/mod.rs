@@ -14,6 +14,7 @@ mod db;
 mod embeddings;
 mod gateway_keys;
 mod health;
+mod http;
 mod jobs;
 mod orgs;
 mod panel_session;
@@ -103,7 +104,7 @@ fn respond(result: Result<Response, GatewayError>, format: ErrorFormat) -> Respo
         worker::console_error!("internal error: {detail}");
     }
     let (status, body) = err.render(format);
-    let mut resp = app::json_response(&body, status);
+    let mut resp = http::json_response(&body, status);
     if let Some(seconds) = err.retry_after_s() {
         let _ = resp.headers_mut().set("Retry-After", &seconds.to_string());
     }

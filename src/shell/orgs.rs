@@ -1,10 +1,10 @@
 //! Organizations, members, ownership transfer and invitations (`/api/organizations/…`,
 //! `/api/invitations/:token`). Every query names the organization; a foreign one is a 404.
 
-use super::admin::{json_body, ok, parse_id};
-use super::app::{json_response, now_ms, App, DEFAULT_ORGANIZATION_ID};
+use super::app::{now_ms, App, DEFAULT_ORGANIZATION_ID};
 use super::auth::{self, Caller, Principal};
 use super::db::{self, num};
+use super::http::{created, json_body, ok, parse_id};
 use super::plans::{forget_limits, org_limits};
 use crate::core::crypto::random_token;
 use crate::core::error::GatewayError;
@@ -188,7 +188,7 @@ async fn create(
         &[slug.as_str().into()],
     )
     .await?;
-    Ok(json_response(&json!({"success": true, "data": org}), 201))
+    created(org)
 }
 
 fn parse_plan(raw: &str) -> Result<Plan, GatewayError> {
@@ -397,10 +397,7 @@ async fn add_member(
         }
     }
     join(app, caller.org, user_id, role).await?;
-    Ok(json_response(
-        &json!({"success": true, "data": {"user_id": user_id, "role": role}}),
-        201,
-    ))
+    created(json!({"user_id": user_id, "role": role}))
 }
 
 /// Adds a membership if the plan's member limit allows it. The count and the insert are one
@@ -526,13 +523,10 @@ async fn invite(req: &mut Request, app: &App, caller: &Caller) -> Result<Respons
     let id = row
         .ok_or_else(|| GatewayError::Internal("invitation insert returned no id".into()))?
         .id;
-    Ok(json_response(
-        &json!({"success": true, "data": {
-            "id": id, "email": email, "role": role, "expires_at": expires_at, "token": minted.token,
-            "note": "Send this token to the invitee now: it is shown only once.",
-        }}),
-        201,
-    ))
+    created(json!({
+        "id": id, "email": email, "role": role, "expires_at": expires_at, "token": minted.token,
+        "note": "Send this token to the invitee now: it is shown only once.",
+    }))
 }
 
 async fn cancel_invitation(app: &App, caller: &Caller, id: i64) -> Result<Response, GatewayError> {

@@ -1,10 +1,10 @@
 //! Users and sessions (`/api/users/…`): register, login (access + refresh JWT), refresh, and
 //! the signed-in user's profile. Login failures never say whether the email exists.
 
-use super::admin::{json_body, ok};
-use super::app::{json_response, now_ms, App};
+use super::app::{now_ms, App};
 use super::auth::{self, Principal};
 use super::db::{self, num};
+use super::http::{created, json_body, ok};
 use crate::core::crypto::{constant_time_eq, fill_random, hex};
 use crate::core::error::GatewayError;
 use crate::core::invitation::normalize_email;
@@ -83,7 +83,7 @@ pub async fn register(req: &mut Request, app: &App) -> Result<Response, GatewayE
         .id;
     let mut data = session_tokens(app, id)?;
     data["user"] = json!({"id": id, "email": email, "name": name, "created_at": now});
-    Ok(json_response(&json!({"success": true, "data": data}), 201))
+    created(data)
 }
 
 #[derive(Deserialize)]
