@@ -2,6 +2,7 @@
 
 use crate::core::crypto::SecretBox;
 use crate::core::error::GatewayError;
+use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -100,6 +101,13 @@ pub async fn body_bytes(resp: &Response) -> Result<Vec<u8>, worker::Error> {
         ResponseBody::Body(bytes) => Ok(bytes.clone()),
         ResponseBody::Empty => Ok(Vec::new()),
     }
+}
+
+/// A value as sealed JSON (credentials, login sessions).
+pub fn seal_json<T: Serialize>(sb: &SecretBox, value: &T) -> Result<String, GatewayError> {
+    let json = serde_json::to_string(value)
+        .map_err(|e| GatewayError::Internal(format!("encoding for sealing: {e}")))?;
+    Ok(sb.seal(&json)?)
 }
 
 pub fn secret_box(env: &Env) -> Result<Rc<SecretBox>, GatewayError> {

@@ -129,6 +129,13 @@ pub async fn list_stations(db: &D1Database, org: i64) -> Result<Vec<StationView>
     .await
 }
 
+/// The station, or a 404 when the organization has no such station.
+pub async fn station(d1: &D1Database, org: i64, id: i64) -> Result<StationView, GatewayError> {
+    get_station(d1, org, id)
+        .await?
+        .ok_or_else(|| GatewayError::NotFound(format!("station {id} not found")))
+}
+
 pub async fn get_station(
     db: &D1Database,
     org: i64,
@@ -182,6 +189,26 @@ pub async fn insert_station(
     };
     insert_account(db, org, station_id, &account, now).await?;
     Ok(station_id)
+}
+
+/// Statements that delete everything hanging off the accounts matched by `scope` (a constant
+/// condition on `account_id` with ?1 = organization and ?2 = the station or account id).
+pub fn delete_account_data(
+    d1: &D1Database,
+    org: i64,
+    id: i64,
+    scope: &str,
+) -> Result<Vec<D1PreparedStatement>, GatewayError> {
+    let args = [num(org), num(id)];
+    [
+        "DELETE FROM route_entries WHERE organization_id = ?1 AND upstream_key_id IN (SELECT id FROM upstream_keys WHERE organization_id = ?1 AND {scope})",
+        "DELETE FROM upstream_keys WHERE organization_id = ?1 AND {scope}",
+        "DELETE FROM balance_snapshots WHERE organization_id = ?1 AND {scope}",
+        "DELETE FROM checkin_records WHERE organization_id = ?1 AND {scope}",
+    ]
+    .iter()
+    .map(|sql| stmt(d1, &sql.replace("{scope}", scope), &args))
+    .collect()
 }
 
 /// An account to insert; the credential is sealed JSON of `core::panels::credential::Credential`.

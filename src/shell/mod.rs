@@ -2,9 +2,6 @@
 //! parse, call core logic and repositories, and return; errors become responses in `respond`.
 
 mod admin;
-mod admin_logs;
-mod admin_providers;
-mod admin_routes;
 mod app;
 mod auth;
 mod cache;
@@ -12,11 +9,9 @@ mod catalog;
 mod cooldown_do;
 mod db;
 mod embeddings;
-mod gateway_keys;
 mod health;
 mod http;
 mod jobs;
-mod orgs;
 mod panel_session;
 mod pins;
 mod plans;
@@ -26,7 +21,6 @@ mod stream;
 mod sync;
 mod upstream;
 mod usage_log;
-mod users;
 
 use crate::core::endpoint::{self, is_relay_path, Route};
 use crate::core::error::{ErrorFormat, GatewayError};

@@ -2,16 +2,16 @@
 //! (full key shown once, within the plan's key limit), edit, delete. Members see and manage
 //! only their own keys; admins and the owner every key of the organization.
 
-use super::app::{now_ms, App};
-use super::auth::Caller;
-use super::cache;
-use super::db::{self, num, opt_num};
-use super::http::{created, json_body, ok, parse_id};
-use super::plans::org_limits;
 use crate::core::error::GatewayError;
 use crate::core::gateway_key::{cidr_contains, mint_key};
 use crate::core::plans::Limit;
 use crate::core::roles::{can, Action};
+use crate::shell::app::{now_ms, App};
+use crate::shell::auth::Caller;
+use crate::shell::cache;
+use crate::shell::db::{self, num, opt_num};
+use crate::shell::http::{created, json_body, ok, parse_id};
+use crate::shell::plans::org_limits;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wasm_bindgen::JsValue;

@@ -1,32 +1,28 @@
-//! Admin API for stations (`/api/provider/…`): stations, their accounts, keys, sync, check-in,
-//! balance and check-in history, detection; and jobs (`/api/jobs…`). Organization-scoped;
-//! credentials are sealed before D1 and never returned.
+//! Stations (`/api/provider/…`): create, edit, delete, their upstream keys, sync, check-in,
+//! balance and check-in history, and platform detection; `…/accounts` goes to `accounts`.
+//! Organization-scoped; credentials are sealed before D1 and never returned.
 
-use super::app::{now_ms, App};
-use super::db::{self, num, AccountRow, NewAccount};
-use super::http::{created, json_body, nonempty, ok, parse_id, unknown_endpoint};
-use super::jobs::{checkin_account, run_job, station_state, CheckinRecord};
-use super::routes;
-use super::sync::{station_platform, sync_station};
-use super::upstream::send_panel;
-use crate::core::crypto::SecretBox;
+use super::accounts;
 use crate::core::error::GatewayError;
-use crate::core::panels::credential::Credential;
 use crate::core::panels::detect::{detect, DetectStep, ProbeAnswer};
 use crate::core::panels::relay_paths::{parse_override, stored_override};
-use crate::core::schedule::{balance_trend, utc_day, JobKind, Snapshot};
-use crate::core::station::{
-    normalize_base_url, AccountChange, AccountInput, NewStationInput, Platform,
-};
+use crate::core::schedule::{balance_trend, utc_day, Snapshot};
+use crate::core::station::{normalize_base_url, NewStationInput, Platform};
+use crate::shell::app::{now_ms, seal_json, App};
+use crate::shell::db::{self, num, AccountRow};
+use crate::shell::http::{created, json_body, nonempty, ok, parse_id, unknown_endpoint};
+use crate::shell::jobs::{checkin_account, station_state, CheckinRecord};
+use crate::shell::routes;
+use crate::shell::sync::sync_station;
+use crate::shell::upstream::send_panel;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use wasm_bindgen::JsValue;
 use worker::{D1Database, Method, Request, Response};
 
 /// Probes `POST /api/provider/detect` may make (detect needs at most three).
 const MAX_DETECT_PROBES: usize = 4;
 /// Rows the history endpoints return at most.
-const HISTORY_LIMIT: i64 = 500;
+pub(super) const HISTORY_LIMIT: i64 = 500;
 
 /// `/api/provider/…`; `rest` is the path after `provider`.
 pub async fn dispatch(
@@ -45,7 +41,7 @@ pub async fn dispatch(
         (Method::Get, [id]) => {
             let id = parse_id(id)?;
             let d1 = app.db()?;
-            let station = station_view(&d1, org, id).await?;
+            let station = db::station(&d1, org, id).await?;
             let accounts = db::account_views(&d1, org, id).await?;
             ok(json!({"station": station, "accounts": accounts}))
         }
@@ -53,68 +49,19 @@ pub async fn dispatch(
         (Method::Post, [id, "sync"]) => ok(sync_station(&app.env, org, parse_id(id)?).await?),
         (Method::Post, [id, "checkin"]) => checkin_station(app, org, parse_id(id)?).await,
         (Method::Get, [id, "tokens"]) => list_keys(app, org, parse_id(id)?).await,
-        (Method::Get, [id, "accounts"]) => {
-            let id = parse_id(id)?;
-            let d1 = app.db()?;
-            station_view(&d1, org, id).await?;
-            ok(db::account_views(&d1, org, id).await?)
-        }
-        (Method::Post, [id, "accounts"]) => create_account(req, app, org, parse_id(id)?).await,
-        (_, [id, "accounts", aid, ..]) => {
-            let account = AccountAt {
-                org,
-                station_id: parse_id(id)?,
-                id: parse_id(aid)?,
-            };
-            account_endpoint(req, app, account, &rest).await
-        }
+        (_, [id, "accounts", ..]) => accounts::dispatch(req, app, org, parse_id(id)?, &rest).await,
         (Method::Get, [id, "balance-history"]) => balance_history(app, org, parse_id(id)?).await,
         (Method::Get, [id, "checkins"]) => checkin_history(app, org, parse_id(id)?).await,
         _ => Err(unknown_endpoint(&req.method(), "provider/", &rest)),
     }
 }
 
-/// `/api/jobs…`: `GET /api/jobs` (runs), `POST /api/jobs/:kind/run`.
-pub async fn jobs(
-    method: Method,
-    app: &App,
-    org: i64,
-    rest: &[&str],
-) -> Result<Response, GatewayError> {
-    let rest = nonempty(rest);
-    match (&method, rest.as_slice()) {
-        (Method::Get, []) => list_job_runs(app, org).await,
-        (Method::Post, [kind, "run"]) => {
-            let kind = JobKind::parse(kind).ok_or_else(|| {
-                GatewayError::InvalidRequest(format!(
-                    "unknown job `{kind}`; one of sync, balance, checkin"
-                ))
-            })?;
-            ok(run_job(&app.env, kind, Some(org)).await?)
-        }
-        _ => Err(unknown_endpoint(&method, "jobs/", &rest)),
-    }
-}
-
-async fn station_view(d1: &D1Database, org: i64, id: i64) -> Result<db::StationView, GatewayError> {
-    db::get_station(d1, org, id)
-        .await?
-        .ok_or_else(|| GatewayError::NotFound(format!("station {id} not found")))
-}
-
-fn seal_credential(sb: &SecretBox, credential: &Credential) -> Result<String, GatewayError> {
-    let json = serde_json::to_string(credential)
-        .map_err(|e| GatewayError::Internal(format!("credential encoding: {e}")))?;
-    Ok(sb.seal(&json)?)
-}
-
 async fn create_station(req: &mut Request, app: &App, org: i64) -> Result<Response, GatewayError> {
     let station = json_body::<NewStationInput>(req).await?.validate()?;
-    let sealed = seal_credential(&*app.secret_box()?, &station.credential)?;
+    let sealed = seal_json(&*app.secret_box()?, &station.credential)?;
     let d1 = app.db()?;
     let id = db::insert_station(&d1, org, &station, &sealed, now_ms()).await?;
-    let view = station_view(&d1, org, id).await?;
-    created(view)
+    created(db::station(&d1, org, id).await?)
 }
 
 #[derive(Deserialize)]
@@ -150,7 +97,7 @@ async fn update_station(
         return bad("`id` is required");
     };
     let d1 = app.db()?;
-    let current = station_view(&d1, org, id).await?;
+    let current = db::station(&d1, org, id).await?;
     let name = input.name.map_or(current.name, |n| n.trim().to_string());
     if name.is_empty() || name.chars().count() > 100 {
         return bad("`name` must be 1–100 characters");
@@ -205,33 +152,13 @@ async fn update_station(
     )
     .await?;
     routes::publish(&app.env, org).await?;
-    ok(station_view(&d1, org, id).await?)
-}
-
-/// Statements that delete everything hanging off the accounts matched by `scope` (a constant
-/// condition on `account_id` with ?1 = organization and ?2 = the station or account id).
-fn delete_account_data(
-    d1: &D1Database,
-    org: i64,
-    id: i64,
-    scope: &str,
-) -> Result<Vec<worker::D1PreparedStatement>, GatewayError> {
-    let args = [num(org), num(id)];
-    [
-        "DELETE FROM route_entries WHERE organization_id = ?1 AND upstream_key_id IN (SELECT id FROM upstream_keys WHERE organization_id = ?1 AND {scope})",
-        "DELETE FROM upstream_keys WHERE organization_id = ?1 AND {scope}",
-        "DELETE FROM balance_snapshots WHERE organization_id = ?1 AND {scope}",
-        "DELETE FROM checkin_records WHERE organization_id = ?1 AND {scope}",
-    ]
-    .iter()
-    .map(|sql| db::stmt(d1, &sql.replace("{scope}", scope), &args))
-    .collect()
+    ok(db::station(&d1, org, id).await?)
 }
 
 async fn delete_station(app: &App, org: i64, id: i64) -> Result<Response, GatewayError> {
     let d1 = app.db()?;
-    station_view(&d1, org, id).await?;
-    let mut statements = delete_account_data(
+    db::station(&d1, org, id).await?;
+    let mut statements = db::delete_account_data(
         &d1,
         org,
         id,
@@ -248,160 +175,6 @@ async fn delete_station(app: &App, org: i64, id: i64) -> Result<Response, Gatewa
     db::batch(&d1, statements).await?;
     routes::publish(&app.env, org).await?;
     ok(json!({"deleted": id}))
-}
-
-/// An account body validated against its station's platform (`new`: a credential is required).
-async fn account_input(
-    req: &mut Request,
-    d1: &D1Database,
-    org: i64,
-    station_id: i64,
-    new: bool,
-) -> Result<AccountChange, GatewayError> {
-    let platform = station_platform(&station_view(d1, org, station_id).await?)?;
-    json_body::<AccountInput>(req)
-        .await?
-        .validate(platform, new)
-}
-
-async fn create_account(
-    req: &mut Request,
-    app: &App,
-    org: i64,
-    station_id: i64,
-) -> Result<Response, GatewayError> {
-    let d1 = app.db()?;
-    let change = account_input(req, &d1, org, station_id, true).await?;
-    let credential = change
-        .credential
-        .ok_or_else(|| GatewayError::Internal("validated account without credential".into()))?;
-    let sealed = seal_credential(&*app.secret_box()?, &credential)?;
-    let name = change.name.unwrap_or_default();
-    let account = NewAccount {
-        name: &name,
-        kind: credential.kind().as_str(),
-        sealed_credential: &sealed,
-        panel_user_id: credential.user_id(),
-        checkin_enabled: change.checkin_enabled.unwrap_or(false),
-    };
-    let id = db::insert_account(&d1, org, station_id, &account, now_ms()).await?;
-    let view = account_view(&d1, org, station_id, id).await?;
-    created(view)
-}
-
-async fn account_view(
-    d1: &D1Database,
-    org: i64,
-    station_id: i64,
-    id: i64,
-) -> Result<db::AccountView, GatewayError> {
-    db::account_views(d1, org, station_id)
-        .await?
-        .into_iter()
-        .find(|a| a.id == id)
-        .ok_or_else(|| {
-            GatewayError::NotFound(format!("account {id} not found on station {station_id}"))
-        })
-}
-
-/// One account of one station in an organization, as its endpoints address it.
-#[derive(Clone, Copy)]
-struct AccountAt {
-    org: i64,
-    station_id: i64,
-    id: i64,
-}
-
-/// `/api/provider/:id/accounts/:aid[/enable|/disable]` (`rest`: the path after `provider`).
-/// Each needs the account to exist on that station first.
-async fn account_endpoint(
-    req: &mut Request,
-    app: &App,
-    at: AccountAt,
-    rest: &[&str],
-) -> Result<Response, GatewayError> {
-    let d1 = app.db()?;
-    let current = account_view(&d1, at.org, at.station_id, at.id).await?;
-    match (req.method(), &rest[3..]) {
-        (Method::Put, []) => update_account(req, app, &d1, at, current).await,
-        (Method::Delete, []) => delete_account(app, &d1, at).await,
-        (Method::Post, [switch @ ("enable" | "disable")]) => {
-            apply_enabled(app, at.org, at.id, *switch == "enable").await?;
-            ok(account_view(&d1, at.org, at.station_id, at.id).await?)
-        }
-        (method, _) => Err(unknown_endpoint(&method, "provider/", rest)),
-    }
-}
-
-async fn update_account(
-    req: &mut Request,
-    app: &App,
-    d1: &D1Database,
-    at: AccountAt,
-    current: db::AccountView,
-) -> Result<Response, GatewayError> {
-    let AccountAt {
-        org,
-        station_id,
-        id,
-    } = at;
-    let change = account_input(req, d1, org, station_id, false).await?;
-    let now = now_ms();
-    let mut statements = vec![db::stmt(
-        d1,
-        "UPDATE accounts SET name = ?1, checkin_enabled = ?2, updated_at = ?3 WHERE organization_id = ?4 AND id = ?5",
-        &[change.name.unwrap_or(current.name).into(), num(change.checkin_enabled.map_or(current.checkin_enabled, i64::from)),
-          num(now), num(org), num(id)],
-    )?];
-    if let Some(credential) = &change.credential {
-        // A new credential replaces any login session and gets a fresh health check at the next sync.
-        statements.push(db::stmt(
-            d1,
-            "UPDATE accounts SET credential_kind = ?1, credential_ciphertext = ?2, panel_user_id = ?3, session_ciphertext = NULL, \
-             health = CASE WHEN enabled = 1 THEN 'healthy' ELSE health END, health_reason = NULL WHERE organization_id = ?4 AND id = ?5",
-            &[credential.kind().as_str().into(), seal_credential(&*app.secret_box()?, credential)?.into(), credential.user_id().into(), num(org), num(id)],
-        )?);
-    }
-    db::batch(d1, statements).await?;
-    if let Some(enabled) = change.enabled {
-        apply_enabled(app, org, id, enabled).await?;
-    }
-    ok(account_view(d1, org, station_id, id).await?)
-}
-
-async fn delete_account(
-    app: &App,
-    d1: &D1Database,
-    AccountAt { org, id, .. }: AccountAt,
-) -> Result<Response, GatewayError> {
-    let mut statements = delete_account_data(d1, org, id, "account_id = ?2")?;
-    statements.push(db::stmt(
-        d1,
-        "DELETE FROM accounts WHERE organization_id = ?1 AND id = ?2",
-        &[num(org), num(id)],
-    )?);
-    db::batch(d1, statements).await?;
-    routes::publish(&app.env, org).await?;
-    ok(json!({"deleted": id}))
-}
-
-/// Disabling takes the account's keys and channels out of the route table (the route query
-/// joins `accounts.enabled`); re-enabling puts the same channels back, settings intact.
-async fn apply_enabled(app: &App, org: i64, id: i64, enabled: bool) -> Result<(), GatewayError> {
-    let now = now_ms();
-    let (health, reason) = if enabled {
-        ("healthy", JsValue::NULL)
-    } else {
-        ("disabled", "disabled by an admin".into())
-    };
-    db::run(
-        &app.db()?,
-        "UPDATE accounts SET enabled = ?1, health = ?2, health_reason = ?3, health_changed_at = ?4, updated_at = ?4 \
-         WHERE organization_id = ?5 AND id = ?6 AND enabled <> ?1",
-        &[num(i64::from(enabled)), health.into(), reason, num(now), num(org), num(id)],
-    )
-    .await?;
-    routes::publish(&app.env, org).await.map(|_| ())
 }
 
 /// An upstream key as the admin API shows it: hint only, and whether it is routable now.
@@ -422,7 +195,7 @@ struct KeyView {
 
 async fn list_keys(app: &App, org: i64, station_id: i64) -> Result<Response, GatewayError> {
     let d1 = app.db()?;
-    station_view(&d1, org, station_id).await?;
+    db::station(&d1, org, station_id).await?;
     let keys: Vec<KeyView> = db::all(
         &d1,
         "SELECT k.id, k.account_id, k.remote_id, k.name, k.key_hint, k.status, k.status_reason, k.group_name, k.source, a.enabled AS account_enabled, \
@@ -476,7 +249,7 @@ async fn today_record(
 
 async fn checkin_history(app: &App, org: i64, station_id: i64) -> Result<Response, GatewayError> {
     let d1 = app.db()?;
-    station_view(&d1, org, station_id).await?;
+    db::station(&d1, org, station_id).await?;
     let records: Vec<CheckinRecord> = db::all(
         &d1,
         "SELECT c.account_id, c.day, c.outcome, c.reward_usd, c.message, c.created_at FROM checkin_records c \
@@ -500,7 +273,7 @@ struct SnapshotRow {
 /// Per account: snapshots oldest first, with spend and income between them.
 async fn balance_history(app: &App, org: i64, station_id: i64) -> Result<Response, GatewayError> {
     let d1 = app.db()?;
-    station_view(&d1, org, station_id).await?;
+    db::station(&d1, org, station_id).await?;
     let mut rows: Vec<SnapshotRow> = db::all(
         &d1,
         "SELECT b.account_id, b.balance_usd, b.used_usd, b.estimated, b.taken_at FROM balance_snapshots b \
@@ -530,30 +303,6 @@ async fn balance_history(app: &App, org: i64, station_id: i64) -> Result<Respons
         })
         .collect();
     ok(history)
-}
-
-#[derive(Serialize, Deserialize)]
-struct JobRunView {
-    id: i64,
-    job: String,
-    trigger: String,
-    started_at: i64,
-    finished_at: Option<i64>,
-    status: String,
-    processed: i64,
-    failed: i64,
-    error: Option<String>,
-}
-
-async fn list_job_runs(app: &App, org: i64) -> Result<Response, GatewayError> {
-    let runs: Vec<JobRunView> = db::all(
-        &app.db()?,
-        "SELECT id, job, trigger, started_at, finished_at, status, processed, failed, error FROM job_runs \
-         WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2",
-        &[num(org), num(HISTORY_LIMIT)],
-    )
-    .await?;
-    ok(runs)
 }
 
 #[derive(Deserialize)]

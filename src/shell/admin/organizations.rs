@@ -1,11 +1,6 @@
 //! Organizations, members, ownership transfer and invitations (`/api/organizations/…`,
 //! `/api/invitations/:token`). Every query names the organization; a foreign one is a 404.
 
-use super::app::{now_ms, App, DEFAULT_ORGANIZATION_ID};
-use super::auth::{self, Caller, Principal};
-use super::db::{self, num};
-use super::http::{created, json_body, ok, parse_id};
-use super::plans::{forget_limits, org_limits};
 use crate::core::crypto::random_token;
 use crate::core::error::GatewayError;
 use crate::core::invitation::{
@@ -14,6 +9,11 @@ use crate::core::invitation::{
 use crate::core::organization::{slug_base, validate_name};
 use crate::core::plans::{Limit, Plan, PLANS};
 use crate::core::roles::{check_member_change, Action, Role};
+use crate::shell::app::{now_ms, App, DEFAULT_ORGANIZATION_ID};
+use crate::shell::auth::{self, Caller, Principal};
+use crate::shell::db::{self, num};
+use crate::shell::http::{created, json_body, ok, parse_id};
+use crate::shell::plans::{forget_limits, org_limits};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::{D1Database, Method, Request, Response};

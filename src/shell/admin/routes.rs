@@ -2,11 +2,11 @@
 //! edit weight/priority/enabled/upstream model, aliases, rebuild, cooldown clear. Every edit
 //! republishes the organization's route table to KV and the isolate.
 
-use super::app::{now_ms, App};
-use super::db::{self, num, opt_num};
-use super::http::{created, json_body, ok, parse_id, unknown_endpoint};
-use super::{routes, upstream};
 use crate::core::error::GatewayError;
+use crate::shell::app::{now_ms, App};
+use crate::shell::db::{self, num, opt_num};
+use crate::shell::http::{created, json_body, ok, parse_id, unknown_endpoint};
+use crate::shell::{routes, upstream};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashMap;

@@ -2,12 +2,21 @@
 //! The instance admin token acts as owner in any organization (default: organization 1).
 //! Answers `{"success":true,"data":…}`; errors are rendered by `shell::respond`.
 
-use super::admin_logs::LogScope;
+mod accounts;
+mod jobs;
+mod keys;
+mod logs;
+mod organizations;
+mod routes;
+mod stations;
+mod users;
+
 use super::app::{now_ms, App};
 use super::http::unknown_endpoint;
-use super::{admin_logs, admin_providers, admin_routes, auth, gateway_keys, orgs, relay, users};
+use super::{auth, relay};
 use crate::core::error::GatewayError;
 use crate::core::roles::action_for;
+use logs::LogScope;
 use worker::{Method, Request, Response};
 
 pub async fn dispatch(
@@ -20,13 +29,15 @@ pub async fn dispatch(
         (Method::Post, ["users", "register"]) => return users::register(req, app).await,
         (Method::Post, ["users", "login"]) => return users::login(req, app).await,
         (Method::Post, ["users", "refresh"]) => return users::refresh(req, app).await,
-        (Method::Get, ["invitations", token]) => return orgs::lookup_invitation(app, token).await,
+        (Method::Get, ["invitations", token]) => {
+            return organizations::lookup_invitation(app, token).await
+        }
         (Method::Get, ["log", "self"])
             if !auth::is_session(req) && !auth::is_admin_token(req, app) =>
         {
             // A key holder reads the logs of the key it presents; no admin token involved.
             let key = relay::authorize(req, app, now_ms()).await?;
-            return admin_logs::list(req, app, key.organization_id, LogScope::Key(key.id)).await;
+            return logs::list(req, app, key.organization_id, LogScope::Key(key.id)).await;
         }
         _ => {}
     }
@@ -35,10 +46,10 @@ pub async fn dispatch(
         (Method::Get, ["users", "me"]) => return users::me(app, &principal).await,
         (Method::Patch, ["users", "me"]) => return users::update_me(req, app, &principal).await,
         (Method::Post, ["invitations", token, "accept"]) => {
-            return orgs::accept_invitation(app, &principal, token).await
+            return organizations::accept_invitation(app, &principal, token).await
         }
         (_, ["organizations", rest @ ..]) => {
-            return orgs::dispatch(req, app, &principal, rest).await
+            return organizations::dispatch(req, app, &principal, rest).await
         }
         _ => {}
     }
@@ -47,17 +58,17 @@ pub async fn dispatch(
     caller.require(action_for(req.method().as_ref(), segments))?;
     let org = caller.org;
     match (req.method(), segments) {
-        (_, ["provider", rest @ ..]) => admin_providers::dispatch(req, app, org, rest).await,
-        (_, ["jobs", rest @ ..]) => admin_providers::jobs(req.method(), app, org, rest).await,
+        (_, ["provider", rest @ ..]) => stations::dispatch(req, app, org, rest).await,
+        (_, ["jobs", rest @ ..]) => jobs::dispatch(req.method(), app, org, rest).await,
         (_, ["agg-token" | "user-api-keys", rest @ ..]) => {
-            gateway_keys::dispatch(req, app, &caller, rest).await
+            keys::dispatch(req, app, &caller, rest).await
         }
-        (_, ["route", rest @ ..]) => admin_routes::dispatch(req, app, org, rest).await,
-        (Method::Get, ["log"]) => admin_logs::list(req, app, org, LogScope::Organization).await,
+        (_, ["route", rest @ ..]) => routes::dispatch(req, app, org, rest).await,
+        (Method::Get, ["log"]) => logs::list(req, app, org, LogScope::Organization).await,
         (Method::Get, ["log", "self"]) => {
-            admin_logs::list(req, app, org, LogScope::KeysOf(caller.user_id)).await
+            logs::list(req, app, org, LogScope::KeysOf(caller.user_id)).await
         }
-        (Method::Get, ["dashboard"]) => admin_logs::dashboard(req, app, org).await,
+        (Method::Get, ["dashboard"]) => logs::dashboard(req, app, org).await,
         _ => Err(unknown_endpoint(&req.method(), "", segments)),
     }
 }

@@ -1,14 +1,14 @@
 //! Users and sessions (`/api/users/…`): register, login (access + refresh JWT), refresh, and
 //! the signed-in user's profile. Login failures never say whether the email exists.
 
-use super::app::{now_ms, App};
-use super::auth::{self, Principal};
-use super::db::{self, num};
-use super::http::{created, json_body, ok};
 use crate::core::crypto::{constant_time_eq, fill_random, hex};
 use crate::core::error::GatewayError;
 use crate::core::invitation::normalize_email;
 use crate::core::session::{self, check_password_policy, TokenKind, PBKDF2_ITERATIONS};
+use crate::shell::app::{now_ms, App};
+use crate::shell::auth::{self, Principal};
+use crate::shell::db::{self, num};
+use crate::shell::http::{created, json_body, ok};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::{Request, Response};

@@ -2,11 +2,11 @@
 //! paginated reads of `usage_logs`, and aggregates from `usage_daily` plus latency
 //! percentiles from the raw rows of the period.
 
-use super::app::{now_ms, App};
-use super::db::{self, num};
-use super::http::ok;
 use crate::core::error::GatewayError;
 use crate::core::model_list::utc_day;
+use crate::shell::app::{now_ms, App};
+use crate::shell::db::{self, num};
+use crate::shell::http::ok;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
