@@ -11,6 +11,7 @@ pub mod headers;
 pub mod invitation;
 pub mod model_list;
 pub mod multipart;
+pub mod names;
 pub mod organization;
 pub mod panels;
 pub mod plans;

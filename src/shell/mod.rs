@@ -16,6 +16,7 @@ mod panel_session;
 mod pins;
 mod plans;
 mod relay;
+mod repo;
 mod routes;
 mod stream;
 mod sync;

@@ -142,7 +142,7 @@ impl PanelSession {
 /// reads, with the panel user id from its column.
 pub fn account_session(
     sb: &crate::core::crypto::SecretBox,
-    account: &super::db::AccountRow,
+    account: &super::repo::accounts::AccountRow,
     adapter: PanelAdapter,
     client: PanelClient,
 ) -> Result<PanelSession, crate::core::error::GatewayError> {

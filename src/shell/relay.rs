@@ -4,9 +4,10 @@
 
 use super::app::{body_bytes, now_ms, open_key, App, DEFAULT_ORGANIZATION_ID};
 use super::embeddings::{self, EmbedCall};
+use super::repo::gateway_keys;
 use super::stream::{self, StreamJob};
 use super::usage_log::{self, UsageEntry};
-use super::{cache, db, pins, routes, upstream};
+use super::{cache, pins, routes, upstream};
 use crate::core::convert::{
     self, convert_request, tokens, GeminiFraming, ResponseContext, StreamConverter,
 };
@@ -876,7 +877,7 @@ async fn authenticate(
     if let Some(cached) = cache::get_key(&hash, now) {
         return cached.ok_or_else(invalid);
     }
-    let record = db::find_gateway_key(&app.db()?, &hash).await?.map(Rc::new);
+    let record = gateway_keys::find(&app.db()?, &hash).await?.map(Rc::new);
     cache::put_key(&hash, record.clone(), now);
     record.ok_or_else(invalid)
 }

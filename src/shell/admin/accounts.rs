@@ -4,12 +4,12 @@
 use crate::core::error::GatewayError;
 use crate::core::station::{AccountChange, AccountInput};
 use crate::shell::app::{now_ms, seal_json, App};
-use crate::shell::db::{self, num, NewAccount};
 use crate::shell::http::{created, json_body, ok, parse_id, unknown_endpoint};
+use crate::shell::repo::accounts::{self, AccountView, NewAccount, SealedCredential};
+use crate::shell::repo::stations;
 use crate::shell::routes;
 use crate::shell::sync::station_platform;
 use serde_json::json;
-use wasm_bindgen::JsValue;
 use worker::{D1Database, Method, Request, Response};
 
 /// `/api/provider/:id/accounts…`; `rest` is the path after `provider` (`[id, "accounts", …]`).
@@ -23,8 +23,8 @@ pub async fn dispatch(
     match (req.method(), &rest[2..]) {
         (Method::Get, []) => {
             let d1 = app.db()?;
-            db::station(&d1, org, station_id).await?;
-            ok(db::account_views(&d1, org, station_id).await?)
+            stations::require(&d1, org, station_id).await?;
+            ok(accounts::views(&d1, org, station_id).await?)
         }
         (Method::Post, []) => create_account(req, app, org, station_id).await,
         (_, [aid, ..]) => {
@@ -47,7 +47,7 @@ async fn account_input(
     station_id: i64,
     new: bool,
 ) -> Result<AccountChange, GatewayError> {
-    let platform = station_platform(&db::station(d1, org, station_id).await?)?;
+    let platform = station_platform(&stations::require(d1, org, station_id).await?)?;
     json_body::<AccountInput>(req)
         .await?
         .validate(platform, new)
@@ -73,23 +73,8 @@ async fn create_account(
         panel_user_id: credential.user_id(),
         checkin_enabled: change.checkin_enabled.unwrap_or(false),
     };
-    let id = db::insert_account(&d1, org, station_id, &account, now_ms()).await?;
-    created(account_view(&d1, org, station_id, id).await?)
-}
-
-async fn account_view(
-    d1: &D1Database,
-    org: i64,
-    station_id: i64,
-    id: i64,
-) -> Result<db::AccountView, GatewayError> {
-    db::account_views(d1, org, station_id)
-        .await?
-        .into_iter()
-        .find(|a| a.id == id)
-        .ok_or_else(|| {
-            GatewayError::NotFound(format!("account {id} not found on station {station_id}"))
-        })
+    let id = accounts::insert(&d1, org, station_id, &account, now_ms()).await?;
+    created(accounts::view(&d1, org, station_id, id).await?)
 }
 
 /// One account of one station in an organization, as its endpoints address it.
@@ -109,13 +94,13 @@ async fn account_endpoint(
     rest: &[&str],
 ) -> Result<Response, GatewayError> {
     let d1 = app.db()?;
-    let current = account_view(&d1, at.org, at.station_id, at.id).await?;
+    let current = accounts::view(&d1, at.org, at.station_id, at.id).await?;
     match (req.method(), &rest[3..]) {
         (Method::Put, []) => update_account(req, app, &d1, at, current).await,
         (Method::Delete, []) => delete_account(app, &d1, at).await,
         (Method::Post, [switch @ ("enable" | "disable")]) => {
             apply_enabled(app, at.org, at.id, *switch == "enable").await?;
-            ok(account_view(&d1, at.org, at.station_id, at.id).await?)
+            ok(accounts::view(&d1, at.org, at.station_id, at.id).await?)
         }
         (method, _) => Err(unknown_endpoint(&method, "provider/", rest)),
     }
@@ -126,7 +111,7 @@ async fn update_account(
     app: &App,
     d1: &D1Database,
     at: AccountAt,
-    current: db::AccountView,
+    current: AccountView,
 ) -> Result<Response, GatewayError> {
     let AccountAt {
         org,
@@ -134,27 +119,23 @@ async fn update_account(
         id,
     } = at;
     let change = account_input(req, d1, org, station_id, false).await?;
-    let now = now_ms();
-    let mut statements = vec![db::stmt(
-        d1,
-        "UPDATE accounts SET name = ?1, checkin_enabled = ?2, updated_at = ?3 WHERE organization_id = ?4 AND id = ?5",
-        &[change.name.unwrap_or(current.name).into(), num(change.checkin_enabled.map_or(current.checkin_enabled, i64::from)),
-          num(now), num(org), num(id)],
-    )?];
-    if let Some(credential) = &change.credential {
-        // A new credential replaces any login session and gets a fresh health check at the next sync.
-        statements.push(db::stmt(
-            d1,
-            "UPDATE accounts SET credential_kind = ?1, credential_ciphertext = ?2, panel_user_id = ?3, session_ciphertext = NULL, \
-             health = CASE WHEN enabled = 1 THEN 'healthy' ELSE health END, health_reason = NULL WHERE organization_id = ?4 AND id = ?5",
-            &[credential.kind().as_str().into(), seal_json(&*app.secret_box()?, credential)?.into(), credential.user_id().into(), num(org), num(id)],
-        )?);
-    }
-    db::batch(d1, statements).await?;
+    let sealed = match &change.credential {
+        Some(credential) => Some(SealedCredential {
+            kind: credential.kind().as_str(),
+            sealed: seal_json(&*app.secret_box()?, credential)?,
+            panel_user_id: credential.user_id(),
+        }),
+        None => None,
+    };
+    let name = change.name.as_deref().unwrap_or(&current.name);
+    let checkin = change
+        .checkin_enabled
+        .map_or(current.checkin_enabled, i64::from);
+    accounts::update(d1, org, id, (name, checkin), sealed, now_ms()).await?;
     if let Some(enabled) = change.enabled {
         apply_enabled(app, org, id, enabled).await?;
     }
-    ok(account_view(d1, org, station_id, id).await?)
+    ok(accounts::view(d1, org, station_id, id).await?)
 }
 
 async fn delete_account(
@@ -162,13 +143,7 @@ async fn delete_account(
     d1: &D1Database,
     AccountAt { org, id, .. }: AccountAt,
 ) -> Result<Response, GatewayError> {
-    let mut statements = db::delete_account_data(d1, org, id, "account_id = ?2")?;
-    statements.push(db::stmt(
-        d1,
-        "DELETE FROM accounts WHERE organization_id = ?1 AND id = ?2",
-        &[num(org), num(id)],
-    )?);
-    db::batch(d1, statements).await?;
+    accounts::delete(d1, org, id).await?;
     routes::publish(&app.env, org).await?;
     ok(json!({"deleted": id}))
 }
@@ -176,18 +151,6 @@ async fn delete_account(
 /// Disabling takes the account's keys and channels out of the route table (the route query
 /// joins `accounts.enabled`); re-enabling puts the same channels back, settings intact.
 async fn apply_enabled(app: &App, org: i64, id: i64, enabled: bool) -> Result<(), GatewayError> {
-    let now = now_ms();
-    let (health, reason) = if enabled {
-        ("healthy", JsValue::NULL)
-    } else {
-        ("disabled", "disabled by an admin".into())
-    };
-    db::run(
-        &app.db()?,
-        "UPDATE accounts SET enabled = ?1, health = ?2, health_reason = ?3, health_changed_at = ?4, updated_at = ?4 \
-         WHERE organization_id = ?5 AND id = ?6 AND enabled <> ?1",
-        &[num(i64::from(enabled)), health.into(), reason, num(now), num(org), num(id)],
-    )
-    .await?;
+    accounts::set_enabled(&app.db()?, org, id, enabled, now_ms()).await?;
     routes::publish(&app.env, org).await.map(|_| ())
 }

@@ -1,13 +1,11 @@
 //! Job runs (`/api/jobs…`): the organization's recent runs, and a job run on demand.
 
-use super::stations::HISTORY_LIMIT;
 use crate::core::error::GatewayError;
 use crate::core::schedule::JobKind;
 use crate::shell::app::App;
-use crate::shell::db::{self, num};
 use crate::shell::http::{nonempty, ok, unknown_endpoint};
 use crate::shell::jobs::run_job;
-use serde::{Deserialize, Serialize};
+use crate::shell::repo::history;
 use worker::{Method, Response};
 
 /// `/api/jobs…`: `GET /api/jobs` (runs), `POST /api/jobs/:kind/run`.
@@ -32,26 +30,6 @@ pub async fn dispatch(
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct JobRunView {
-    id: i64,
-    job: String,
-    trigger: String,
-    started_at: i64,
-    finished_at: Option<i64>,
-    status: String,
-    processed: i64,
-    failed: i64,
-    error: Option<String>,
-}
-
 async fn list_job_runs(app: &App, org: i64) -> Result<Response, GatewayError> {
-    let runs: Vec<JobRunView> = db::all(
-        &app.db()?,
-        "SELECT id, job, trigger, started_at, finished_at, status, processed, failed, error FROM job_runs \
-         WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2",
-        &[num(org), num(HISTORY_LIMIT)],
-    )
-    .await?;
-    ok(runs)
+    ok(history::runs(&app.db()?, org).await?)
 }

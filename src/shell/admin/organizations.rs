@@ -6,7 +6,8 @@ use crate::core::error::GatewayError;
 use crate::core::invitation::{
     invitation_hash, mint_invitation, normalize_email, InvitationState, INVITATION_TTL_MS,
 };
-use crate::core::organization::{slug_base, validate_name};
+use crate::core::names::validate_name;
+use crate::core::organization::slug_base;
 use crate::core::plans::{Limit, Plan, PLANS};
 use crate::core::roles::{check_member_change, Action, Role};
 use crate::shell::app::{now_ms, App, DEFAULT_ORGANIZATION_ID};

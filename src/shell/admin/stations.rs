@@ -5,24 +5,21 @@
 use super::accounts;
 use crate::core::error::GatewayError;
 use crate::core::panels::detect::{detect, DetectStep, ProbeAnswer};
-use crate::core::panels::relay_paths::{parse_override, stored_override};
 use crate::core::schedule::{balance_trend, utc_day, Snapshot};
-use crate::core::station::{normalize_base_url, NewStationInput, Platform};
+use crate::core::station::{normalize_base_url, NewStationInput, Platform, StationUpdate};
 use crate::shell::app::{now_ms, seal_json, App};
-use crate::shell::db::{self, num, AccountRow};
 use crate::shell::http::{created, json_body, nonempty, ok, parse_id, unknown_endpoint};
-use crate::shell::jobs::{checkin_account, station_state, CheckinRecord};
+use crate::shell::jobs::{checkin_account, station_state};
+use crate::shell::repo::{accounts as account_rows, history, stations, upstream_keys};
 use crate::shell::routes;
 use crate::shell::sync::sync_station;
 use crate::shell::upstream::send_panel;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
-use worker::{D1Database, Method, Request, Response};
+use worker::{Method, Request, Response};
 
 /// Probes `POST /api/provider/detect` may make (detect needs at most three).
 const MAX_DETECT_PROBES: usize = 4;
-/// Rows the history endpoints return at most.
-pub(super) const HISTORY_LIMIT: i64 = 500;
 
 /// `/api/provider/…`; `rest` is the path after `provider`.
 pub async fn dispatch(
@@ -33,7 +30,7 @@ pub async fn dispatch(
 ) -> Result<Response, GatewayError> {
     let rest = nonempty(rest);
     match (req.method(), rest.as_slice()) {
-        (Method::Get, []) => ok(db::list_stations(&app.db()?, org).await?),
+        (Method::Get, []) => ok(stations::list(&app.db()?, org).await?),
         (Method::Post, []) => create_station(req, app, org).await,
         (Method::Post, ["detect"]) => detect_platform(req).await,
         (Method::Put, []) => update_station(req, app, org, None).await,
@@ -41,17 +38,25 @@ pub async fn dispatch(
         (Method::Get, [id]) => {
             let id = parse_id(id)?;
             let d1 = app.db()?;
-            let station = db::station(&d1, org, id).await?;
-            let accounts = db::account_views(&d1, org, id).await?;
+            let station = stations::require(&d1, org, id).await?;
+            let accounts = account_rows::views(&d1, org, id).await?;
             ok(json!({"station": station, "accounts": accounts}))
         }
         (Method::Delete, [id]) => delete_station(app, org, parse_id(id)?).await,
         (Method::Post, [id, "sync"]) => ok(sync_station(&app.env, org, parse_id(id)?).await?),
         (Method::Post, [id, "checkin"]) => checkin_station(app, org, parse_id(id)?).await,
-        (Method::Get, [id, "tokens"]) => list_keys(app, org, parse_id(id)?).await,
+        (Method::Get, [id, "tokens"]) => {
+            let (d1, id) = (app.db()?, parse_id(id)?);
+            stations::require(&d1, org, id).await?;
+            ok(upstream_keys::views(&d1, org, id).await?)
+        }
         (_, [id, "accounts", ..]) => accounts::dispatch(req, app, org, parse_id(id)?, &rest).await,
         (Method::Get, [id, "balance-history"]) => balance_history(app, org, parse_id(id)?).await,
-        (Method::Get, [id, "checkins"]) => checkin_history(app, org, parse_id(id)?).await,
+        (Method::Get, [id, "checkins"]) => {
+            let (d1, id) = (app.db()?, parse_id(id)?);
+            stations::require(&d1, org, id).await?;
+            ok(history::station_checkins(&d1, org, id).await?)
+        }
         _ => Err(unknown_endpoint(&req.method(), "provider/", &rest)),
     }
 }
@@ -60,29 +65,8 @@ async fn create_station(req: &mut Request, app: &App, org: i64) -> Result<Respon
     let station = json_body::<NewStationInput>(req).await?.validate()?;
     let sealed = seal_json(&*app.secret_box()?, &station.credential)?;
     let d1 = app.db()?;
-    let id = db::insert_station(&d1, org, &station, &sealed, now_ms()).await?;
-    created(db::station(&d1, org, id).await?)
-}
-
-#[derive(Deserialize)]
-struct StationUpdate {
-    id: Option<i64>,
-    name: Option<String>,
-    base_url: Option<String>,
-    weight: Option<i64>,
-    priority: Option<i64>,
-    enabled: Option<bool>,
-    checkin_enabled: Option<bool>,
-    /// Absent: unchanged; `null`: back to the platform's defaults; a list: the override.
-    #[serde(default, deserialize_with = "present")]
-    dialects: Option<serde_json::Value>,
-}
-
-/// Keeps a field's presence: `Some(Value::Null)` for an explicit `null`, `None` when absent.
-fn present<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<serde_json::Value>, D::Error> {
-    serde_json::Value::deserialize(deserializer).map(Some)
+    let id = stations::insert(&d1, org, &station, &sealed, now_ms()).await?;
+    created(stations::require(&d1, org, id).await?)
 }
 
 async fn update_station(
@@ -92,126 +76,29 @@ async fn update_station(
     path_id: Option<i64>,
 ) -> Result<Response, GatewayError> {
     let input: StationUpdate = json_body(req).await?;
-    let bad = |m: &str| Err(GatewayError::InvalidRequest(m.to_string()));
     let Some(id) = path_id.or(input.id) else {
-        return bad("`id` is required");
+        return Err(GatewayError::InvalidRequest("`id` is required".into()));
     };
     let d1 = app.db()?;
-    let current = db::station(&d1, org, id).await?;
-    let name = input.name.map_or(current.name, |n| n.trim().to_string());
-    if name.is_empty() || name.chars().count() > 100 {
-        return bad("`name` must be 1–100 characters");
-    }
-    let base_url = match input.base_url {
-        Some(url) => normalize_base_url(&url)?,
-        None => current.base_url,
-    };
-    let weight = input.weight.unwrap_or(current.weight);
-    if !(0..=1000).contains(&weight) {
-        return bad("`weight` must be between 0 and 1000");
-    }
-    let priority = input.priority.unwrap_or(current.priority);
-    if !(-1000..=1000).contains(&priority) {
-        return bad("`priority` must be between -1000 and 1000");
-    }
-    let dialects = match &input.dialects {
-        Some(value) => parse_override(value)?,
-        None => current.dialects,
-    };
-    let dialects = stored_override(dialects.as_deref())?;
-    let flag = |v: Option<bool>, old: i64| v.map_or(old, i64::from);
-    let now = now_ms();
-    let clash: Option<db::IdRow> = db::first(
-        &d1,
-        "SELECT id FROM stations WHERE organization_id = ?1 AND name = ?2 AND id <> ?3",
-        &[num(org), name.as_str().into(), num(id)],
-    )
-    .await?;
-    if clash.is_some() {
-        return Err(GatewayError::Conflict(format!(
-            "a station named `{name}` already exists"
-        )));
-    }
-    db::batch(
-        &d1,
-        vec![
-            db::stmt(
-                &d1,
-                "UPDATE stations SET name = ?1, base_url = ?2, weight = ?3, priority = ?4, enabled = ?5, checkin_enabled = ?6, updated_at = ?7, dialects = ?10 \
-                 WHERE organization_id = ?8 AND id = ?9",
-                &[name.as_str().into(), base_url.as_str().into(), num(weight), num(priority), num(flag(input.enabled, current.enabled)),
-                  num(flag(input.checkin_enabled, current.checkin_enabled)), num(now), num(org), num(id), db::opt_str(dialects.as_deref())],
-            )?,
-            // Channels sync made follow the station's defaults; entries an admin edited keep theirs.
-            db::stmt(
-                &d1,
-                "UPDATE route_entries SET weight = ?1, priority = ?2, updated_at = ?3 WHERE organization_id = ?4 AND station_id = ?5 AND manual = 0",
-                &[num(weight), num(priority), num(now), num(org), num(id)],
-            )?,
-        ],
-    )
-    .await?;
+    let current = stations::require(&d1, org, id).await?;
+    let settings = input.apply(current.settings())?;
+    stations::update(&d1, org, id, &settings, now_ms()).await?;
     routes::publish(&app.env, org).await?;
-    ok(db::station(&d1, org, id).await?)
+    ok(stations::require(&d1, org, id).await?)
 }
 
 async fn delete_station(app: &App, org: i64, id: i64) -> Result<Response, GatewayError> {
     let d1 = app.db()?;
-    db::station(&d1, org, id).await?;
-    let mut statements = db::delete_account_data(
-        &d1,
-        org,
-        id,
-        "account_id IN (SELECT id FROM accounts WHERE organization_id = ?1 AND station_id = ?2)",
-    )?;
-    for sql in [
-        "DELETE FROM route_entries WHERE organization_id = ?1 AND station_id = ?2",
-        "DELETE FROM station_models WHERE organization_id = ?1 AND station_id = ?2",
-        "DELETE FROM accounts WHERE organization_id = ?1 AND station_id = ?2",
-        "DELETE FROM stations WHERE organization_id = ?1 AND id = ?2",
-    ] {
-        statements.push(db::stmt(&d1, sql, &[num(org), num(id)])?);
-    }
-    db::batch(&d1, statements).await?;
+    stations::require(&d1, org, id).await?;
+    stations::delete(&d1, org, id).await?;
     routes::publish(&app.env, org).await?;
     ok(json!({"deleted": id}))
-}
-
-/// An upstream key as the admin API shows it: hint only, and whether it is routable now.
-#[derive(Serialize, Deserialize)]
-struct KeyView {
-    id: i64,
-    account_id: i64,
-    remote_id: Option<String>,
-    name: String,
-    key_hint: String,
-    status: String,
-    status_reason: Option<String>,
-    group_name: String,
-    source: String,
-    account_enabled: i64,
-    routes: i64,
-}
-
-async fn list_keys(app: &App, org: i64, station_id: i64) -> Result<Response, GatewayError> {
-    let d1 = app.db()?;
-    db::station(&d1, org, station_id).await?;
-    let keys: Vec<KeyView> = db::all(
-        &d1,
-        "SELECT k.id, k.account_id, k.remote_id, k.name, k.key_hint, k.status, k.status_reason, k.group_name, k.source, a.enabled AS account_enabled, \
-                (SELECT COUNT(*) FROM route_entries r WHERE r.organization_id = ?1 AND r.upstream_key_id = k.id) AS routes \
-         FROM upstream_keys k JOIN accounts a ON a.id = k.account_id AND a.organization_id = k.organization_id \
-         WHERE k.organization_id = ?1 AND k.station_id = ?2 ORDER BY k.id",
-        &[num(org), num(station_id)],
-    )
-    .await?;
-    ok(keys)
 }
 
 async fn checkin_station(app: &App, org: i64, station_id: i64) -> Result<Response, GatewayError> {
     let d1 = app.db()?;
     let mut station = station_state(&d1, org, station_id).await?;
-    let accounts: Vec<AccountRow> = db::station_accounts(&d1, org, station_id)
+    let accounts: Vec<_> = account_rows::of_station(&d1, org, station_id)
         .await?
         .into_iter()
         .filter(|a| a.enabled != 0)
@@ -225,63 +112,20 @@ async fn checkin_station(app: &App, org: i64, station_id: i64) -> Result<Respons
         let record = match done {
             Some(record) => record,
             // Already handled today: answer with the day's record.
-            None => today_record(&d1, org, account.id, &day).await?,
+            None => history::checkin_of_day(&d1, org, account.id, &day)
+                .await?
+                .ok_or_else(|| GatewayError::Internal("check-in record vanished".into()))?,
         };
         records.push(record);
     }
     ok(records)
 }
 
-async fn today_record(
-    d1: &D1Database,
-    org: i64,
-    account_id: i64,
-    day: &str,
-) -> Result<CheckinRecord, GatewayError> {
-    db::first(
-        d1,
-        "SELECT account_id, day, outcome, reward_usd, message, created_at FROM checkin_records WHERE organization_id = ?1 AND account_id = ?2 AND day = ?3",
-        &[num(org), num(account_id), day.into()],
-    )
-    .await?
-    .ok_or_else(|| GatewayError::Internal("check-in record vanished".into()))
-}
-
-async fn checkin_history(app: &App, org: i64, station_id: i64) -> Result<Response, GatewayError> {
-    let d1 = app.db()?;
-    db::station(&d1, org, station_id).await?;
-    let records: Vec<CheckinRecord> = db::all(
-        &d1,
-        "SELECT c.account_id, c.day, c.outcome, c.reward_usd, c.message, c.created_at FROM checkin_records c \
-         JOIN accounts a ON a.id = c.account_id AND a.organization_id = c.organization_id \
-         WHERE c.organization_id = ?1 AND a.station_id = ?2 ORDER BY c.day DESC, c.account_id LIMIT ?3",
-        &[num(org), num(station_id), num(HISTORY_LIMIT)],
-    )
-    .await?;
-    ok(records)
-}
-
-#[derive(Deserialize)]
-struct SnapshotRow {
-    account_id: i64,
-    balance_usd: Option<f64>,
-    used_usd: Option<f64>,
-    estimated: i64,
-    taken_at: i64,
-}
-
 /// Per account: snapshots oldest first, with spend and income between them.
 async fn balance_history(app: &App, org: i64, station_id: i64) -> Result<Response, GatewayError> {
     let d1 = app.db()?;
-    db::station(&d1, org, station_id).await?;
-    let mut rows: Vec<SnapshotRow> = db::all(
-        &d1,
-        "SELECT b.account_id, b.balance_usd, b.used_usd, b.estimated, b.taken_at FROM balance_snapshots b \
-         JOIN accounts a ON a.id = b.account_id AND a.organization_id = b.organization_id \
-         WHERE b.organization_id = ?1 AND a.station_id = ?2 ORDER BY b.taken_at DESC, b.id DESC LIMIT ?3",
-        &[num(org), num(station_id), num(HISTORY_LIMIT)],
-    )
-    .await?;
+    stations::require(&d1, org, station_id).await?;
+    let mut rows = history::station_snapshots(&d1, org, station_id).await?;
     rows.reverse();
     let mut accounts: Vec<i64> = rows.iter().map(|r| r.account_id).collect();
     accounts.sort_unstable();
