@@ -2,7 +2,7 @@
 //! counter (a Durable Object per organization) with the relay's check in front of it.
 
 use super::app::{now_ms, App};
-use super::db::{self, num};
+use super::repo::organizations;
 use crate::core::error::GatewayError;
 use crate::core::plans::{daily_grant, utc_day_number, Limit, Plan, PlanLimits};
 use serde::{Deserialize, Serialize};
@@ -14,23 +14,14 @@ use worker::{
     SqlStorageValue, State,
 };
 
-#[derive(Deserialize)]
-struct PlanRow {
-    plan: String,
-}
-
 /// The limits of the organization's plan (404 for an unknown organization).
 pub async fn org_limits(d1: &D1Database, org: i64) -> Result<PlanLimits, GatewayError> {
-    let row: Option<PlanRow> = db::first(
-        d1,
-        "SELECT plan FROM organizations WHERE id = ?1",
-        &[num(org)],
-    )
-    .await?;
-    let row = row.ok_or_else(|| GatewayError::NotFound("organization not found".into()))?;
-    Plan::parse(&row.plan)
+    let plan = organizations::plan(d1, org)
+        .await?
+        .ok_or_else(|| GatewayError::NotFound("organization not found".into()))?;
+    Plan::parse(&plan)
         .map(Plan::limits)
-        .ok_or_else(|| GatewayError::Internal(format!("unknown plan `{}` in D1", row.plan)))
+        .ok_or_else(|| GatewayError::Internal(format!("unknown plan `{plan}` in D1")))
 }
 
 /// The daily request counter of one organization (one object per org): the single writer of

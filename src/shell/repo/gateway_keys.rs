@@ -174,3 +174,20 @@ pub async fn delete(
     .await?;
     Ok(row.map(|r| r.key_hash))
 }
+
+/// A key's cost limit, spend and expiry (the billing endpoints' figures).
+#[derive(Deserialize)]
+pub struct KeyTotals {
+    pub cost_limit_usd: Option<f64>,
+    pub used_cost_usd: f64,
+    pub expires_at: Option<i64>,
+}
+
+pub async fn totals(db: &D1Database, org: i64, id: i64) -> Result<Option<KeyTotals>, GatewayError> {
+    first(
+        db,
+        "SELECT cost_limit_usd, used_cost_usd, expires_at FROM gateway_keys WHERE id = ?1 AND organization_id = ?2",
+        &[num(id), num(org)],
+    )
+    .await
+}

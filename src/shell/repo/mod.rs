@@ -4,6 +4,9 @@
 pub mod accounts;
 pub mod gateway_keys;
 pub mod history;
+pub mod organizations;
 pub mod route_entries;
 pub mod stations;
 pub mod upstream_keys;
+pub mod usage;
+pub mod users;
