@@ -3,6 +3,7 @@
 
 use crate::core::dialect::Dialect;
 use crate::core::panels::relay_paths::Served;
+use crate::core::string_enum::string_enum;
 use crate::core::usage::WireFamily;
 
 /// How the client's credential is replaced by the upstream key.
@@ -73,21 +74,14 @@ impl Embeddings {
     }
 }
 
-/// Resources that live on one upstream and must be reached there again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PinKind {
-    File,
-    Video,
-    Response,
-}
-
-impl PinKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PinKind::File => "file",
-            PinKind::Video => "video",
-            PinKind::Response => "response",
-        }
+string_enum! {
+    /// Resources that live on one upstream and must be reached there again, by the kind
+    /// their pins store.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum PinKind {
+        File = "file",
+        Video = "video",
+        Response = "response",
     }
 }
 

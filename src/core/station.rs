@@ -1,4 +1,4 @@
-//! Stations: the platform kinds the gateway can manage and validation of admin input.
+//! Stations: validation of the admin input that creates and edits stations and accounts.
 
 use crate::core::error::GatewayError;
 use crate::core::names::{validate_name, validate_optional_name};
@@ -6,110 +6,8 @@ use crate::core::panels::credential::{Credential, CredentialFields};
 use crate::core::panels::generic::default_base_url;
 use crate::core::panels::relay_paths::{parse_override, DialectRoute};
 use crate::core::panels::PanelError;
-use serde::{Deserialize, Serialize};
-
-/// Every kind of station the gateway manages: relay panels, generic API dialects, and official
-/// vendors (presets of the generic kinds). Each has an adapter in `core::panels`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Platform {
-    #[serde(rename = "new-api")]
-    NewApi,
-    #[serde(rename = "one-api")]
-    OneApi,
-    #[serde(rename = "onehub")]
-    OneHub,
-    #[serde(rename = "done-hub")]
-    DoneHub,
-    #[serde(rename = "veloera")]
-    Veloera,
-    #[serde(rename = "anyrouter")]
-    AnyRouter,
-    #[serde(rename = "sub2api")]
-    Sub2Api,
-    #[serde(rename = "openai-compatible")]
-    OpenAiCompatible,
-    #[serde(rename = "anthropic-compatible")]
-    AnthropicCompatible,
-    #[serde(rename = "gemini-compatible")]
-    GeminiCompatible,
-    #[serde(rename = "openai")]
-    OpenAi,
-    #[serde(rename = "anthropic")]
-    Anthropic,
-    #[serde(rename = "gemini")]
-    Gemini,
-    #[serde(rename = "deepseek")]
-    DeepSeek,
-    #[serde(rename = "moonshot")]
-    Moonshot,
-    #[serde(rename = "zhipu")]
-    Zhipu,
-    /// Aliyun DashScope, OpenAI-compatible mode.
-    #[serde(rename = "aliyun")]
-    Aliyun,
-    /// Doubao on Volcengine Ark.
-    #[serde(rename = "doubao")]
-    Doubao,
-    #[serde(rename = "minimax")]
-    MiniMax,
-    #[serde(rename = "modelscope")]
-    ModelScope,
-}
-
-impl Platform {
-    pub const ALL: [Platform; 20] = [
-        Platform::NewApi,
-        Platform::OneApi,
-        Platform::OneHub,
-        Platform::DoneHub,
-        Platform::Veloera,
-        Platform::AnyRouter,
-        Platform::Sub2Api,
-        Platform::OpenAiCompatible,
-        Platform::AnthropicCompatible,
-        Platform::GeminiCompatible,
-        Platform::OpenAi,
-        Platform::Anthropic,
-        Platform::Gemini,
-        Platform::DeepSeek,
-        Platform::Moonshot,
-        Platform::Zhipu,
-        Platform::Aliyun,
-        Platform::Doubao,
-        Platform::MiniMax,
-        Platform::ModelScope,
-    ];
-
-    /// The name used in the API, the database and the UI (same as the serde name).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::NewApi => "new-api",
-            Platform::OneApi => "one-api",
-            Platform::OneHub => "onehub",
-            Platform::DoneHub => "done-hub",
-            Platform::Veloera => "veloera",
-            Platform::AnyRouter => "anyrouter",
-            Platform::Sub2Api => "sub2api",
-            Platform::OpenAiCompatible => "openai-compatible",
-            Platform::AnthropicCompatible => "anthropic-compatible",
-            Platform::GeminiCompatible => "gemini-compatible",
-            Platform::OpenAi => "openai",
-            Platform::Anthropic => "anthropic",
-            Platform::Gemini => "gemini",
-            Platform::DeepSeek => "deepseek",
-            Platform::Moonshot => "moonshot",
-            Platform::Zhipu => "zhipu",
-            Platform::Aliyun => "aliyun",
-            Platform::Doubao => "doubao",
-            Platform::MiniMax => "minimax",
-            Platform::ModelScope => "modelscope",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Platform> {
-        Platform::ALL.into_iter().find(|p| p.as_str() == name)
-    }
-}
+use crate::core::platform::Platform;
+use serde::Deserialize;
 
 /// The credential fields of a station or account body, read according to the platform.
 #[derive(Debug, Default, Deserialize)]
@@ -196,10 +94,9 @@ impl NewStationInput {
         let name = validate_name(self.name.as_deref().unwrap_or_default())?;
         let platform_name = self.platform.unwrap_or_default();
         let platform = Platform::parse(&platform_name).ok_or_else(|| {
-            let known: Vec<&str> = Platform::ALL.iter().map(|p| p.as_str()).collect();
             bad(&format!(
                 "unknown platform `{platform_name}`; supported: {}",
-                known.join(", ")
+                Platform::NAMES.join(", ")
             ))
         })?;
         let base_url = match self.base_url.filter(|u| !u.trim().is_empty()) {

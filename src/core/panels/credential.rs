@@ -1,7 +1,8 @@
 //! Account credentials of every kind a platform may need, and which kinds each platform accepts.
 
 use super::{PanelAdapter, PanelError};
-use crate::core::station::Platform;
+use crate::core::platform::Platform;
+use crate::core::string_enum::string_enum;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -19,25 +20,18 @@ pub enum Credential {
     ApiKey { key: String },
 }
 
-/// The credential kinds, named as the `accounts.credential_kind` column stores them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialKind {
-    AccessToken,
-    Cookie,
-    Password,
-    ApiKey,
+string_enum! {
+    /// The credential kinds, named as the `accounts.credential_kind` column stores them.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CredentialKind {
+        AccessToken = "access_token",
+        Cookie = "cookie",
+        Password = "password",
+        ApiKey = "api_key",
+    }
 }
 
 impl CredentialKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CredentialKind::AccessToken => "access_token",
-            CredentialKind::Cookie => "cookie",
-            CredentialKind::Password => "password",
-            CredentialKind::ApiKey => "api_key",
-        }
-    }
-
     /// What an admin must supply for this kind, for error messages.
     fn needs(self, with_user_id: bool) -> &'static str {
         match (self, with_user_id) {

@@ -5,7 +5,7 @@ use super::credential::Credential;
 use super::relay_paths;
 use super::{excerpt, PanelError, PanelRequest};
 use crate::core::dialect::Dialect;
-use crate::core::station::Platform;
+use crate::core::platform::Platform;
 use serde_json::Value;
 
 /// Anthropic's API version header value for the models list.

@@ -28,7 +28,7 @@
 //! ```
 //!
 //! A WAF challenge page parses as `PanelError::Blocked`: retry once with
-//! `anyrouter::challenge_cookies(body, set_cookie)` added via `PanelRequest::add_cookie`, and
+//! `waf::challenge_cookies(body, set_cookie)` added via `PanelRequest::add_cookie`, and
 //! mark the account unhealthy if it persists (`PanelError::is_account_error`).
 //! Every builder returns `Err(PanelError::NotSupported)` when the platform has no such endpoint
 //! (the shell skips that step) and `Err(PanelError::Credential)` when the credential cannot make
@@ -61,8 +61,9 @@ pub mod onehub;
 pub mod relay_paths;
 pub mod sub2api;
 pub mod veloera;
+pub mod waf;
 
-use crate::core::station::Platform;
+use crate::core::platform::Platform;
 use credential::Credential;
 use family::FamilyProfile;
 use generic::GenericApi;
@@ -531,7 +532,7 @@ fn generic_has_no_key_list() -> PanelError {
 mod tests {
     use super::credential::Credential;
     use super::PanelAdapter;
-    use crate::core::station::Platform;
+    use crate::core::platform::Platform;
 
     #[test]
     fn token_lists_start_at_each_panels_first_page() {

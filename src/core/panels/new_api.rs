@@ -3,7 +3,7 @@
 //! masked keys) and legacy (array, 0-based, full keys) shapes.
 
 use super::family::{Checkin, FamilyProfile, Pricing, Reward, TokenList};
-use crate::core::station::Platform;
+use crate::core::platform::Platform;
 
 const CHECKIN: Checkin = Checkin {
     path: "/api/user/checkin",

@@ -2,7 +2,7 @@
 //! comes back with its key, no pricing and no check-in (upstream-panels.md §2).
 
 use super::family::{FamilyProfile, Pricing, TokenList};
-use crate::core::station::Platform;
+use crate::core::platform::Platform;
 
 pub static PROFILE: FamilyProfile = FamilyProfile {
     platform: Platform::OneApi,

@@ -4,7 +4,7 @@
 
 use super::family::{FamilyProfile, Pricing, TokenList, USD_PER_MTOK_AT_RATIO_1};
 use super::ModelPrice;
-use crate::core::station::Platform;
+use crate::core::platform::Platform;
 use serde_json::Value;
 
 /// OneHub's price unit: 1.0 = $0.002 (per 1K tokens, or per call for `times` models).

@@ -271,7 +271,7 @@ pub fn parse_created_key(status: u16, body: &str) -> Result<PanelToken, PanelErr
 mod tests {
     use super::super::PanelAdapter;
     use super::*;
-    use crate::core::station::Platform;
+    use crate::core::platform::Platform;
 
     fn adapter() -> PanelAdapter {
         PanelAdapter::for_platform(Platform::Sub2Api)

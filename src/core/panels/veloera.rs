@@ -2,7 +2,7 @@
 //! check-in at `/api/user/check_in` with the reward in `data.quota` (upstream-panels.md §5, §9 #1–#2).
 
 use super::family::{Checkin, FamilyProfile, Pricing, Reward, TokenList};
-use crate::core::station::Platform;
+use crate::core::platform::Platform;
 
 pub static PROFILE: FamilyProfile = FamilyProfile {
     platform: Platform::Veloera,

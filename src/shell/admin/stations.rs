@@ -5,8 +5,9 @@
 use super::accounts;
 use crate::core::error::GatewayError;
 use crate::core::panels::detect::{detect, DetectStep, ProbeAnswer};
+use crate::core::platform::Platform;
 use crate::core::schedule::{balance_trend, utc_day, Snapshot};
-use crate::core::station::{normalize_base_url, NewStationInput, Platform, StationUpdate};
+use crate::core::station::{normalize_base_url, NewStationInput, StationUpdate};
 use crate::shell::app::{now_ms, seal_json, App};
 use crate::shell::http::{created, json_body, nonempty, ok, parse_id, unknown_endpoint};
 use crate::shell::jobs::{checkin_account, station_state};
