@@ -1,9 +1,11 @@
 //! Platform-free core: everything here compiles and is unit-tested natively (no `worker` types).
 
+pub mod config;
 pub mod convert;
 pub mod cooldown;
 pub mod crypto;
 pub mod dialect;
+pub mod durable;
 pub mod endpoint;
 pub mod error;
 pub mod gateway_key;
@@ -16,6 +18,7 @@ pub mod organization;
 pub mod panels;
 pub mod plans;
 pub mod platform;
+pub mod quota;
 pub mod request_head;
 pub mod roles;
 pub mod routing;

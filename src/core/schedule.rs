@@ -47,10 +47,6 @@ impl JobKind {
 /// A station's own sync cost besides its accounts: status, reads and the route table rebuild.
 pub const SYNC_STATION_SUBREQUESTS: u32 = 8;
 
-/// Subrequests one run may spend by default. Workers Free allows 50 outbound fetches and 50 D1
-/// queries per invocation; counting both against 40 keeps each under its limit. Paid plans
-/// (1,000 each) raise it with the `JOB_SUBREQUEST_BUDGET` var.
-pub const DEFAULT_SUBREQUEST_BUDGET: u32 = 40;
 /// The most items a run looks at (its cursor page), whatever the budget.
 pub const MAX_ITEMS_PER_RUN: i64 = 100;
 

@@ -3,7 +3,7 @@
 //! Each run takes the least recently processed items first (the cursor), stops before its
 //! subrequest budget (outbound fetches + D1 statements) is spent, and is recorded in `job_runs`.
 
-use super::app::{now_ms, secret, secret_box};
+use super::app::{config, now_ms, secret_box};
 use super::db;
 use super::panel_session::{account_session, PanelClient};
 use super::repo::accounts::{self, AccountRow, Due};
@@ -15,8 +15,8 @@ use crate::core::crypto::SecretBox;
 use crate::core::error::GatewayError;
 use crate::core::panels::{CheckinOutcome, PanelAdapter, PanelError};
 use crate::core::schedule::{
-    estimate_balance, fits, health_after, utc_day, JobKind, DEFAULT_SUBREQUEST_BUDGET,
-    MAX_ITEMS_PER_RUN, SYNC_STATION_SUBREQUESTS,
+    estimate_balance, fits, health_after, utc_day, JobKind, MAX_ITEMS_PER_RUN,
+    SYNC_STATION_SUBREQUESTS,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -98,9 +98,7 @@ pub async fn run_job(
     let started = now_ms();
     let trigger = if org.is_some() { "manual" } else { "cron" };
     let run = history::start_run(&d1, org, kind.as_str(), trigger, started).await?;
-    let budget = secret(env, "JOB_SUBREQUEST_BUDGET")
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_SUBREQUEST_BUDGET);
+    let budget = u32::try_from(config(env).job_subrequest_budget).unwrap_or(u32::MAX);
     let mut run_state = Run {
         env,
         d1: &d1,

@@ -8,6 +8,7 @@ mod cache;
 mod catalog;
 mod cooldown_do;
 mod db;
+mod durable;
 mod embeddings;
 mod health;
 mod http;

@@ -190,12 +190,7 @@ fn request_model(
 }
 
 fn first_byte_timeout_ms(app: &App) -> u64 {
-    u64::try_from(
-        app.var_i64("FIRST_BYTE_TIMEOUT_SECONDS", 120)
-            .clamp(1, 3600)
-            * 1000,
-    )
-    .unwrap_or(120_000)
+    u64::try_from(app.config().first_byte_timeout_seconds * 1000).unwrap_or(120_000)
 }
 
 struct Attempts<'a> {
@@ -213,9 +208,9 @@ async fn attempt_channels<'a>(
 ) -> Attempts<'a> {
     let now = now_ms();
     let failing = failing_channels(app, org, now).await;
-    let max_attempts =
-        usize::try_from(app.var_i64("RELAY_MAX_ATTEMPTS", 3).clamp(1, 10)).unwrap_or(3);
-    let base_ms = app.var_i64("COOLDOWN_BASE_SECONDS", 600).max(1) * 1000;
+    let config = app.config();
+    let max_attempts = usize::try_from(config.relay_max_attempts).unwrap_or(3);
+    let base_ms = config.cooldown_base_seconds * 1000;
     let mut tried: Vec<i64> = Vec::new();
     let mut outcomes: Vec<ChannelOutcome> = Vec::new();
     let mut rejected_keys: Vec<(i64, String)> = Vec::new();
@@ -373,12 +368,10 @@ async fn deliver(
         .unwrap_or_default()
         .to_ascii_lowercase();
     if content_type.starts_with("text/event-stream") && resp.status_code() < 400 {
-        let keepalive = Duration::from_secs(
-            u64::try_from(app.var_i64("KEEPALIVE_SECONDS", 15).clamp(1, 90)).unwrap_or(15),
-        );
-        let client_stall = Duration::from_secs(
-            u64::try_from(app.var_i64("CLIENT_STALL_SECONDS", 30).clamp(1, 600)).unwrap_or(30),
-        );
+        let config = app.config();
+        let keepalive = Duration::from_secs(u64::try_from(config.keepalive_seconds).unwrap_or(15));
+        let client_stall =
+            Duration::from_secs(u64::try_from(config.client_stall_seconds).unwrap_or(30));
         let job = StreamJob {
             env: app.env.clone(),
             family,
