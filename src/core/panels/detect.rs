@@ -3,9 +3,10 @@
 //! page title). The shell loops: `detect(url, &answers)` → `Probe(request)` → fetch → push the
 //! answer → again, until `Done(detection)`. At most three probes.
 
+use super::exchange::{PanelError, PanelRequest};
 use super::family::{self, bearer};
+use super::new_api;
 use super::waf::is_waf_challenge;
-use super::{new_api, PanelError, PanelRequest};
 use crate::core::platform::Platform;
 use serde_json::Value;
 

@@ -4,11 +4,11 @@
 //! See shared/refs/upstream-panels.md §0–§6.
 
 use super::credential::Credential;
-use super::waf::is_waf_challenge;
-use super::{
+use super::exchange::{
     excerpt, CheckinOutcome, GroupInfo, ModelPrice, PanelBalance, PanelError, PanelRequest,
     PanelStatus, PanelToken, TokenBatch,
 };
+use super::waf::is_waf_challenge;
 use crate::core::platform::Platform;
 use serde_json::Value;
 

@@ -2,8 +2,8 @@
 //! token pagination, models and prices from `/api/available_model`, no check-in
 //! (upstream-panels.md §3–§4). DoneHub differs only in `/api/status` fields, used by detection.
 
+use super::exchange::ModelPrice;
 use super::family::{FamilyProfile, Pricing, TokenList, USD_PER_MTOK_AT_RATIO_1};
-use super::ModelPrice;
 use crate::core::platform::Platform;
 use serde_json::Value;
 

@@ -3,10 +3,10 @@
 //! and no `/api/status` (upstream-panels.md §7).
 
 use super::credential::Credential;
-use super::{
-    excerpt, generic, GroupInfo, PanelBalance, PanelError, PanelRequest, PanelStatus, PanelToken,
-    TokenBatch,
+use super::exchange::{
+    excerpt, GroupInfo, PanelBalance, PanelError, PanelRequest, PanelStatus, PanelToken, TokenBatch,
 };
+use super::generic;
 use serde_json::Value;
 
 const KEY_PAGE_SIZE: usize = 100;
