@@ -24,7 +24,7 @@ use crate::core::headers::forwardable_request_header;
 use crate::core::multipart;
 use crate::core::request_head::scan_request_head;
 use crate::core::routing::{choose_channel, Channel};
-use crate::core::usage::{usage_from_body, Pricing, WireFamily};
+use crate::core::usage::{passthrough_usage, Pricing, WireFamily};
 use futures::future::{select, Either};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -415,7 +415,7 @@ async fn deliver(
         let copy = resp.cloned()?;
         app.ctx.wait_until(async move {
             let body = body_bytes(&copy).await.unwrap_or_default();
-            log.usage = usage_from_body(&body);
+            log.usage = passthrough_usage(&body);
             if log.status < 400 {
                 log.cost_usd = pricing.cost_usd(log.usage);
                 if let Some(pin) = pin {

@@ -2,7 +2,7 @@
 //! `new-api-user`, and check-in at `/api/user/sign_in` with the reward in the message. Its
 //! Aliyun WAF challenge page is `waf`'s (upstream-panels.md §6).
 
-use super::family::{Checkin, FamilyProfile, Pricing, Reward, TokenList};
+use super::family::{Checkin, FamilyProfile, PriceSource, Reward, TokenList};
 use crate::core::platform::Platform;
 
 pub static PROFILE: FamilyProfile = FamilyProfile {
@@ -10,7 +10,7 @@ pub static PROFILE: FamilyProfile = FamilyProfile {
     user_headers: &["new-api-user"],
     token_list: TokenList::NewApi,
     models_path: "/api/user/models",
-    pricing: Pricing::NewApi,
+    pricing: PriceSource::NewApi,
     groups_path: Some("/api/user/self/groups"),
     checkin: Some(Checkin {
         path: "/api/user/sign_in",

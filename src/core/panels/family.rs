@@ -32,7 +32,7 @@ pub struct FamilyProfile {
     pub token_list: TokenList,
     /// Returns the user's model names (a list, or OneHub's name → details map).
     pub models_path: &'static str,
-    pub pricing: Pricing,
+    pub pricing: PriceSource,
     pub groups_path: Option<&'static str>,
     pub checkin: Option<Checkin>,
     /// False where logins are browser-only (OAuth behind a WAF).
@@ -61,7 +61,7 @@ impl TokenList {
 
 /// Where per-model prices come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pricing {
+pub enum PriceSource {
     /// `GET /api/pricing` with ratios and `group_ratio`.
     NewApi,
     /// OneHub's `GET /api/available_model` with `price{type, input, output}`.

@@ -191,9 +191,9 @@ impl PanelAdapter {
     pub fn pricing_request(&self, cred: &Credential) -> Result<PanelRequest, PanelError> {
         match self {
             PanelAdapter::Family(p) => match p.pricing {
-                family::Pricing::NewApi => family::get(p, cred, "/api/pricing"),
-                family::Pricing::AvailableModel => family::get(p, cred, p.models_path),
-                family::Pricing::None => Err(not_on(p.platform, "per-model pricing")),
+                family::PriceSource::NewApi => family::get(p, cred, "/api/pricing"),
+                family::PriceSource::AvailableModel => family::get(p, cred, p.models_path),
+                family::PriceSource::None => Err(not_on(p.platform, "per-model pricing")),
             },
             _ => Err(PanelError::NotSupported("per-model pricing".into())),
         }
@@ -211,9 +211,9 @@ impl PanelAdapter {
         };
         let envelope = family::parse_envelope(status, body)?;
         Ok(match p.pricing {
-            family::Pricing::NewApi => family::parse_pricing(&envelope, group),
-            family::Pricing::AvailableModel => onehub::parse_pricing(&envelope),
-            family::Pricing::None => vec![],
+            family::PriceSource::NewApi => family::parse_pricing(&envelope, group),
+            family::PriceSource::AvailableModel => onehub::parse_pricing(&envelope),
+            family::PriceSource::None => vec![],
         })
     }
 

@@ -3,7 +3,7 @@
 //! (upstream-panels.md §3–§4). DoneHub differs only in `/api/status` fields, used by detection.
 
 use super::exchange::ModelPrice;
-use super::family::{FamilyProfile, Pricing, TokenList, USD_PER_MTOK_AT_RATIO_1};
+use super::family::{FamilyProfile, PriceSource, TokenList, USD_PER_MTOK_AT_RATIO_1};
 use crate::core::platform::Platform;
 use serde_json::Value;
 
@@ -17,7 +17,7 @@ const fn profile(platform: Platform) -> FamilyProfile {
         token_list: TokenList::OneHub,
         // Session-aware only with a cookie; an access token gets the public-groups view.
         models_path: "/api/available_model",
-        pricing: Pricing::AvailableModel,
+        pricing: PriceSource::AvailableModel,
         groups_path: Some("/api/user_group_map"),
         checkin: None,
         password_login: true,
