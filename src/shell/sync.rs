@@ -42,10 +42,36 @@ const MAX_TOKEN_PAGES: usize = 30;
 /// The name of the key sync creates on a panel when the account has none.
 const CREATED_KEY_NAME: &str = "ai-gateway";
 
-/// A storage fault met while talking to a panel, reported like any other account error.
-fn storage_error(e: GatewayError) -> PanelError {
-    PanelError::Unreachable(format!("storage: {}", e.message()))
+/// Why one account's sync stopped: its panel answered so (the account's health says it), or
+/// the gateway's own storage failed, which is never the account's fault and fails the sync.
+#[derive(Debug)]
+enum AccountSyncError {
+    Panel(PanelError),
+    Storage(GatewayError),
 }
+
+impl From<PanelError> for AccountSyncError {
+    fn from(e: PanelError) -> Self {
+        AccountSyncError::Panel(e)
+    }
+}
+
+impl From<GatewayError> for AccountSyncError {
+    fn from(e: GatewayError) -> Self {
+        AccountSyncError::Storage(e)
+    }
+}
+
+impl std::fmt::Display for AccountSyncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccountSyncError::Panel(e) => e.fmt(f),
+            AccountSyncError::Storage(e) => write!(f, "storage: {}", e.message()),
+        }
+    }
+}
+
+impl std::error::Error for AccountSyncError {}
 
 /// The station's platform, or an internal error for a row written by hand.
 pub fn station_platform(station: &StationView) -> Result<Platform, GatewayError> {
@@ -124,7 +150,8 @@ pub async fn sync_station(
                     prices.entry(model).or_insert(price);
                 }
             }
-            Err(e) => {
+            Err(AccountSyncError::Storage(e)) => return Err(e),
+            Err(AccountSyncError::Panel(e)) => {
                 all_ok = false;
                 let reason = e.to_string();
                 accounts::set_health(&d1, org, account.id, health_after(&e), Some(&reason), now)
@@ -203,7 +230,7 @@ impl AccountSync<'_> {
         &self,
         session: &mut PanelSession,
         report: &mut SyncReport,
-    ) -> Result<Found, PanelError> {
+    ) -> Result<Found, AccountSyncError> {
         let qpu = self.quota_per_unit;
         let group = match session
             .call(&|a, c| a.self_request(c), |a, s, b| {
@@ -216,15 +243,12 @@ impl AccountSync<'_> {
                 report.used_usd = Some(balance.used_usd);
                 // Snapshots are the balance job's (hourly); sync only keeps the figures fresh.
                 let figures = (Some(balance.balance_usd), Some(balance.used_usd));
-                accounts::balance_statement(self.d1, self.org, self.account.id, figures, self.now)
-                    .map_err(storage_error)?
-                    .run()
-                    .await
-                    .map_err(|e| storage_error(e.into()))?;
+                accounts::set_balance(self.d1, self.org, self.account.id, figures, self.now)
+                    .await?;
                 balance.group
             }
             Err(PanelError::NotSupported(_)) => String::new(),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         self.sync_groups(session, &group, report).await?;
 
@@ -282,9 +306,7 @@ impl AccountSync<'_> {
                 Vec::new()
             }
         };
-        self.insert_routes(&active, &models)
-            .await
-            .map_err(storage_error)?;
+        self.insert_routes(&active, &models).await?;
         Ok(Found { models, prices })
     }
 
@@ -293,14 +315,14 @@ impl AccountSync<'_> {
         session: &mut PanelSession,
         group: &str,
         report: &mut SyncReport,
-    ) -> Result<(), PanelError> {
+    ) -> Result<(), AccountSyncError> {
         let groups = match session
             .call(&|a, c| a.groups_request(c), |a, s, b| a.parse_groups(s, b))
             .await
         {
             Ok(groups) => groups,
             Err(PanelError::NotSupported(_)) => Vec::new(),
-            Err(e) if e.is_account_error() => return Err(e),
+            Err(e) if e.is_account_error() => return Err(e.into()),
             Err(e) => {
                 report
                     .warnings
@@ -315,9 +337,8 @@ impl AccountSync<'_> {
                 .collect(),
         )
         .to_string();
-        accounts::set_groups(self.d1, self.org, self.account.id, json, group)
-            .await
-            .map_err(storage_error)
+        accounts::set_groups(self.d1, self.org, self.account.id, json, group).await?;
+        Ok(())
     }
 
     /// Every token of the account; when none is enabled, one is created (where the panel allows).
@@ -325,7 +346,7 @@ impl AccountSync<'_> {
         &self,
         session: &mut PanelSession,
         report: &mut SyncReport,
-    ) -> Result<Vec<PanelToken>, PanelError> {
+    ) -> Result<Vec<PanelToken>, AccountSyncError> {
         let mut tokens = list_tokens(session).await?;
         if tokens.iter().any(PanelToken::is_enabled) {
             return Ok(tokens);
@@ -346,19 +367,14 @@ impl AccountSync<'_> {
                 tokens = list_tokens(session).await?;
             }
             Err(PanelError::NotSupported(_)) => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
         Ok(tokens)
     }
 
-    async fn first_active_key(&self) -> Result<Option<String>, PanelError> {
-        let sealed = upstream_keys::first_active_sealed(self.d1, self.org, self.account.id)
-            .await
-            .map_err(storage_error)?;
-        sealed
-            .map(|key| self.sb.open(&key))
-            .transpose()
-            .map_err(|e| storage_error(e.into()))
+    async fn first_active_key(&self) -> Result<Option<String>, GatewayError> {
+        let sealed = upstream_keys::first_active_sealed(self.d1, self.org, self.account.id).await?;
+        Ok(sealed.map(|key| self.sb.open(&key)).transpose()?)
     }
 
     /// Stores the account's tokens (sealed), fetching full keys only for masked tokens we do not
@@ -368,11 +384,9 @@ impl AccountSync<'_> {
         session: &mut PanelSession,
         tokens: &[PanelToken],
         prefix_sk: bool,
-    ) -> Result<Vec<i64>, PanelError> {
+    ) -> Result<Vec<i64>, AccountSyncError> {
         let (d1, org, account_id, now) = (self.d1, self.org, self.account.id, self.now);
-        let known = upstream_keys::synced(d1, org, account_id)
-            .await
-            .map_err(storage_error)?;
+        let known = upstream_keys::synced(d1, org, account_id).await?;
         let mut statements = Vec::new();
         let mut listed = Vec::new();
         for token in tokens {
@@ -397,10 +411,14 @@ impl AccountSync<'_> {
                 .iter()
                 .find(|k| k.remote_id == remote_id && k.key_hint.ends_with(&tail))
             {
-                statements.push(
-                    upstream_keys::refresh_statement(d1, org, k.id, status, &listed_key, now)
-                        .map_err(storage_error)?,
-                );
+                statements.push(upstream_keys::refresh_statement(
+                    d1,
+                    org,
+                    k.id,
+                    status,
+                    &listed_key,
+                    now,
+                )?);
                 continue;
             }
             if !token.is_enabled() {
@@ -421,26 +439,22 @@ impl AccountSync<'_> {
             } else {
                 key
             };
-            let sealed = self
-                .sb
-                .seal(&relay_key)
-                .map_err(|e| storage_error(e.into()))?;
+            let sealed = self.sb.seal(&relay_key).map_err(GatewayError::from)?;
             let owner = (org, self.station.id, account_id);
             let stored = (sealed, secret_hint(&relay_key, 3));
-            statements.push(
-                upstream_keys::upsert_statement(d1, owner, &listed_key, stored, now)
-                    .map_err(storage_error)?,
-            );
+            statements.push(upstream_keys::upsert_statement(
+                d1,
+                owner,
+                &listed_key,
+                stored,
+                now,
+            )?);
         }
         for k in known.iter().filter(|k| !listed.contains(&k.remote_id)) {
-            statements.push(
-                upstream_keys::unlisted_statement(d1, org, k.id, now).map_err(storage_error)?,
-            );
+            statements.push(upstream_keys::unlisted_statement(d1, org, k.id, now)?);
         }
-        db::batch(d1, statements).await.map_err(storage_error)?;
-        upstream_keys::active_ids(d1, org, account_id)
-            .await
-            .map_err(storage_error)
+        db::batch(d1, statements).await?;
+        Ok(upstream_keys::active_ids(d1, org, account_id).await?)
     }
 
     /// One route entry per (model, active key); existing entries keep their settings, new ones

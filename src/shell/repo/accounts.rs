@@ -279,6 +279,18 @@ pub fn balance_statement(
     )
 }
 
+/// Stores an account's measured balance and spend.
+pub async fn set_balance(
+    db: &D1Database,
+    org: i64,
+    id: i64,
+    figures: (Option<f64>, Option<f64>),
+    now: i64,
+) -> Result<(), GatewayError> {
+    balance_statement(db, org, id, figures, now)?.run().await?;
+    Ok(())
+}
+
 /// The balance job's cursor: this account was looked at now.
 pub async fn mark_balance_checked(
     db: &D1Database,
