@@ -22,37 +22,14 @@ pub static PROFILE: FamilyProfile = FamilyProfile {
 #[cfg(test)]
 mod tests {
     use super::super::credential::Credential;
-    use super::super::family::challenge_error;
-    use super::super::waf::is_waf_challenge;
     use super::super::{CheckinOutcome, PanelAdapter, PanelError};
     use super::*;
-
-    const CHALLENGE: &str = fixture!("anyrouter_challenge.html");
 
     fn cookie() -> Credential {
         Credential::Cookie {
             cookie: "session=abc".into(),
             user_id: "12345".into(),
         }
-    }
-
-    #[test]
-    fn challenge_page_is_an_account_error_on_every_parser() {
-        let a = PanelAdapter::for_platform(Platform::AnyRouter);
-        assert!(is_waf_challenge(CHALLENGE));
-        assert_eq!(
-            a.parse_balance(200, CHALLENGE, 500_000.0),
-            Err(challenge_error())
-        );
-        assert_eq!(
-            a.parse_checkin(200, CHALLENGE, 500_000.0),
-            Err(challenge_error())
-        );
-        assert_eq!(a.parse_models(200, CHALLENGE), Err(challenge_error()));
-        assert!(challenge_error().is_account_error());
-        assert!(!is_waf_challenge(
-            r#"{"success":true,"message":"var arg1='x'"}"#
-        ));
     }
 
     #[test]

@@ -57,17 +57,30 @@ pub fn challenge_cookies(body: &str, set_cookie: &[&str]) -> Option<Vec<(String,
 #[cfg(test)]
 mod tests {
     use super::super::credential::Credential;
+    use super::super::family::challenge_error;
     use super::super::PanelAdapter;
     use super::*;
     use crate::core::platform::Platform;
 
     const CHALLENGE: &str = fixture!("anyrouter_challenge.html");
 
-    fn cookie() -> Credential {
-        Credential::Cookie {
-            cookie: "session=abc".into(),
-            user_id: "12345".into(),
-        }
+    #[test]
+    fn challenge_page_is_an_account_error_on_every_parser() {
+        let a = PanelAdapter::for_platform(Platform::AnyRouter);
+        assert!(is_waf_challenge(CHALLENGE));
+        assert_eq!(
+            a.parse_balance(200, CHALLENGE, 500_000.0),
+            Err(challenge_error())
+        );
+        assert_eq!(
+            a.parse_checkin(200, CHALLENGE, 500_000.0),
+            Err(challenge_error())
+        );
+        assert_eq!(a.parse_models(200, CHALLENGE), Err(challenge_error()));
+        assert!(challenge_error().is_account_error());
+        assert!(!is_waf_challenge(
+            r#"{"success":true,"message":"var arg1='x'"}"#
+        ));
     }
 
     #[test]
@@ -95,7 +108,10 @@ mod tests {
             ]
         );
         let mut retry = PanelAdapter::for_platform(Platform::AnyRouter)
-            .self_request(&cookie())
+            .self_request(&Credential::Cookie {
+                cookie: "session=abc".into(),
+                user_id: "12345".into(),
+            })
             .unwrap();
         for (name, value) in &cookies {
             retry.add_cookie(name, value);

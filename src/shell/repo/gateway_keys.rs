@@ -9,11 +9,16 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use worker::D1Database;
 
-#[derive(Deserialize)]
-struct GatewayKeyRow {
+/// A gateway key as stored, less its hash: the relay's record is made from it, and the admin
+/// API shows it (hint only, without the organization).
+#[derive(Serialize, Deserialize)]
+pub struct GatewayKeyRow {
     id: i64,
+    #[serde(skip_serializing)]
     organization_id: i64,
     user_id: Option<i64>,
+    name: String,
+    key_hint: String,
     enabled: i64,
     expires_at: Option<i64>,
     allowed_models: String,
@@ -22,7 +27,12 @@ struct GatewayKeyRow {
     cost_limit_usd: Option<f64>,
     used_requests: i64,
     used_cost_usd: f64,
+    last_used_at: Option<i64>,
+    created_at: i64,
 }
+
+const KEY_COLUMNS: &str = "id, organization_id, user_id, name, key_hint, enabled, expires_at, allowed_models, allowed_ips, \
+     request_limit, cost_limit_usd, used_requests, used_cost_usd, last_used_at, created_at";
 
 /// The key with this hash, with its usage as this isolate counts it.
 pub async fn find(
@@ -31,8 +41,7 @@ pub async fn find(
 ) -> Result<Option<GatewayKeyRecord>, GatewayError> {
     let row: Option<GatewayKeyRow> = first(
         db,
-        "SELECT id, organization_id, user_id, enabled, expires_at, allowed_models, allowed_ips, request_limit, cost_limit_usd, used_requests, used_cost_usd \
-         FROM gateway_keys WHERE key_hash = ?1",
+        &format!("SELECT {KEY_COLUMNS} FROM gateway_keys WHERE key_hash = ?1"),
         &[key_hash.into()],
     )
     .await?;
@@ -101,31 +110,11 @@ pub async fn insert(
     Ok(row.map(|r| r.id))
 }
 
-/// A gateway key as the admin API shows it (hint only).
-#[derive(Serialize, Deserialize)]
-pub struct GatewayKeyView {
-    id: i64,
-    user_id: Option<i64>,
-    name: String,
-    key_hint: String,
-    enabled: i64,
-    expires_at: Option<i64>,
-    allowed_models: String,
-    allowed_ips: String,
-    request_limit: Option<i64>,
-    cost_limit_usd: Option<f64>,
-    used_requests: i64,
-    used_cost_usd: f64,
-    last_used_at: Option<i64>,
-    created_at: i64,
-}
-
-pub async fn views(db: &D1Database, scope: &KeyScope) -> Result<Vec<GatewayKeyView>, GatewayError> {
+pub async fn views(db: &D1Database, scope: &KeyScope) -> Result<Vec<GatewayKeyRow>, GatewayError> {
     let (all_keys, user) = scope.args();
     all(
         db,
-        "SELECT id, user_id, name, key_hint, enabled, expires_at, allowed_models, allowed_ips, request_limit, cost_limit_usd, used_requests, used_cost_usd, last_used_at, created_at \
-         FROM gateway_keys WHERE organization_id = ?1 AND (?2 = 1 OR user_id = ?3) ORDER BY id",
+        &format!("SELECT {KEY_COLUMNS} FROM gateway_keys WHERE organization_id = ?1 AND (?2 = 1 OR user_id = ?3) ORDER BY id"),
         &[num(scope.org), all_keys, user],
     )
     .await

@@ -46,13 +46,7 @@ pub async fn plan(db: &D1Database, org: i64) -> Result<Option<String>, GatewayEr
 
 /// Whether the organization exists.
 pub async fn exists(db: &D1Database, org: i64) -> Result<bool, GatewayError> {
-    let row: Option<IdRow> = first(
-        db,
-        "SELECT id FROM organizations WHERE id = ?1",
-        &[num(org)],
-    )
-    .await?;
-    Ok(row.is_some())
+    Ok(plan(db, org).await?.is_some())
 }
 
 /// Every organization (the instance admin's view, as owner).
