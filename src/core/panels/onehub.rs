@@ -3,9 +3,9 @@
 //! (upstream-panels.md §3–§4). DoneHub differs in `/api/status` fields (detection, and its
 //! `GeminiAPIEnabled`/`ClaudeAPIEnabled`) and in AddToken answering `data:{id, key}`.
 
-use super::family::{FamilyProfile, Pricing, TokenList};
-use super::{ModelPrice, PriceBasis};
-use crate::core::station::Platform;
+use super::exchange::{ModelPrice, PriceBasis};
+use super::family::{FamilyProfile, PriceSource, TokenList};
+use crate::core::platform::Platform;
 use serde_json::Value;
 
 /// A `times` model costs 1000 × input × group ratio quota units a call (OneHub
@@ -19,7 +19,7 @@ const fn profile(platform: Platform) -> FamilyProfile {
         token_list: TokenList::OneHub,
         // Session-aware only with a cookie; an access token gets the public-groups view.
         models_path: "/api/available_model",
-        pricing: Pricing::AvailableModel,
+        pricing: PriceSource::AvailableModel,
         groups_path: Some("/api/user_group_map"),
         checkin: None,
         password_login: true,
@@ -153,7 +153,10 @@ mod tests {
                 r#"{"success":true,"data":{"system_name":"Done Hub","GeminiAPIEnabled":false,"ClaudeAPIEnabled":true}}"#,
             )
             .unwrap();
-        assert_eq!(off.switched_off, vec![crate::core::dialect::Dialect::Gemini]);
+        assert_eq!(
+            off.switched_off,
+            vec![crate::core::dialect::Dialect::Gemini]
+        );
         // OneHub publishes neither flag: nothing is known to be off.
         let onehub = a
             .parse_status(200, r#"{"success":true,"data":{"system_name":"One Hub"}}"#)

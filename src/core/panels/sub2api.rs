@@ -3,10 +3,11 @@
 //! and no `/api/status` (upstream-panels.md §7).
 
 use super::credential::Credential;
-use super::{
-    excerpt, generic, BalanceKind, GroupInfo, LimitWindow, PanelBalance, PanelError, PanelRequest,
+use super::exchange::{
+    excerpt, BalanceKind, GroupInfo, LimitWindow, PanelBalance, PanelError, PanelRequest,
     PanelStatus, PanelToken, SubscriptionPlan, TokenBatch,
 };
+use super::generic;
 use serde_json::Value;
 
 const KEY_PAGE_SIZE: usize = 100;
@@ -224,7 +225,10 @@ pub fn parse_subscriptions(status: u16, body: &str) -> Result<Vec<SubscriptionPl
             let progress = &item["progress"];
             let text = |v: &Value| v.as_str().map(str::to_owned);
             SubscriptionPlan {
-                group: progress["group_name"].as_str().unwrap_or_default().to_string(),
+                group: progress["group_name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 expires_at: text(&progress["expires_at"]),
                 windows: ["daily", "weekly", "monthly"]
                     .into_iter()
@@ -392,7 +396,7 @@ pub fn parse_created_key(status: u16, body: &str) -> Result<PanelToken, PanelErr
 mod tests {
     use super::super::PanelAdapter;
     use super::*;
-    use crate::core::station::Platform;
+    use crate::core::platform::Platform;
 
     fn adapter() -> PanelAdapter {
         PanelAdapter::for_platform(Platform::Sub2Api)
@@ -488,7 +492,10 @@ mod tests {
         assert!(a
             .subscriptions_request(&Credential::ApiKey { key: "k".into() })
             .is_err());
-        let wallet = || a.parse_balance(200, fixture!("sub2api_me.json"), 1.0).unwrap();
+        let wallet = || {
+            a.parse_balance(200, fixture!("sub2api_me.json"), 1.0)
+                .unwrap()
+        };
         let progress = r#"{"code":0,"message":"success","data":[{"subscription":{"id":4},"progress":{"id":4,"group_name":"Claude Max",
             "expires_at":"2026-01-01T00:00:00Z","expires_in_days":20,
             "daily":{"limit_usd":20,"used_usd":18.5,"remaining_usd":1.5,"percentage":92.5,"resets_at":"2025-12-28T00:00:00Z","resets_in_seconds":3600},
@@ -523,15 +530,26 @@ mod tests {
         let none = a
             .parse_subscriptions(200, r#"{"code":0,"data":[]}"#, wallet())
             .unwrap();
-        assert_eq!((none.stored_usd(), none.kind), (Some(12.5), BalanceKind::Wallet));
+        assert_eq!(
+            (none.stored_usd(), none.kind),
+            (Some(12.5), BalanceKind::Wallet)
+        );
         // A relay key of a subscription group: the smallest remaining limit, or -1 for none.
         let key = a
-            .parse_balance(200, r#"{"isValid":true,"planName":"Claude Max","remaining":1.5,"unit":"USD"}"#, 1.0)
+            .parse_balance(
+                200,
+                r#"{"isValid":true,"planName":"Claude Max","remaining":1.5,"unit":"USD"}"#,
+                1.0,
+            )
             .unwrap();
         assert!(matches!(key.kind, BalanceKind::Subscription { .. }));
         assert_eq!(key.stored_usd(), Some(1.5));
         let key = a
-            .parse_balance(200, r#"{"isValid":true,"planName":"VIP","remaining":-1,"unit":"USD"}"#, 1.0)
+            .parse_balance(
+                200,
+                r#"{"isValid":true,"planName":"VIP","remaining":-1,"unit":"USD"}"#,
+                1.0,
+            )
             .unwrap();
         assert!(matches!(key.kind, BalanceKind::Unlimited { .. }));
         assert_eq!(key.stored_usd(), None);
