@@ -6,6 +6,7 @@ pub mod crypto;
 pub mod dialect;
 pub mod endpoint;
 pub mod error;
+pub mod failover;
 pub mod gateway_key;
 pub mod headers;
 pub mod invitation;
