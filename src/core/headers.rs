@@ -1,5 +1,8 @@
 //! Header policy toward upstreams (DESIGN.md §5): forward the client's headers except
-//! credentials (swapped for the upstream key), proxy/CF headers and hop-by-hop headers.
+//! credentials (swapped for the upstream key), headers that select an account or project at
+//! the upstream vendor (the upstream key is the gateway's, so they mean nothing there — and a
+//! foreign `OpenAI-Organization` makes OpenAI answer 401), proxy/CF headers and hop-by-hop
+//! headers.
 
 /// Whether a client request header may be forwarded to the upstream as is.
 pub fn forwardable_request_header(name: &str) -> bool {
@@ -11,6 +14,12 @@ pub fn forwardable_request_header(name: &str) -> bool {
             "authorization"
                 | "x-api-key"
                 | "x-goog-api-key"
+                // Azure OpenAI's key header.
+                | "api-key"
+                // Account and project selectors: OpenAI, Google Cloud (quota/billing project).
+                | "openai-organization"
+                | "openai-project"
+                | "x-goog-user-project"
                 | "host"
                 | "content-length"
                 | "cookie"
@@ -49,6 +58,10 @@ mod tests {
             "Cookie",
             "Host",
             "Connection",
+            "OpenAI-Organization",
+            "openai-project",
+            "X-Goog-User-Project",
+            "api-key",
         ] {
             assert!(!forwardable_request_header(dropped), "{dropped}");
         }
@@ -57,7 +70,7 @@ mod tests {
             "Content-Type",
             "Accept",
             "anthropic-version",
-            "OpenAI-Organization",
+            "OpenAI-Beta",
             "x-stainless-lang",
         ] {
             assert!(forwardable_request_header(kept), "{kept}");

@@ -10,6 +10,7 @@ pub mod failover;
 pub mod gateway_key;
 pub mod headers;
 pub mod invitation;
+pub mod learned;
 pub mod model_list;
 pub mod multipart;
 pub mod organization;

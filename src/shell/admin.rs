@@ -4,7 +4,8 @@
 
 use super::admin_logs::LogScope;
 use super::app::{json_response, now_ms, App};
-use super::{admin_logs, admin_providers, admin_routes, auth, gateway_keys, orgs, relay, users};
+use super::{admin_logs, admin_providers, admin_relay, admin_routes, auth, gateway_keys, orgs};
+use super::{relay, users};
 use crate::core::error::GatewayError;
 use crate::core::roles::action_for;
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,9 @@ pub async fn dispatch(
     caller.require(action_for(req.method().as_ref(), segments))?;
     let org = caller.org;
     match (req.method(), segments) {
+        (_, ["provider", _, "dialects", ..] | ["provider", _, "tokens", _, "enable"]) => {
+            admin_relay::dispatch(req, app, org, &segments[1..]).await
+        }
         (_, ["provider", rest @ ..]) => admin_providers::dispatch(req, app, org, rest).await,
         (_, ["jobs", rest @ ..]) => admin_providers::jobs(req.method(), app, org, rest).await,
         (_, ["agg-token" | "user-api-keys", rest @ ..]) => {

@@ -72,6 +72,7 @@ pub async fn find(
         pricing: Pricing::default(),
         platform: r.platform,
         dialects: r.dialects,
+        gaps: Vec::new(),
     }))
 }
 

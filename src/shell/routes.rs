@@ -3,6 +3,7 @@
 use super::app::{now_ms, App};
 use super::{cache, db};
 use crate::core::error::GatewayError;
+use crate::core::learned::{self, Feature};
 use crate::core::routing::RouteTable;
 use std::rc::Rc;
 use worker::Env;
@@ -23,6 +24,15 @@ pub async fn publish(env: &Env, org: i64) -> Result<Rc<RouteTable>, GatewayError
     Ok(table)
 }
 
+/// Publishes after a D1 change has committed: a failure is logged, not answered (the change is
+/// stored, and the next publish or the isolate caches' expiry carries it), so no admin call
+/// answers 500 for work that is done.
+pub async fn publish_after_commit(env: &Env, org: i64) {
+    if let Err(e) = publish(env, org).await {
+        worker::console_error!("publishing the route table of organization {org} failed: {e:?}");
+    }
+}
+
 /// The hot-path read: isolate cache → KV → (first use only) D1.
 pub async fn load(app: &App, org: i64) -> Result<Rc<RouteTable>, GatewayError> {
     let now = now_ms();
@@ -39,8 +49,9 @@ pub async fn load(app: &App, org: i64) -> Result<Rc<RouteTable>, GatewayError> {
     publish(&app.env, org).await
 }
 
-/// Marks upstream keys that their station rejected (HTTP 401) as invalid and republishes the
-/// table without their channels. Sync leaves an invalid key invalid; an admin re-enables it.
+/// Marks upstream keys that failed their verification probe as invalid and republishes the
+/// table without their channels. Sync re-probes them and restores those that pass; an admin
+/// can re-enable one too.
 pub async fn invalidate_keys(
     env: &Env,
     org: i64,
@@ -50,15 +61,51 @@ pub async fn invalidate_keys(
     let now = now_ms();
     let mut statements = Vec::new();
     for (key_id, message) in rejected {
-        let reason: String = format!("rejected by the station: {message}")
-            .chars()
-            .take(300)
-            .collect();
+        let reason: String = message.chars().take(300).collect();
         statements.push(db::stmt(
             &d1,
             "UPDATE upstream_keys SET status = 'invalid', status_reason = ?1, updated_at = ?2 \
              WHERE organization_id = ?3 AND id = ?4 AND status = 'active'",
             &[reason.into(), db::num(now), db::num(org), db::num(*key_id)],
+        )?);
+    }
+    db::batch(&d1, statements).await?;
+    publish(env, org).await.map(|_| ())
+}
+
+/// Remembers that a station lacks `feature` (its answer as evidence) until the re-check, and
+/// republishes the table so later calls convert at once.
+pub async fn learn_gap(
+    env: &Env,
+    org: i64,
+    station_id: i64,
+    feature: Feature,
+    evidence: &str,
+) -> Result<(), GatewayError> {
+    let now = now_ms();
+    let evidence: String = evidence.chars().take(300).collect();
+    db::run(
+        &env.d1("DB")?,
+        "INSERT INTO station_dialect_gaps (organization_id, station_id, feature, learned_at, until_ms, evidence) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (organization_id, station_id, feature) DO UPDATE SET learned_at = excluded.learned_at, \
+         until_ms = excluded.until_ms, evidence = excluded.evidence",
+        &[db::num(org), db::num(station_id), feature.name().into(), db::num(now),
+          db::num(now + learned::RECHECK_MS), evidence.into()],
+    )
+    .await?;
+    publish(env, org).await.map(|_| ())
+}
+
+/// Drops learned gaps the station no longer has (its native route answered again).
+pub async fn forget_gaps(env: &Env, org: i64, gaps: &[(i64, Feature)]) -> Result<(), GatewayError> {
+    let d1 = env.d1("DB")?;
+    let mut statements = Vec::new();
+    for (station_id, feature) in gaps {
+        statements.push(db::stmt(
+            &d1,
+            "DELETE FROM station_dialect_gaps WHERE organization_id = ?1 AND station_id = ?2 AND feature = ?3",
+            &[db::num(org), db::num(*station_id), feature.name().into()],
         )?);
     }
     db::batch(&d1, statements).await?;

@@ -6,9 +6,10 @@
 use super::app::{now_ms, secret_box};
 use super::db::{self, num, opt_f64, AccountRow, StationView};
 use super::panel_session::{account_session, PanelClient, PanelSession};
-use super::routes;
+use super::{probe, routes};
 use crate::core::crypto::{secret_hint, SecretBox};
 use crate::core::error::GatewayError;
+use crate::core::failover::ProbeResult;
 use crate::core::panels::credential::Credential;
 use crate::core::panels::family::DEFAULT_QUOTA_PER_UNIT;
 use crate::core::panels::{ModelPrice, PanelAdapter, PanelError, PanelStatus, PanelToken};
@@ -117,6 +118,7 @@ pub async fn sync_station(
     for account in accounts.iter().filter(|a| a.enabled != 0) {
         let mut session = account_session(&sb, account, adapter, client.clone())?;
         let ctx = AccountSync {
+            env,
             d1: &d1,
             sb: &sb,
             org,
@@ -229,6 +231,7 @@ struct Found {
 
 /// One account's sync: its context, and the steps in `run`.
 struct AccountSync<'a> {
+    env: &'a Env,
     d1: &'a D1Database,
     sb: &'a SecretBox,
     org: i64,
@@ -434,11 +437,13 @@ impl AccountSync<'_> {
             id: i64,
             remote_id: String,
             key_hint: String,
+            status: String,
+            key_ciphertext: String,
         }
         let (d1, org, account_id, now) = (self.d1, self.org, self.account.id, self.now);
         let known: Vec<KnownKey> = db::all(
             d1,
-            "SELECT id, remote_id, key_hint FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND source = 'sync'",
+            "SELECT id, remote_id, key_hint, status, key_ciphertext FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND source = 'sync'",
             &[num(org), num(account_id)],
         )
         .await
@@ -462,9 +467,23 @@ impl AccountSync<'_> {
                 .iter()
                 .find(|k| k.remote_id == remote_id && k.key_hint.ends_with(&tail))
             {
-                // A key the station rejected stays invalid although the panel still lists it;
-                // an admin re-enables it.
-                statements.push(db::stmt(d1, "UPDATE upstream_keys SET status = CASE WHEN status = 'invalid' AND ?1 = 'active' THEN 'invalid' ELSE ?1 END, \
+                // A key that failed its verification probe comes back only when a new probe
+                // passes (the panel listing it as enabled is not proof that the station takes it).
+                let status = if k.status == "invalid" && status == "active" {
+                    let at = probe::KeyAt {
+                        base_url: &self.station.base_url,
+                        platform: &self.station.platform,
+                        dialects: self.station.dialects.as_deref(),
+                        key_ciphertext: &k.key_ciphertext,
+                    };
+                    match probe::verify(self.env, &at).await.0 {
+                        ProbeResult::Valid => "active",
+                        ProbeResult::Rejected | ProbeResult::Inconclusive => "invalid",
+                    }
+                } else {
+                    status
+                };
+                statements.push(db::stmt(d1, "UPDATE upstream_keys SET status = ?1, status_reason = CASE WHEN ?1 = status THEN status_reason END, \
                      name = ?2, group_name = ?3, updated_at = ?4 WHERE organization_id = ?5 AND id = ?6",
                     &[status.into(), token.name.as_str().into(), token.group.as_str().into(), num(now), num(org), num(k.id)]).map_err(storage_error)?);
                 continue;

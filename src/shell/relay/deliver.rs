@@ -2,7 +2,8 @@
 //! through the usage-reading pump, or converted back), then read usage, pin created resources
 //! and finish the usage log off a copy after the response has started.
 
-use crate::core::convert::{self, ResponseContext, StreamConverter};
+use crate::core::convert::{self, tokens, ResponseContext, StreamConverter};
+use crate::core::dialect::Dialect;
 use crate::core::endpoint::PinKind;
 use crate::core::error::GatewayError;
 use crate::core::usage::{usage_from_body, Pricing, WireFamily};
@@ -123,6 +124,17 @@ pub(super) async fn deliver(
         finish_log(app, log);
     }
     Ok(resp)
+}
+
+/// A token count answered by the gateway's own estimate (the station cannot count in this
+/// dialect).
+pub(super) fn local_count(dialect: Dialect, body: &[u8]) -> Response {
+    let estimate = tokens::estimate_tokens(dialect, body);
+    bytes_response(
+        200,
+        "application/json",
+        tokens::count_tokens_body(dialect, estimate),
+    )
 }
 
 fn unix_seconds() -> u64 {

@@ -10,9 +10,11 @@ mod send;
 
 pub use authorize::authorize;
 
-use crate::core::convert::{tokens, GeminiFraming};
+use crate::core::convert::GeminiFraming;
 use crate::core::endpoint::RelayEndpoint;
-use crate::core::endpoint::{pinned_call, plan_call, CallPlan, ModelSource, PinKind};
+use crate::core::endpoint::{
+    gemini_standard_path, pinned_call, plan_call, CallPlan, ModelSource, PinKind,
+};
 use crate::core::error::GatewayError;
 use crate::core::gateway_key::GatewayKeyRecord;
 use crate::core::multipart;
@@ -22,7 +24,7 @@ use crate::core::usage::{Pricing, WireFamily};
 use crate::shell::app::{now_ms, App};
 use crate::shell::usage_log::UsageEntry;
 use crate::shell::{pins, routes};
-use deliver::{bytes_response, deliver, finish_log, Delivery, PinTarget};
+use deliver::{deliver, finish_log, local_count, Delivery, PinTarget};
 use send::{attempt_channels, send, Outbound, SendFailure};
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -80,21 +82,20 @@ pub async fn handle(
         ),
         None => Cow::Owned(table.any_model_channels()),
     };
-    let path_and_query = upstream_path(&req.url()?);
+    let mut path_and_query = upstream_path(&req.url()?);
+    if endpoint.family == WireFamily::Gemini {
+        path_and_query = gemini_standard_path(&path_and_query).into_owned();
+    }
     if let Some(dialect) = endpoint.counts_tokens_of {
+        let now = now_ms();
         let local = |c: &Channel| {
             matches!(
-                plan_call(&endpoint, c.served(), &path_and_query),
+                plan_call(&endpoint, c.serving(now), &path_and_query),
                 CallPlan::LocalCount(_)
             )
         };
         if candidates.iter().all(local) {
-            let estimate = tokens::estimate_tokens(dialect, body);
-            return Ok(bytes_response(
-                200,
-                "application/json",
-                tokens::count_tokens_body(dialect, estimate),
-            ));
+            return Ok(local_count(dialect, body));
         }
     }
     let model_name = model.unwrap_or_default();
@@ -183,7 +184,7 @@ pub async fn handle_pinned(
         first_byte_timeout_ms: first_byte_timeout_ms(app),
     };
     key.admit()?;
-    let (resp, _) = send(app, &outbound, &channel)
+    let (resp, _) = send(app, &outbound, &channel, channel.serving(caller.started))
         .await
         .map_err(|failure| match failure {
             SendFailure::Request(err) => err,

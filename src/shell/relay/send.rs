@@ -2,7 +2,7 @@
 //! channel needs (native or converted), fetch with a first-byte timeout, and the failover loop
 //! that asks `core::failover` what each answer means before any byte reaches the client.
 
-use super::deliver::{bytes_response, passthrough_error};
+use super::deliver::{bytes_response, local_count, passthrough_error};
 use crate::core::convert::{self, convert_request, GeminiFraming, ResponseContext};
 use crate::core::cooldown::{parse_retry_after, ChannelCooldown, ChannelOutcome};
 use crate::core::crypto::fill_random;
@@ -10,12 +10,13 @@ use crate::core::dialect::Dialect;
 use crate::core::endpoint::{gemini_path_with_model, plan_call, CallPlan, ModelSource};
 use crate::core::endpoint::{RelayEndpoint, UpstreamAuth};
 use crate::core::error::GatewayError;
-use crate::core::failover::{self, Verdict};
+use crate::core::failover::{self, ProbeResult, Verdict};
 use crate::core::headers::forwardable_request_header;
+use crate::core::learned::{Feature, Serving};
 use crate::core::routing::{choose_channel, Channel};
 use crate::shell::app::{now_ms, open_key, App};
 use crate::shell::embeddings::{self, EmbedCall};
-use crate::shell::{cache, routes, upstream};
+use crate::shell::{cache, probe, routes, upstream};
 use futures::future::{select, Either};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -59,7 +60,10 @@ pub(super) struct Attempts<'a> {
 #[derive(Default)]
 struct Findings {
     outcomes: Vec<ChannelOutcome>,
-    rejected_keys: Vec<(i64, String)>,
+    /// Channels whose key the station rejected: verified off the request path.
+    probes: Vec<Channel>,
+    /// Learned gaps a station no longer has: (station, feature).
+    recovered: Vec<(i64, crate::core::learned::Feature)>,
 }
 
 /// Tries channels until one answers without a channel fault, within the attempt budget.
@@ -98,7 +102,7 @@ pub(super) async fn attempt_channels<'a>(
         let cooling = |id: i64| failing.get(&id).copied().filter(|until| *until > now);
         let native = |c: &Channel| {
             matches!(
-                plan_call(outbound.endpoint, c.served(), &outbound.path_and_query),
+                plan_call(outbound.endpoint, c.serving(now), &outbound.path_and_query),
                 CallPlan::Native { .. }
             )
         };
@@ -106,10 +110,91 @@ pub(super) async fn attempt_channels<'a>(
             break;
         };
         tried.push(channel.id);
-        let (mut resp, conversion) = match send(app, outbound, channel).await {
-            Ok(answer) => answer,
-            Err(SendFailure::Request(err)) => return finish(Err(err), &tried, found),
-            Err(SendFailure::Channel(detail)) => {
+        let mut serving = channel.serving(now);
+        // One channel, possibly twice: natively, then converted when its station turns out not
+        // to serve the dialect (learned at once, not a fault of the channel).
+        let fault = loop {
+            let (mut resp, conversion) = match send(app, outbound, channel, serving).await {
+                Ok(answer) => answer,
+                Err(SendFailure::Request(err)) => return finish(Err(err), &tried, found),
+                Err(SendFailure::Channel(detail)) => break Fault::Connection(detail),
+            };
+            let status = resp.status_code();
+            if status < 400 {
+                if failing.contains_key(&channel.id) {
+                    found.outcomes.push(ChannelOutcome {
+                        channel_id: channel.id,
+                        success: true,
+                        retry_after_s: None,
+                        error: String::new(),
+                    });
+                }
+                // A native success where a learned gap was due for its re-check: the station
+                // serves the dialect again.
+                if let Some(feature) = Feature::of(outbound.endpoint)
+                    .filter(|f| serving.rechecking(*f) && conversion.is_none())
+                {
+                    found.recovered.push((channel.station_id, feature));
+                }
+                return finish(Ok((resp, channel, conversion)), &tried, found);
+            }
+            let retry_after_s = resp
+                .headers()
+                .get("Retry-After")
+                .ok()
+                .flatten()
+                .and_then(|v| parse_retry_after(&v));
+            let text = resp.text().await.unwrap_or_default();
+            let learnable = serving.learnable(outbound.endpoint, &outbound.path_and_query);
+            match failover::judge(status, text.as_bytes(), learnable.is_some()) {
+                Verdict::RouteMissing => {
+                    let Some(feature) = learnable else {
+                        break Fault::Http {
+                            status,
+                            text,
+                            retry_after_s,
+                            probe_key: false,
+                        };
+                    };
+                    let evidence =
+                        format!("HTTP {status}: {}", upstream_message(&text).unwrap_or(text));
+                    if let Err(e) =
+                        routes::learn_gap(&app.env, org, channel.station_id, feature, &evidence)
+                            .await
+                    {
+                        worker::console_error!("remembering a missing dialect failed: {e:?}");
+                    }
+                    serving = serving.without(feature);
+                    if let CallPlan::LocalCount(dialect) =
+                        plan_call(outbound.endpoint, serving, &outbound.path_and_query)
+                    {
+                        let answer = local_count(dialect, outbound.body);
+                        return finish(Ok((answer, channel, None)), &tried, found);
+                    }
+                }
+                Verdict::Deliver => {
+                    // The request itself is at fault: the client gets the upstream's answer as is.
+                    let answer = match &conversion {
+                        Some(ctx) => {
+                            let converted = convert::convert_response(ctx, status, text.as_bytes());
+                            bytes_response(converted.status, "application/json", converted.body)
+                        }
+                        None => passthrough_error(status, &text, resp.headers()),
+                    };
+                    return finish(Ok((answer, channel, None)), &tried, found);
+                }
+                Verdict::ChannelFault { probe_key } => {
+                    break Fault::Http {
+                        status,
+                        text,
+                        retry_after_s,
+                        probe_key,
+                    }
+                }
+            }
+        };
+        match fault {
+            Fault::Connection(detail) => {
                 found.outcomes.push(failure(
                     channel,
                     None,
@@ -124,71 +209,58 @@ pub(super) async fn attempt_channels<'a>(
                         "all channels for {what} failed; last: {detail}"
                     ));
                 }
-                continue;
             }
-        };
-        let status = resp.status_code();
-        if status < 400 {
-            if failing.contains_key(&channel.id) {
-                found.outcomes.push(ChannelOutcome {
-                    channel_id: channel.id,
-                    success: true,
-                    retry_after_s: None,
-                    error: String::new(),
-                });
-            }
-            return finish(Ok((resp, channel, conversion)), &tried, found);
-        }
-        let retry_after_s = resp
-            .headers()
-            .get("Retry-After")
-            .ok()
-            .flatten()
-            .and_then(|v| parse_retry_after(&v));
-        let text = resp.text().await.unwrap_or_default();
-        let probe_key = match failover::judge(status, text.as_bytes(), false) {
-            Verdict::ChannelFault { probe_key } => probe_key,
-            Verdict::Deliver | Verdict::RouteMissing => {
-                // The request itself is at fault: the client gets the upstream's answer as is.
-                let answer = match &conversion {
-                    Some(ctx) => {
-                        let converted = convert::convert_response(ctx, status, text.as_bytes());
-                        bytes_response(converted.status, "application/json", converted.body)
-                    }
-                    None => passthrough_error(status, &text, resp.headers()),
-                };
-                return finish(Ok((answer, channel, None)), &tried, found);
-            }
-        };
-        let message =
-            upstream_message(&text).unwrap_or_else(|| format!("upstream returned HTTP {status}"));
-        if probe_key && status == 401 {
-            found
-                .rejected_keys
-                .push((channel.upstream_key_id, message.clone()));
-        }
-        found.outcomes.push(failure(
-            channel,
-            retry_after_s,
-            format!("HTTP {status}: {message}"),
-            now,
-            base_ms,
-            org,
-        ));
-        last_error = if probe_key {
-            // The channel's own key was rejected: not the client's credential problem.
-            GatewayError::NoChannelAvailable(format!(
-                "every channel for {what} failed; the last upstream rejected its key (HTTP {status})"
-            ))
-        } else {
-            GatewayError::Upstream {
+            Fault::Http {
                 status,
-                message,
+                text,
                 retry_after_s,
+                probe_key,
+            } => {
+                let message = upstream_message(&text)
+                    .unwrap_or_else(|| format!("upstream returned HTTP {status}"));
+                if probe_key
+                    && !found
+                        .probes
+                        .iter()
+                        .any(|c| c.upstream_key_id == channel.upstream_key_id)
+                {
+                    found.probes.push(channel.clone());
+                }
+                found.outcomes.push(failure(
+                    channel,
+                    retry_after_s,
+                    format!("HTTP {status}: {message}"),
+                    now,
+                    base_ms,
+                    org,
+                ));
+                last_error = if probe_key {
+                    // The channel's own key was rejected: not the client's credential problem.
+                    GatewayError::NoChannelAvailable(format!(
+                        "every channel for {what} failed; the last upstream rejected its key (HTTP {status})"
+                    ))
+                } else {
+                    GatewayError::Upstream {
+                        status,
+                        message,
+                        retry_after_s,
+                    }
+                };
             }
-        };
+        }
     }
     finish(Err(last_error), &tried, found)
+}
+
+/// Why a channel's attempt failed over.
+enum Fault {
+    Connection(String),
+    Http {
+        status: u16,
+        text: String,
+        retry_after_s: Option<u64>,
+        probe_key: bool,
+    },
 }
 
 fn failure(
@@ -212,16 +284,17 @@ fn failure(
     outcome
 }
 
-/// After the response (never before the first byte): outcomes go to the cooldown registry, and
-/// keys an upstream rejected with 401 are marked invalid, which drops their channels from the
-/// route table. (403 is not taken as proof: New API answers 403 when a token may not use one
-/// model, which says nothing about the key as a whole; cooldown handles it.)
+/// After the response (never before the first byte): outcomes go to the cooldown registry; keys
+/// a station rejected (401/403) are verified by a probe, and only a rejected probe marks a key
+/// invalid, which drops its channels from the route table (one answer never does: a 403 may be
+/// about one model, a 401 about a header); gaps a station no longer has are forgotten.
 fn report(app: &App, org: i64, base_ms: i64, found: Findings) {
     let Findings {
         outcomes,
-        rejected_keys,
+        probes,
+        recovered,
     } = found;
-    if outcomes.is_empty() && rejected_keys.is_empty() {
+    if outcomes.is_empty() && probes.is_empty() && recovered.is_empty() {
         return;
     }
     let env = app.env.clone();
@@ -231,9 +304,29 @@ fn report(app: &App, org: i64, base_ms: i64, found: Findings) {
                 worker::console_error!("cooldown report failed: {e:?}");
             }
         }
+        let mut rejected_keys = Vec::new();
+        for channel in &probes {
+            let at = probe::KeyAt {
+                base_url: &channel.base_url,
+                platform: &channel.platform,
+                dialects: channel.dialects.as_deref(),
+                key_ciphertext: &channel.key_ciphertext,
+            };
+            if let (ProbeResult::Rejected, reason) = probe::verify(&env, &at).await {
+                rejected_keys.push((
+                    channel.upstream_key_id,
+                    format!("verification probe: {reason}"),
+                ));
+            }
+        }
         if !rejected_keys.is_empty() {
             if let Err(e) = routes::invalidate_keys(&env, org, &rejected_keys).await {
                 worker::console_error!("marking rejected keys invalid failed: {e:?}");
+            }
+        }
+        if !recovered.is_empty() {
+            if let Err(e) = routes::forget_gaps(&env, org, &recovered).await {
+                worker::console_error!("forgetting recovered dialects failed: {e:?}");
             }
         }
     });
@@ -271,12 +364,16 @@ struct Prepared {
     embeddings: Option<EmbedCall>,
 }
 
-fn prepare(out: &Outbound<'_>, channel: &Channel) -> Result<Prepared, SendFailure> {
+fn prepare(
+    out: &Outbound<'_>,
+    channel: &Channel,
+    serving: Serving<'_>,
+) -> Result<Prepared, SendFailure> {
     let channel_error = |e: String| SendFailure::Channel(e);
-    match plan_call(out.endpoint, channel.served(), &out.path_and_query) {
+    match plan_call(out.endpoint, serving, &out.path_and_query) {
         CallPlan::Convert { target } => {
             if let Some(kind) = out.endpoint.embeddings {
-                let request = embeddings::prepare(kind, out.body, channel)
+                let request = embeddings::prepare(kind, out.body, channel, serving)
                     .map_err(|e| SendFailure::Request(conversion_error(e)))?;
                 return Ok(Prepared {
                     body: request.body,
@@ -295,8 +392,7 @@ fn prepare(out: &Outbound<'_>, channel: &Channel) -> Result<Prepared, SendFailur
                 out.gemini_framing,
             )
             .map_err(|e| SendFailure::Request(conversion_error(e)))?;
-            let path = channel
-                .served()
+            let path = serving
                 .upstream_path(target, &converted.path)
                 .unwrap_or(converted.path);
             Ok(Prepared {
@@ -355,14 +451,16 @@ fn conversion_error(e: convert::ConvertError) -> GatewayError {
     }
 }
 
-/// One attempt on one channel: its body and credential, fetched with the first-byte timeout.
+/// One attempt on one channel served as `serving` says: its body and credential, fetched with
+/// the first-byte timeout.
 pub(super) async fn send(
     app: &App,
     out: &Outbound<'_>,
     channel: &Channel,
+    serving: Serving<'_>,
 ) -> Result<(Response, Option<ResponseContext>), SendFailure> {
     let fail = |e: String| SendFailure::Channel(e);
-    let prepared = prepare(out, channel)?;
+    let prepared = prepare(out, channel, serving)?;
     let upstream_key =
         open_key(&app.env, &channel.key_ciphertext).map_err(|e| fail(e.to_string()))?;
     let headers = Headers::new();
