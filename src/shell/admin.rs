@@ -57,6 +57,7 @@ pub async fn dispatch(
         (_, ["agg-token" | "user-api-keys", rest @ ..]) => {
             gateway_keys::dispatch(req, app, &caller, rest).await
         }
+        (Method::Get, ["route", "pins"]) => admin_relay::list_pins(req, app, org).await,
         (_, ["route", rest @ ..]) => admin_routes::dispatch(req, app, org, rest).await,
         (Method::Get, ["log"]) => admin_logs::list(req, app, org, LogScope::Organization).await,
         (Method::Get, ["log", "self"]) => {

@@ -1,11 +1,12 @@
 //! Admin endpoints about how the relay reaches a station (`/api/provider/{id}/…`): the dialects
 //! it serves (platform defaults, the explicit override, and what the relay learned), forgetting
-//! learned facts, and re-enabling an upstream key marked invalid.
+//! learned facts, and re-enabling an upstream key marked invalid; and every pinned resource of
+//! the organization (`GET /api/route/pins?kind=`), which relay callers see only their own of.
 
 use super::admin::{ok, parse_id, unknown_endpoint};
 use super::app::App;
 use super::db::{self, num};
-use super::routes;
+use super::{pins, routes};
 use crate::core::error::GatewayError;
 use crate::core::learned::Feature;
 use crate::core::panels::relay_paths::{deserialize_override, dialects, DialectRoute};
@@ -56,6 +57,16 @@ async fn station(app: &App, org: i64, id: i64) -> Result<StationDialects, Gatewa
     )
     .await?
     .ok_or_else(|| GatewayError::NotFound(format!("station {id} not found")))
+}
+
+/// `GET /api/route/pins[?kind=file|video|response]`.
+pub async fn list_pins(req: &Request, app: &App, org: i64) -> Result<Response, GatewayError> {
+    let url = req.url()?;
+    let kind = url
+        .query_pairs()
+        .find(|(k, _)| k == "kind")
+        .map(|(_, v)| v.into_owned());
+    ok(pins::list_all(&app.env, org, kind.as_deref()).await?)
 }
 
 /// The platform's defaults, the explicit override (which wins when set) and the learned gaps.

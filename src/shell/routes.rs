@@ -39,9 +39,20 @@ pub async fn load(app: &App, org: i64) -> Result<Rc<RouteTable>, GatewayError> {
     if let Some(table) = cache::get_routes(org, now) {
         return Ok(table);
     }
-    if let Some(json) = app.kv()?.get(&kv_key(org)).text().await? {
-        if let Ok(table) = serde_json::from_str::<RouteTable>(&json) {
-            let table = Rc::new(table);
+    match app.kv()?.get(&kv_key(org)).text().await {
+        Ok(Some(json)) => {
+            if let Ok(table) = serde_json::from_str::<RouteTable>(&json) {
+                let table = Rc::new(table);
+                cache::put_routes(org, table.clone(), now);
+                return Ok(table);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            // KV is a cache of D1: a failed read falls back to the source, without writing.
+            worker::console_error!("route table KV read failed for organization {org}: {e:?}");
+            let rows = db::route_rows(&app.db()?, org).await?;
+            let table = Rc::new(RouteTable::from_rows(rows, now));
             cache::put_routes(org, table.clone(), now);
             return Ok(table);
         }

@@ -133,7 +133,7 @@ pub fn relay(
                 .map_err(|e| e.to_string())?;
             headers
         }
-        None => upstream.headers().clone(),
+        None => super::relay::relayed_headers(upstream.headers()),
     };
     let StreamJob {
         env,

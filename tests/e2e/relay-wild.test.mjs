@@ -19,6 +19,8 @@ let fake;
 before(async () => {
   ctx = await gatewayWithStations({ chatOnly: { options: { dialects: ['openai'] } } }, { cleanups });
   fake = ctx.stations.chatOnly.fake;
+  // Like One API and older New API: chat completions, embeddings and the model list only.
+  fake.state.onlyRelayPaths = ['/v1/chat/completions', '/v1/embeddings', '/v1/models'];
 });
 
 after(async () => {

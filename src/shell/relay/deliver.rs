@@ -6,13 +6,14 @@ use crate::core::convert::{self, tokens, ResponseContext, StreamConverter};
 use crate::core::dialect::Dialect;
 use crate::core::endpoint::PinKind;
 use crate::core::error::GatewayError;
-use crate::core::usage::{usage_from_body, Pricing, WireFamily};
+use crate::core::headers::relayable_response_header;
+use crate::core::usage::{usage_from_body, usage_from_tail, Pricing, WireFamily};
 use crate::shell::app::{body_bytes, now_ms, App};
-use crate::shell::pins;
 use crate::shell::stream::{self, StreamJob};
 use crate::shell::usage_log::{self, UsageEntry};
+use crate::shell::{pins, upstream};
 use std::time::Duration;
-use worker::{Headers, Request, Response};
+use worker::{Headers, Request, Response, ResponseBody};
 
 /// Where a created resource must be reached again.
 pub(super) struct PinTarget {
@@ -29,6 +30,11 @@ pub(super) struct Delivery {
     /// Set when the request was converted: the answer is converted back for the client.
     pub conversion: Option<ResponseContext>,
 }
+
+/// JSON answers up to this size are read whole for usage and pins (created resources' objects
+/// are small); bigger ones are read for their usage only, from their last `USAGE_TAIL_MAX` bytes.
+const WHOLE_BODY_MAX: usize = 1 << 20;
+const USAGE_TAIL_MAX: usize = 64 << 10;
 
 /// Finishes a call's log after the response, whatever the outcome (the one place a relayed
 /// call's entry is handed to `usage_log`, besides the stream pump's own end).
@@ -108,12 +114,19 @@ pub(super) async fn deliver(
         let copy = resp.cloned()?;
         let env = app.env.clone();
         app.ctx.wait_until(async move {
-            let body = body_bytes(&copy).await.unwrap_or_default();
-            log.usage = usage_from_body(&body);
-            if log.status < 400 {
-                log.cost_usd = pricing.cost_usd(log.usage);
-                if let Some(pin) = pin {
-                    pin_resource(&env, &log, &pin, &body).await;
+            // Read off the copy within bounds: a 50 MB embeddings answer costs 1 MB here, its
+            // usage read from the tail, where every dialect writes it.
+            let read = upstream::read_bounded(copy.body(), WHOLE_BODY_MAX, USAGE_TAIL_MAX).await;
+            if let Ok(read) = read {
+                log.usage = match read.whole() {
+                    Some(body) => usage_from_body(body),
+                    None => read.tail.as_deref().and_then(usage_from_tail),
+                };
+                if log.status < 400 {
+                    log.cost_usd = pricing.cost_usd(log.usage);
+                    if let (Some(pin), Some(body)) = (pin, read.whole()) {
+                        pin_resource(&env, &log, &pin, body).await;
+                    }
                 }
             }
             usage_log::finish(&env, log).await;
@@ -123,7 +136,7 @@ pub(super) async fn deliver(
         log.cost_usd = pricing.per_call.filter(|_| log.status < 400);
         finish_log(app, log);
     }
-    Ok(resp)
+    Ok(with_relayed_headers(resp))
 }
 
 /// A token count answered by the gateway's own estimate (the station cannot count in this
@@ -135,6 +148,29 @@ pub(super) fn local_count(dialect: Dialect, body: &[u8]) -> Response {
         "application/json",
         tokens::count_tokens_body(dialect, estimate),
     )
+}
+
+/// The station's answer headers that may reach the client (`core::headers` allow-list).
+pub(in crate::shell) fn relayed_headers(upstream: &Headers) -> Headers {
+    let headers = Headers::new();
+    for (name, value) in upstream.entries() {
+        if relayable_response_header(&name) {
+            let _ = headers.append(&name, &value);
+        }
+    }
+    headers
+}
+
+/// The same answer (status and body untouched) with only the relayable headers.
+fn with_relayed_headers(resp: Response) -> Response {
+    let builder = Response::builder()
+        .with_status(resp.status_code())
+        .with_headers(relayed_headers(resp.headers()));
+    match resp.body() {
+        ResponseBody::Stream(stream) => builder.stream(stream.clone()),
+        ResponseBody::Body(bytes) => builder.fixed(bytes.clone()),
+        ResponseBody::Empty => builder.empty(),
+    }
 }
 
 fn unix_seconds() -> u64 {
@@ -152,12 +188,14 @@ pub(super) fn bytes_response(status: u16, content_type: &str, body: Vec<u8>) -> 
 
 /// An upstream's error for the client's own mistake, relayed as it is.
 pub(super) fn passthrough_error(status: u16, text: &str, upstream_headers: &Headers) -> Response {
-    let content_type = upstream_headers
-        .get("Content-Type")
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "application/json".into());
-    bytes_response(status, &content_type, text.as_bytes().to_vec())
+    let headers = relayed_headers(upstream_headers);
+    if !headers.has("Content-Type").unwrap_or(false) {
+        let _ = headers.set("Content-Type", "application/json");
+    }
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(text.as_bytes().to_vec())
 }
 
 /// Remembers on which channel a file / video task / stored response was created.
@@ -172,18 +210,13 @@ async fn pin_resource(env: &worker::Env, log: &UsageEntry, pin: &PinTarget, body
     else {
         return;
     };
-    if let Err(e) = pins::store(
-        env,
-        log.organization_id,
-        pin.kind,
-        id,
-        pin.station_id,
-        pin.upstream_key_id,
-        log.gateway_key_id,
-        &object,
-    )
-    .await
-    {
+    let owner = pins::Owner {
+        org: log.organization_id,
+        gateway_key_id: log.gateway_key_id,
+        user_id: log.user_id,
+    };
+    let channel = (pin.station_id, pin.upstream_key_id);
+    if let Err(e) = pins::store(env, owner, pin.kind, id, channel, &object).await {
         worker::console_error!("pinning {} {id} failed: {e}", pin.kind.as_str());
     }
 }

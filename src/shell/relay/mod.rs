@@ -9,6 +9,7 @@ mod deliver;
 mod send;
 
 pub use authorize::authorize;
+pub(super) use deliver::relayed_headers;
 
 use crate::core::convert::GeminiFraming;
 use crate::core::endpoint::RelayEndpoint;
@@ -38,6 +39,15 @@ struct Caller {
 }
 
 impl Caller {
+    /// Whose pinned resources this caller may reach.
+    fn owner(&self) -> pins::Owner {
+        pins::Owner {
+            org: self.key.organization_id,
+            gateway_key_id: self.key.id,
+            user_id: self.key.user_id,
+        }
+    }
+
     /// The usage entry every call of this caller starts from.
     fn entry(&self, endpoint: &'static str) -> UsageEntry {
         UsageEntry {
@@ -51,13 +61,49 @@ impl Caller {
     }
 }
 
-/// The shared prologue: the key, the organization's daily allowance, the body.
+/// The shared prologue: the key, then the body, within its size limit (multipart uploads have
+/// the larger one).
 async fn prologue(req: &mut Request, app: &App) -> Result<Caller, GatewayError> {
     let started = now_ms();
     let key = authorize(req, app, started).await?;
-    crate::shell::plans::check_daily_request(app, key.organization_id).await?;
+    let content_type = req.headers().get("Content-Type")?.unwrap_or_default();
+    let multipart = content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("multipart/");
+    let (var, default_mb) = if multipart {
+        ("MAX_MULTIPART_BODY_MB", 100)
+    } else {
+        ("MAX_JSON_BODY_MB", 32)
+    };
+    let limit = usize::try_from(app.var_i64(var, default_mb).clamp(1, 1024))
+        .unwrap_or(32)
+        .saturating_mul(1 << 20);
+    let too_large = || {
+        GatewayError::PayloadTooLarge(format!(
+            "the request body is over this gateway's limit of {} MB ({var})",
+            limit >> 20
+        ))
+    };
+    // A declared length over the limit is refused before anything is read.
+    let declared = req.headers().get("Content-Length")?;
+    if declared
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .is_some_and(|n| n > limit)
+    {
+        return Err(too_large());
+    }
     let body = req.bytes().await?;
+    if body.len() > limit {
+        return Err(too_large());
+    }
     Ok(Caller { key, started, body })
+}
+
+/// Counts the call against the organization's daily plan: only once the request passed its own
+/// checks (body, model, allow-list), so a client's mistakes use up none of the team's quota.
+async fn count_daily(app: &App, caller: &Caller) -> Result<(), GatewayError> {
+    crate::shell::plans::check_daily_request(app, caller.key.organization_id).await
 }
 
 /// Relays one call of any endpoint in the table of `core::endpoint`.
@@ -82,6 +128,7 @@ pub async fn handle(
         ),
         None => Cow::Owned(table.any_model_channels()),
     };
+    count_daily(app, &caller).await?;
     let mut path_and_query = upstream_path(&req.url()?);
     if endpoint.family == WireFamily::Gemini {
         path_and_query = gemini_standard_path(&path_and_query).into_owned();
@@ -166,12 +213,15 @@ pub async fn handle_pinned(
     let caller = prologue(req, app).await?;
     let key = &caller.key;
     let org = key.organization_id;
-    let channel = pins::find(&app.env, org, kind, id).await?.ok_or_else(|| {
-        GatewayError::NotFound(format!(
-            "No {} with id `{id}` was created through this gateway",
-            kind.as_str()
-        ))
-    })?;
+    let channel = pins::find(&app.env, caller.owner(), kind, id)
+        .await?
+        .ok_or_else(|| {
+            GatewayError::NotFound(format!(
+                "No {} with id `{id}` was created through this gateway",
+                kind.as_str()
+            ))
+        })?;
+    count_daily(app, &caller).await?;
     let endpoint = pinned_call(kind);
     let outbound = Outbound {
         req,

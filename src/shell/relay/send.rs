@@ -114,7 +114,7 @@ pub(super) async fn attempt_channels<'a>(
         // One channel, possibly twice: natively, then converted when its station turns out not
         // to serve the dialect (learned at once, not a fault of the channel).
         let fault = loop {
-            let (mut resp, conversion) = match send(app, outbound, channel, serving).await {
+            let (resp, conversion) = match send(app, outbound, channel, serving).await {
                 Ok(answer) => answer,
                 Err(SendFailure::Request(err)) => return finish(Err(err), &tried, found),
                 Err(SendFailure::Channel(detail)) => break Fault::Connection(detail),
@@ -144,7 +144,7 @@ pub(super) async fn attempt_channels<'a>(
                 .ok()
                 .flatten()
                 .and_then(|v| parse_retry_after(&v));
-            let text = resp.text().await.unwrap_or_default();
+            let text = upstream::error_text(&resp).await;
             let learnable = serving.learnable(outbound.endpoint, &outbound.path_and_query);
             match failover::judge(status, text.as_bytes(), learnable.is_some()) {
                 Verdict::RouteMissing => {
