@@ -90,10 +90,10 @@ pub fn keeps_last_error(last_was_upstream_http: bool, new_is_connection: bool) -
     last_was_upstream_http && new_is_connection
 }
 
-/// How many channels one request may try (`RELAY_MAX_ATTEMPTS`, default 3, at most 10).
+/// How many channels one request may try (`RELAY_MAX_ATTEMPTS`, at least 1, at most 10).
 /// A conversion retry after a missing route is not an attempt.
-pub fn attempt_budget(configured: Option<i64>) -> usize {
-    usize::try_from(configured.unwrap_or(3).clamp(1, 10)).unwrap_or(3)
+pub fn attempt_budget(configured: i64) -> usize {
+    usize::try_from(configured.clamp(1, 10)).unwrap_or(1)
 }
 
 /// What a key verification's answer proves about the key.
@@ -219,10 +219,10 @@ mod tests {
 
     #[test]
     fn the_attempt_budget_is_bounded() {
-        assert_eq!(attempt_budget(None), 3);
-        assert_eq!(attempt_budget(Some(0)), 1);
-        assert_eq!(attempt_budget(Some(5)), 5);
-        assert_eq!(attempt_budget(Some(99)), 10);
+        assert_eq!(attempt_budget(3), 3);
+        assert_eq!(attempt_budget(0), 1);
+        assert_eq!(attempt_budget(-4), 1);
+        assert_eq!(attempt_budget(99), 10);
     }
 
     #[test]

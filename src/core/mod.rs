@@ -1,9 +1,11 @@
 //! Platform-free core: everything here compiles and is unit-tested natively (no `worker` types).
 
+pub mod config;
 pub mod convert;
 pub mod cooldown;
 pub mod crypto;
 pub mod dialect;
+pub mod durable;
 pub mod endpoint;
 pub mod error;
 pub mod failover;
@@ -13,9 +15,12 @@ pub mod invitation;
 pub mod learned;
 pub mod model_list;
 pub mod multipart;
+pub mod names;
 pub mod organization;
 pub mod panels;
 pub mod plans;
+pub mod platform;
+pub mod quota;
 pub mod request_head;
 pub mod roles;
 pub mod routing;
@@ -23,4 +28,5 @@ pub mod schedule;
 pub mod session;
 pub mod sse;
 pub mod station;
+pub mod string_enum;
 pub mod usage;

@@ -1,7 +1,8 @@
 //! The organization's route table: built from D1, published to KV, cached in the isolate.
 
 use super::app::{now_ms, App};
-use super::{cache, db};
+use super::cache;
+use super::repo::{dialect_gaps, route_entries, upstream_keys};
 use crate::core::error::GatewayError;
 use crate::core::learned::{self, Feature};
 use crate::core::routing::RouteTable;
@@ -89,7 +90,7 @@ pub async fn publish(env: &Env, org: i64) -> Result<Rc<RouteTable>, GatewayError
 /// The table from D1, into this isolate's cache.
 async fn rebuild(env: &Env, org: i64) -> Result<Rc<RouteTable>, GatewayError> {
     let now = now_ms();
-    let rows = db::route_rows(&env.d1("DB")?, org).await?;
+    let rows = route_entries::table_rows(&env.d1("DB")?, org).await?;
     let table = Rc::new(RouteTable::from_rows(rows, now));
     cache::put_routes(org, table.clone(), now);
     Ok(table)
@@ -141,7 +142,7 @@ pub async fn load(app: &App, org: i64) -> Result<Rc<RouteTable>, GatewayError> {
         Err(e) => {
             // KV is a cache of D1: a failed read falls back to the source, without writing.
             worker::console_error!("route table KV read failed for organization {org}: {e:?}");
-            let rows = db::route_rows(&app.db()?, org).await?;
+            let rows = route_entries::table_rows(&app.db()?, org).await?;
             let table = Rc::new(RouteTable::from_rows(rows, now));
             cache::put_routes(org, table.clone(), now);
             return Ok(table);
@@ -158,19 +159,11 @@ pub async fn invalidate_keys(
     org: i64,
     rejected: &[(i64, String)],
 ) -> Result<(), GatewayError> {
-    let d1 = env.d1("DB")?;
-    let now = now_ms();
-    let mut statements = Vec::new();
-    for (key_id, message) in rejected {
-        let reason: String = message.chars().take(300).collect();
-        statements.push(db::stmt(
-            &d1,
-            "UPDATE upstream_keys SET status = 'invalid', status_reason = ?1, updated_at = ?2 \
-             WHERE organization_id = ?3 AND id = ?4 AND status = 'active'",
-            &[reason.into(), db::num(now), db::num(org), db::num(*key_id)],
-        )?);
-    }
-    db::batch(&d1, statements).await?;
+    let reasons: Vec<(i64, String)> = rejected
+        .iter()
+        .map(|(key_id, reason)| (*key_id, reason.chars().take(300).collect()))
+        .collect();
+    upstream_keys::invalidate(&env.d1("DB")?, org, &reasons, now_ms()).await?;
     publish(env, org).await.map(|_| ())
 }
 
@@ -185,30 +178,13 @@ pub async fn learn_gap(
 ) -> Result<(), GatewayError> {
     let now = now_ms();
     let evidence: String = evidence.chars().take(300).collect();
-    db::run(
-        &env.d1("DB")?,
-        "INSERT INTO station_dialect_gaps (organization_id, station_id, feature, learned_at, until_ms, evidence) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-         ON CONFLICT (organization_id, station_id, feature) DO UPDATE SET learned_at = excluded.learned_at, \
-         until_ms = excluded.until_ms, evidence = excluded.evidence",
-        &[db::num(org), db::num(station_id), feature.name().into(), db::num(now),
-          db::num(now + learned::RECHECK_MS), evidence.into()],
-    )
-    .await?;
+    let span = (now, now + learned::RECHECK_MS);
+    dialect_gaps::upsert(&env.d1("DB")?, org, station_id, feature, span, &evidence).await?;
     publish(env, org).await.map(|_| ())
 }
 
 /// Drops learned gaps the station no longer has (its native route answered again).
 pub async fn forget_gaps(env: &Env, org: i64, gaps: &[(i64, Feature)]) -> Result<(), GatewayError> {
-    let d1 = env.d1("DB")?;
-    let mut statements = Vec::new();
-    for (station_id, feature) in gaps {
-        statements.push(db::stmt(
-            &d1,
-            "DELETE FROM station_dialect_gaps WHERE organization_id = ?1 AND station_id = ?2 AND feature = ?3",
-            &[db::num(org), db::num(*station_id), feature.name().into()],
-        )?);
-    }
-    db::batch(&d1, statements).await?;
+    dialect_gaps::remove(&env.d1("DB")?, org, gaps).await?;
     publish(env, org).await.map(|_| ())
 }

@@ -6,7 +6,8 @@ use crate::core::crypto::constant_time_eq;
 use crate::core::error::GatewayError;
 use crate::core::gateway_key::{hash_key, GatewayKeyRecord};
 use crate::shell::app::{App, DEFAULT_ORGANIZATION_ID};
-use crate::shell::{cache, db};
+use crate::shell::cache;
+use crate::shell::repo::gateway_keys;
 use std::rc::Rc;
 use worker::Request;
 
@@ -66,7 +67,7 @@ async fn authenticate(
     if let Some(cached) = cache::get_key(&hash, now) {
         return cached.ok_or_else(invalid);
     }
-    let record = db::find_gateway_key(&app.db()?, &hash).await?.map(Rc::new);
+    let record = gateway_keys::find(&app.db()?, &hash).await?.map(Rc::new);
     cache::put_key(&hash, record.clone(), now);
     record.ok_or_else(invalid)
 }

@@ -7,7 +7,7 @@ use crate::core::dialect::Dialect;
 use crate::core::endpoint::PinKind;
 use crate::core::error::GatewayError;
 use crate::core::headers::relayable_response_header;
-use crate::core::usage::{usage_from_body, usage_from_tail, Pricing, WireFamily};
+use crate::core::usage::{passthrough_usage, usage_from_tail, Pricing, WireFamily};
 use crate::shell::app::{body_bytes, now_ms, App};
 use crate::shell::stream::{self, StreamJob};
 use crate::shell::usage_log::{self, UsageEntry};
@@ -68,12 +68,10 @@ pub(super) async fn deliver(
         .unwrap_or_default()
         .to_ascii_lowercase();
     if content_type.starts_with("text/event-stream") && resp.status_code() < 400 {
-        let keepalive = Duration::from_secs(
-            u64::try_from(app.var_i64("KEEPALIVE_SECONDS", 15).clamp(1, 90)).unwrap_or(15),
-        );
-        let client_stall = Duration::from_secs(
-            u64::try_from(app.var_i64("CLIENT_STALL_SECONDS", 30).clamp(1, 600)).unwrap_or(30),
-        );
+        let config = app.config();
+        let keepalive = Duration::from_secs(u64::try_from(config.keepalive_seconds).unwrap_or(15));
+        let client_stall =
+            Duration::from_secs(u64::try_from(config.client_stall_seconds).unwrap_or(30));
         let job = StreamJob {
             env: app.env.clone(),
             family,
@@ -119,7 +117,7 @@ pub(super) async fn deliver(
             let read = upstream::read_bounded(copy.body(), WHOLE_BODY_MAX, USAGE_TAIL_MAX).await;
             if let Ok(read) = read {
                 log.usage = match read.whole() {
-                    Some(body) => usage_from_body(body),
+                    Some(body) => passthrough_usage(body),
                     None => read.tail.as_deref().and_then(usage_from_tail),
                 };
                 if log.status < 400 {

@@ -71,12 +71,13 @@ async fn prologue(req: &mut Request, app: &App) -> Result<Caller, GatewayError> 
         .trim_start()
         .to_ascii_lowercase()
         .starts_with("multipart/");
-    let (var, default_mb) = if multipart {
-        ("MAX_MULTIPART_BODY_MB", 100)
+    let config = app.config();
+    let (var, limit_mb) = if multipart {
+        ("MAX_MULTIPART_BODY_MB", config.max_multipart_body_mb)
     } else {
-        ("MAX_JSON_BODY_MB", 32)
+        ("MAX_JSON_BODY_MB", config.max_json_body_mb)
     };
-    let limit = usize::try_from(app.var_i64(var, default_mb).clamp(1, 1024))
+    let limit = usize::try_from(limit_mb)
         .unwrap_or(32)
         .saturating_mul(1 << 20);
     let too_large = || {
@@ -296,12 +297,7 @@ fn request_model(
 }
 
 fn first_byte_timeout_ms(app: &App) -> u64 {
-    u64::try_from(
-        app.var_i64("FIRST_BYTE_TIMEOUT_SECONDS", 120)
-            .clamp(1, 3600)
-            * 1000,
-    )
-    .unwrap_or(120_000)
+    u64::try_from(app.config().first_byte_timeout_seconds * 1000).unwrap_or(120_000)
 }
 
 /// The path and query to send upstream, without a `key=` parameter (that is our credential).

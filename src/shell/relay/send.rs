@@ -76,11 +76,9 @@ pub(super) async fn attempt_channels<'a>(
 ) -> Attempts<'a> {
     let now = now_ms();
     let failing = failing_channels(app, org, now).await;
-    let max_attempts = failover::attempt_budget(
-        app.secret("RELAY_MAX_ATTEMPTS")
-            .and_then(|v| v.trim().parse().ok()),
-    );
-    let base_ms = app.var_i64("COOLDOWN_BASE_SECONDS", 600).max(1) * 1000;
+    let config = app.config();
+    let max_attempts = failover::attempt_budget(config.relay_max_attempts);
+    let base_ms = config.cooldown_base_seconds * 1000;
     let mut tried: Vec<i64> = Vec::new();
     let mut found = Findings::default();
     let what = if model.is_empty() {
