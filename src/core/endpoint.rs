@@ -2,7 +2,7 @@
 //! what its response looks like. One table, so the relay itself has no per-endpoint branches.
 
 use crate::core::dialect::Dialect;
-use crate::core::learned::Serving;
+use crate::core::learned::{Feature, Serving};
 use crate::core::string_enum::string_enum;
 use crate::core::usage::WireFamily;
 use std::borrow::Cow;
@@ -371,6 +371,46 @@ pub fn plan_call<'a>(
             path: standard_path.to_string(),
         },
     }
+}
+
+/// What an endpoint's "no such route" answer says a station lacks, if it says anything a
+/// conversion can work around. OpenAI embeddings are not evidence against chat.
+pub fn missing_feature(endpoint: &RelayEndpoint) -> Option<Feature> {
+    if let Some(counted) = endpoint.counts_tokens_of {
+        return Some(Feature::TokenCount(counted));
+    }
+    if let Some(dialect) = endpoint.dialect {
+        return Some(Feature::Dialect(dialect));
+    }
+    match endpoint.embeddings {
+        Some(Embeddings::GeminiSingle | Embeddings::GeminiBatch) => {
+            Some(Feature::Dialect(Dialect::Gemini))
+        }
+        _ => None,
+    }
+}
+
+/// What a "no such route" answer to a native call of `endpoint` on a channel served as
+/// `served` teaches: the missing feature, if the call could go another way (converted, or
+/// counted locally) without it. Never the station's primary dialect, never under an explicit
+/// dialect list.
+pub fn learnable(
+    served: Serving<'_>,
+    endpoint: &RelayEndpoint,
+    standard_path: &str,
+) -> Option<Feature> {
+    let feature = missing_feature(endpoint)?;
+    let primary = Feature::Dialect(served.base_primary()?);
+    if served.is_explicit() || served.lacks(feature) || feature == primary {
+        return None;
+    }
+    let native = |s: Serving<'_>| {
+        matches!(
+            plan_call(endpoint, s, standard_path),
+            CallPlan::Native { .. }
+        )
+    };
+    (native(served) && !native(served.without(feature))).then_some(feature)
 }
 
 #[cfg(test)]

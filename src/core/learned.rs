@@ -4,7 +4,6 @@
 //! explicit `dialects` list always wins over them.
 
 use crate::core::dialect::Dialect;
-use crate::core::endpoint::{plan_call, CallPlan, Embeddings, RelayEndpoint};
 use crate::core::panels::relay_paths::{dialects, standard_root, Served};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -35,23 +34,6 @@ impl Feature {
         match name.strip_suffix(":count_tokens") {
             Some(d) => Dialect::parse(d).map(Feature::TokenCount),
             None => Dialect::parse(name).map(Feature::Dialect),
-        }
-    }
-
-    /// What an endpoint's "no such route" answer says the station lacks, if it says anything
-    /// a conversion can work around. OpenAI embeddings are not evidence against chat.
-    pub fn of(endpoint: &RelayEndpoint) -> Option<Feature> {
-        if let Some(counted) = endpoint.counts_tokens_of {
-            return Some(Feature::TokenCount(counted));
-        }
-        if let Some(dialect) = endpoint.dialect {
-            return Some(Feature::Dialect(dialect));
-        }
-        match endpoint.embeddings {
-            Some(Embeddings::GeminiSingle | Embeddings::GeminiBatch) => {
-                Some(Feature::Dialect(Dialect::Gemini))
-            }
-            _ => None,
         }
     }
 }
@@ -178,35 +160,23 @@ impl<'a> Serving<'a> {
         order.into_iter().find(|d| self.prefix(*d).is_some())
     }
 
+    /// The primary dialect before anything learned: what everything else converts to, so it is
+    /// never learned away.
+    pub fn base_primary(self) -> Option<Dialect> {
+        self.served.primary()
+    }
+
     /// Rewrites a standard path (as clients call it) to the path this channel serves it at.
     pub fn upstream_path(self, dialect: Dialect, standard_path: &str) -> Option<String> {
         let rest = standard_path.strip_prefix(standard_root(dialect))?;
         Some(format!("{}{rest}", self.prefix(dialect)?))
-    }
-
-    /// What a "no such route" answer to a native call of `endpoint` teaches: the missing
-    /// feature, if the call could go another way (converted, or counted locally) without it.
-    pub fn learnable(self, endpoint: &RelayEndpoint, standard_path: &str) -> Option<Feature> {
-        let feature = Feature::of(endpoint)?;
-        // The station's primary dialect is what everything else converts to: never learned away.
-        let primary = Feature::Dialect(self.served.primary()?);
-        if self.is_explicit() || self.lacks(feature) || feature == primary {
-            return None;
-        }
-        let native = |s: Serving<'_>| {
-            matches!(
-                plan_call(endpoint, s, standard_path),
-                CallPlan::Native { .. }
-            )
-        };
-        (native(self) && !native(self.without(feature))).then_some(feature)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::endpoint::{resolve, Route};
+    use crate::core::endpoint::{learnable, plan_call, resolve, CallPlan, RelayEndpoint, Route};
     use crate::core::panels::relay_paths::DialectRoute;
 
     fn endpoint(method: &str, path: &str) -> RelayEndpoint {
@@ -285,7 +255,7 @@ mod tests {
         let s = Serving::new(Served::of("new-api", Some(&rows)), &gaps, 0);
         assert_eq!(s.prefix(Dialect::AnthropicMessages), Some("/v1"));
         let messages = endpoint("POST", "/v1/messages");
-        assert_eq!(s.learnable(&messages, "/v1/messages"), None);
+        assert_eq!(learnable(s, &messages, "/v1/messages"), None);
     }
 
     #[test]
@@ -293,17 +263,17 @@ mod tests {
         let s = Serving::new(Served::of("new-api", None), &[], 0);
         let messages = endpoint("POST", "/v1/messages");
         assert_eq!(
-            s.learnable(&messages, "/v1/messages"),
+            learnable(s, &messages, "/v1/messages"),
             Some(Feature::Dialect(Dialect::AnthropicMessages))
         );
         let gemini = endpoint("POST", "/v1beta/models/g:streamGenerateContent");
         assert_eq!(
-            s.learnable(&gemini, "/v1beta/models/g:streamGenerateContent"),
+            learnable(s, &gemini, "/v1beta/models/g:streamGenerateContent"),
             Some(Feature::Dialect(Dialect::Gemini))
         );
         let count = endpoint("POST", "/v1/messages/count_tokens");
         assert_eq!(
-            s.learnable(&count, "/v1/messages/count_tokens"),
+            learnable(s, &count, "/v1/messages/count_tokens"),
             Some(Feature::TokenCount(Dialect::AnthropicMessages))
         );
         assert_eq!(
@@ -316,23 +286,23 @@ mod tests {
         );
         let embed = endpoint("POST", "/v1beta/models/e:batchEmbedContents");
         assert_eq!(
-            s.learnable(&embed, "/v1beta/models/e:batchEmbedContents"),
+            learnable(s, &embed, "/v1beta/models/e:batchEmbedContents"),
             Some(Feature::Dialect(Dialect::Gemini))
         );
         // The primary dialect has nothing to fall back to; embeddings and images teach nothing.
         let chat = endpoint("POST", "/v1/chat/completions");
-        assert_eq!(s.learnable(&chat, "/v1/chat/completions"), None);
+        assert_eq!(learnable(s, &chat, "/v1/chat/completions"), None);
         let openai_embed = endpoint("POST", "/v1/embeddings");
-        assert_eq!(s.learnable(&openai_embed, "/v1/embeddings"), None);
+        assert_eq!(learnable(s, &openai_embed, "/v1/embeddings"), None);
         let images = endpoint("POST", "/v1/images/generations");
-        assert_eq!(s.learnable(&images, "/v1/images/generations"), None);
+        assert_eq!(learnable(s, &images, "/v1/images/generations"), None);
         // Already converted: nothing more to learn.
         let gaps = [Gap {
             feature: Feature::Dialect(Dialect::AnthropicMessages),
             until_ms: 10,
         }];
         let s = Serving::new(Served::of("new-api", None), &gaps, 0);
-        assert_eq!(s.learnable(&messages, "/v1/messages"), None);
+        assert_eq!(learnable(s, &messages, "/v1/messages"), None);
     }
 
     #[test]

@@ -133,7 +133,7 @@ pub fn relay(
                 .map_err(|e| e.to_string())?;
             headers
         }
-        None => super::relay::relayed_headers(upstream.headers()),
+        None => super::upstream::relayed_headers(upstream.headers()),
     };
     let StreamJob {
         env,

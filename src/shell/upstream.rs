@@ -5,6 +5,7 @@ use super::durable;
 use crate::core::cooldown::{ChannelCooldown, ChannelOutcome};
 use crate::core::durable::{CooldownReport, DoCall};
 use crate::core::error::GatewayError;
+use crate::core::headers::relayable_response_header;
 use crate::core::panels::{PanelError, PanelRequest};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -25,6 +26,17 @@ thread_local! {
 /// Panel fetches so far in this isolate (jobs take the difference over their run).
 pub fn panel_fetches() -> u32 {
     PANEL_FETCHES.with(std::cell::Cell::get)
+}
+
+/// The station's answer headers that may reach the client (`core::headers` allow-list).
+pub fn relayed_headers(upstream: &Headers) -> Headers {
+    let headers = Headers::new();
+    for (name, value) in upstream.entries() {
+        if relayable_response_header(&name) {
+            let _ = headers.append(&name, &value);
+        }
+    }
+    headers
 }
 
 /// What a bounded read kept of a body.

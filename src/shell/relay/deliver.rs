@@ -6,12 +6,12 @@ use crate::core::convert::{self, tokens, ResponseContext, StreamConverter};
 use crate::core::dialect::Dialect;
 use crate::core::endpoint::PinKind;
 use crate::core::error::GatewayError;
-use crate::core::headers::relayable_response_header;
 use crate::core::usage::{passthrough_usage, usage_from_tail, Pricing, WireFamily};
 use crate::shell::app::{body_bytes, now_ms, App};
+use crate::shell::pins;
 use crate::shell::stream::{self, StreamJob};
+use crate::shell::upstream::{self, relayed_headers};
 use crate::shell::usage_log::{self, UsageEntry};
-use crate::shell::{pins, upstream};
 use std::time::Duration;
 use worker::{Headers, Request, Response, ResponseBody};
 
@@ -146,17 +146,6 @@ pub(super) fn local_count(dialect: Dialect, body: &[u8]) -> Response {
         "application/json",
         tokens::count_tokens_body(dialect, estimate),
     )
-}
-
-/// The station's answer headers that may reach the client (`core::headers` allow-list).
-pub(in crate::shell) fn relayed_headers(upstream: &Headers) -> Headers {
-    let headers = Headers::new();
-    for (name, value) in upstream.entries() {
-        if relayable_response_header(&name) {
-            let _ = headers.append(&name, &value);
-        }
-    }
-    headers
 }
 
 /// The same answer (status and body untouched) with only the relayable headers.

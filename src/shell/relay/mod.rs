@@ -9,7 +9,6 @@ mod deliver;
 mod send;
 
 pub use authorize::authorize;
-pub(super) use deliver::relayed_headers;
 
 use crate::core::convert::GeminiFraming;
 use crate::core::endpoint::RelayEndpoint;

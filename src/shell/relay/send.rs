@@ -7,7 +7,8 @@ use crate::core::convert::{self, convert_request, GeminiFraming, ResponseContext
 use crate::core::cooldown::{parse_retry_after, ChannelCooldown, ChannelOutcome};
 use crate::core::crypto::fill_random;
 use crate::core::dialect::Dialect;
-use crate::core::endpoint::{gemini_path_with_model, plan_call, CallPlan, ModelSource};
+use crate::core::endpoint::{gemini_path_with_model, learnable, missing_feature, plan_call};
+use crate::core::endpoint::{CallPlan, ModelSource};
 use crate::core::endpoint::{RelayEndpoint, UpstreamAuth};
 use crate::core::error::GatewayError;
 use crate::core::failover::{self, ProbeResult, Verdict};
@@ -63,7 +64,7 @@ struct Findings {
     /// Channels whose key the station rejected: verified off the request path.
     probes: Vec<Channel>,
     /// Learned gaps a station no longer has: (station, feature).
-    recovered: Vec<(i64, crate::core::learned::Feature)>,
+    recovered: Vec<(i64, Feature)>,
 }
 
 /// Tries channels until one answers without a channel fault, within the attempt budget.
@@ -129,7 +130,7 @@ pub(super) async fn attempt_channels<'a>(
                 }
                 // A native success where a learned gap was due for its re-check: the station
                 // serves the dialect again.
-                if let Some(feature) = Feature::of(outbound.endpoint)
+                if let Some(feature) = missing_feature(outbound.endpoint)
                     .filter(|f| serving.rechecking(*f) && conversion.is_none())
                 {
                     found.recovered.push((channel.station_id, feature));
@@ -143,7 +144,7 @@ pub(super) async fn attempt_channels<'a>(
                 .flatten()
                 .and_then(|v| parse_retry_after(&v));
             let text = upstream::error_text(&resp).await;
-            let learnable = serving.learnable(outbound.endpoint, &outbound.path_and_query);
+            let learnable = learnable(serving, outbound.endpoint, &outbound.path_and_query);
             match failover::judge(status, text.as_bytes(), learnable.is_some()) {
                 Verdict::RouteMissing => {
                     let Some(feature) = learnable else {
