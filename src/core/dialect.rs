@@ -16,6 +16,15 @@ pub enum Dialect {
     Gemini,
 }
 
+/// The vendor behind a dialect: whose servers mint an opaque blob (blobs never cross to another
+/// vendor) and whose error bodies a client expects. All three OpenAI dialects share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
 impl Dialect {
     pub const ALL: [Dialect; 5] = [
         Dialect::OpenAiChat,
@@ -37,6 +46,17 @@ impl Dialect {
 
     pub fn parse(name: &str) -> Option<Dialect> {
         Dialect::ALL.into_iter().find(|d| d.as_str() == name)
+    }
+
+    /// The vendor that serves this dialect.
+    pub fn provider(self) -> Provider {
+        match self {
+            Dialect::OpenAiChat | Dialect::OpenAiCompletions | Dialect::OpenAiResponses => {
+                Provider::OpenAi
+            }
+            Dialect::AnthropicMessages => Provider::Anthropic,
+            Dialect::Gemini => Provider::Gemini,
+        }
     }
 
     /// The names [`Dialect::parse`] accepts, for error messages.

@@ -3,7 +3,7 @@
 //! keep-alive and the in-band error sent when the upstream dies after the first byte.
 
 use crate::core::convert::errors::{anthropic_error, openai_error_object};
-use crate::core::convert::stream::Frame;
+use crate::core::convert::frame::Frame;
 pub use crate::core::convert::Usage;
 use crate::core::sse::{SseDecoder, SseEvent};
 use serde_json::{json, Value};

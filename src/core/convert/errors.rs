@@ -1,10 +1,8 @@
 //! Conversion errors and the §7 translation of upstream error bodies into the client's dialect.
 
-use crate::core::dialect::Dialect;
+use crate::core::dialect::{Dialect, Provider};
 use crate::core::error::{ErrorFormat, GatewayError};
 use serde_json::{json, Value};
-
-use super::ir::Provider;
 
 /// Why a request or response could not be converted. One type for this layer; the shell turns
 /// it into a response with [`ConvertError::render`].
@@ -45,7 +43,7 @@ pub fn unsupported(what: impl Into<String>) -> ConvertError {
 
 /// The error-body family of a dialect.
 pub fn error_format(dialect: Dialect) -> ErrorFormat {
-    match Provider::of(dialect) {
+    match dialect.provider() {
         Provider::OpenAi => ErrorFormat::OpenAi,
         Provider::Anthropic => ErrorFormat::Anthropic,
         Provider::Gemini => ErrorFormat::Gemini,
@@ -107,7 +105,7 @@ impl UpstreamError {
     /// The error as a client of `client` expects it: status and body (§7.3).
     pub fn render(&self, client: Dialect) -> (u16, Value) {
         let status = if self.invalid_key { 401 } else { self.status };
-        match Provider::of(client) {
+        match client.provider() {
             Provider::OpenAi => (status, self.openai_body(status)),
             Provider::Anthropic => {
                 let status = match status {
