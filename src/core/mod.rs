@@ -22,3 +22,4 @@ pub mod session;
 pub mod sse;
 pub mod station;
 pub mod usage;
+pub mod wire_error;

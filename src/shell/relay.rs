@@ -24,6 +24,7 @@ use crate::core::multipart;
 use crate::core::request_head::scan_request_head;
 use crate::core::routing::{choose_channel, Channel};
 use crate::core::usage::{usage_from_body, Pricing, WireFamily};
+use crate::core::wire_error::upstream_message;
 use futures::future::{select, Either};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -285,7 +286,7 @@ async fn attempt_channels<'a>(
                     };
                     return finish(Ok((answer, channel, None)), &tried, outcomes, rejected_keys);
                 }
-                let message = upstream_message(&text)
+                let message = upstream_message(text.as_bytes())
                     .unwrap_or_else(|| format!("upstream returned HTTP {status}"));
                 if status == 401 {
                     rejected_keys.push((channel.upstream_key_id, message.clone()));
@@ -620,7 +621,7 @@ fn prepare(out: &Outbound<'_>, channel: &Channel) -> Result<Prepared, SendFailur
         CallPlan::Convert { target } => {
             if let Some(kind) = out.endpoint.embeddings {
                 let request = embeddings::prepare(kind, out.body, channel)
-                    .map_err(|e| SendFailure::Request(conversion_error(e)))?;
+                    .map_err(|e| SendFailure::Request(e.into()))?;
                 return Ok(Prepared {
                     body: request.body,
                     path: request.path,
@@ -637,7 +638,7 @@ fn prepare(out: &Outbound<'_>, channel: &Channel) -> Result<Prepared, SendFailur
                 &channel.upstream_model,
                 out.gemini_framing,
             )
-            .map_err(|e| SendFailure::Request(conversion_error(e)))?;
+            .map_err(|e| SendFailure::Request(e.into()))?;
             let path = channel
                 .served()
                 .upstream_path(target, &converted.path)
@@ -688,13 +689,6 @@ fn auth_for(dialect: Dialect) -> UpstreamAuth {
         Dialect::OpenAiChat | Dialect::OpenAiCompletions | Dialect::OpenAiResponses => {
             UpstreamAuth::Bearer
         }
-    }
-}
-
-fn conversion_error(e: convert::ConvertError) -> GatewayError {
-    match e {
-        convert::ConvertError::Malformed(m) => GatewayError::MalformedJson(m),
-        convert::ConvertError::Unsupported(m) => GatewayError::InvalidRequest(m),
     }
 }
 
@@ -820,20 +814,6 @@ fn passthrough_error(status: u16, text: &str, upstream_headers: &Headers) -> Res
         .with_status(status)
         .with_headers(headers)
         .fixed(text.as_bytes().to_vec())
-}
-
-/// Extracts a human message from the usual upstream error shapes.
-fn upstream_message(text: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    let found = [
-        &v["error"]["message"],
-        &v["message"],
-        &v["detail"]["message"],
-        &v["error"],
-    ]
-    .into_iter()
-    .find_map(|m| m.as_str().filter(|s| !s.is_empty()).map(str::to_owned));
-    found
 }
 
 fn presented_key(req: &Request) -> Option<String> {

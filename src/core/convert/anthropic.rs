@@ -3,11 +3,12 @@
 
 use crate::core::dialect::Provider;
 use crate::core::sse::SseEvent;
+use crate::core::wire_error::anthropic_error;
 use serde_json::{json, Map, Value};
 
 use super::codec::Codec;
 use super::context::ResponseContext;
-use super::errors::{anthropic_error, unsupported, ConvertError};
+use super::errors::{unsupported, ConvertError};
 use super::frame::{Delta, Frame};
 use super::ir::{
     blob_for, push_blocks, Blob, Block, Media, Message, Reasoning, Request, Response,

@@ -3,11 +3,12 @@
 
 use crate::core::dialect::Provider;
 use crate::core::sse::SseEvent;
+use crate::core::wire_error::{gemini_body, gemini_status};
 use serde_json::{json, Map, Value};
 
 use super::codec::Codec;
 use super::context::ResponseContext;
-use super::errors::{gemini_error, unsupported, ConvertError};
+use super::errors::{unsupported, ConvertError};
 use super::frame::{Delta, Frame};
 use super::ir::{
     blob_for, joined_text, push_blocks, Blob, Block, Media, Message, Reasoning, Request, Response,
@@ -809,8 +810,10 @@ impl Codec for Gemini {
             }
             Delta::Error { status, message } => {
                 // Data-only: google-genai skips a frame that starts with an `event:` line, which
-                // would turn the error into a silently truncated success.
-                out.push(Frame::data(gemini_error(*status, message)))
+                // would turn the error into a silently truncated success. The stream's HTTP
+                // status was sent long ago: the body keeps the upstream's code, named by the table.
+                let (_, name) = gemini_status(*status);
+                out.push(Frame::data(gemini_body(*status, message, name)))
             }
         }
         out

@@ -179,7 +179,7 @@ pub fn convert_response(ctx: &ResponseContext, status: u16, body: &[u8]) -> Conv
         };
     }
     if status >= 400 {
-        if errors::error_format(ctx.client) == errors::error_format(ctx.upstream) {
+        if ctx.client.provider() == ctx.upstream.provider() {
             return ConvertedResponse {
                 status,
                 body: body.to_vec(),

@@ -3,11 +3,12 @@
 
 use crate::core::dialect::Provider;
 use crate::core::sse::SseEvent;
+use crate::core::wire_error::{openai_error_object, openai_type};
 use serde_json::{json, Map, Value};
 
 use super::codec::Codec;
 use super::context::ResponseContext;
-use super::errors::{openai_error_object, unsupported, ConvertError};
+use super::errors::{unsupported, ConvertError};
 use super::frame::{Delta, Frame};
 use super::ir::{
     blob_for, joined_text, push_blocks, results_first, Blob, Block, Media, Reasoning, Request,
@@ -563,7 +564,7 @@ impl ChunkHead {
             Delta::Usage(u) => self.usage = *u,
             Delta::Finish(r) => self.stop = Some(*r),
             Delta::Error { status, message } => out.push(Frame::data(
-                json!({"error": openai_error_object(*status, message)}),
+                json!({"error": openai_error_object(message, openai_type(*status), Value::Null)}),
             )),
             _ => {}
         }
