@@ -641,10 +641,9 @@ impl Codec for AnthropicMessages {
         let Some(v) = event_json(event) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        let kind = event_kind(event, &v);
         let key = v["index"].as_u64().unwrap_or(0);
-        match kind {
+        let mut out = Vec::new();
+        match event_kind(event, &v) {
             "message_start" => {
                 out.push(Delta::Start {
                     id: str_at(&v["message"], "id").to_string(),
