@@ -43,12 +43,12 @@ pub fn anthropic_error(status: u16, message: &str) -> Value {
 /// maps codes and statuses one to one (INVALID_ARGUMENT 400, PERMISSION_DENIED 403, NOT_FOUND
 /// 404, RESOURCE_EXHAUSTED 429, INTERNAL 500, UNAVAILABLE 503, DEADLINE_EXCEEDED 504); a status
 /// Gemini never sends becomes the one it sends for that case: an overloaded upstream (Anthropic's
-/// 529) is 503 UNAVAILABLE, a rejected key 400 (as Gemini answers a bad key) and a too-large body
-/// 400 INVALID_ARGUMENT.
+/// 529) is 503 UNAVAILABLE, a rejected key 400 INVALID_ARGUMENT (as Gemini answers a bad key).
+/// Other client faults keep their status and are INVALID_ARGUMENT.
 pub fn gemini_status(status: u16) -> (u16, &'static str) {
     match status {
-        401 | 413 => (400, "INVALID_ARGUMENT"),
-        400 | 405 | 409 | 422 => (status, "INVALID_ARGUMENT"),
+        401 => (400, "INVALID_ARGUMENT"),
+        400 | 405 | 409 | 413 | 422 => (status, "INVALID_ARGUMENT"),
         403 => (403, "PERMISSION_DENIED"),
         404 => (404, "NOT_FOUND"),
         429 => (429, "RESOURCE_EXHAUSTED"),
@@ -114,7 +114,8 @@ mod tests {
         // Gemini reports its own (503 UNAVAILABLE), whichever path renders it.
         assert_eq!(gemini_status(529), (503, "UNAVAILABLE"));
         assert_eq!(gemini_status(503), (503, "UNAVAILABLE"));
-        assert_eq!(gemini_status(413), (400, "INVALID_ARGUMENT"));
+        assert_eq!(gemini_status(413), (413, "INVALID_ARGUMENT"));
+        assert_eq!(gemini_status(401), (400, "INVALID_ARGUMENT"));
         assert_eq!(gemini_status(409), (409, "INVALID_ARGUMENT"));
         assert_eq!(gemini_status(502), (502, "INTERNAL"));
         let (status, body) = gemini_invalid_key("bad key");
