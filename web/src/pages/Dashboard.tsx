@@ -22,7 +22,7 @@ export default function Dashboard() {
   const { t, lang } = useI18n();
   const api = useApi();
   const [days, setDays] = useState(7);
-  const dash = useQuery({ queryKey: keys.dashboard(days), queryFn: () => fetchers.dashboard(api, days) });
+  const dash = useQuery({ queryKey: keys.dashboard(days), queryFn: () => fetchers.dashboard(api, days), staleTime: 0, refetchInterval: 60_000 });
   const stations = useQuery({ queryKey: keys.stations, queryFn: () => fetchers.stations(api) });
 
   return (
