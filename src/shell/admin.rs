@@ -48,6 +48,12 @@ pub async fn dispatch(
     caller.require(action_for(req.method().as_ref(), segments))?;
     let org = caller.org;
     match (req.method(), segments) {
+        (Method::Get, ["provider", id, "models"]) => {
+            super::console_reads::station_models(app, org, id).await
+        }
+        (Method::Get, ["dashboard", "keys"]) => {
+            super::console_reads::usage_by_key(req, app, org).await
+        }
         (_, ["provider", rest @ ..]) => admin_providers::dispatch(req, app, org, rest).await,
         (_, ["jobs", rest @ ..]) => admin_providers::jobs(req.method(), app, org, rest).await,
         (_, ["agg-token" | "user-api-keys", rest @ ..]) => {

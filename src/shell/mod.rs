@@ -9,6 +9,7 @@ mod app;
 mod auth;
 mod cache;
 mod catalog;
+mod console_reads;
 mod cooldown_do;
 mod db;
 mod embeddings;

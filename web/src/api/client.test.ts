@@ -44,7 +44,7 @@ describe('ApiClient', () => {
     const { api } = client({ kind: 'admin', token: 'adm' }, [
       () => json(403, { success: false, error: { code: 'forbidden', message: 'plan_limit_gateway_keys: the free plan allows 5' } }),
     ]);
-    const err = await api.post('/api/agg-token/', { name: 'k' }).catch((e) => e);
+    const err = (await api.post('/api/agg-token/', { name: 'k' }).catch((e: unknown) => e)) as ApiError;
     expect(err).toBeInstanceOf(ApiError);
     expect(err).toMatchObject({ status: 403, code: 'forbidden', message: 'plan_limit_gateway_keys: the free plan allows 5' });
     expect(err.isForbidden).toBe(true);

@@ -7,10 +7,12 @@ import type {
   Dashboard,
   GatewayKey,
   JobRun,
+  KeyUsage,
   ModelSummary,
   RouteEntry,
   Station,
   StationDetail,
+  StationModel,
   UpstreamKey,
 } from './types';
 
@@ -18,6 +20,7 @@ export const keys = {
   stations: ['stations'] as const,
   station: (id: number) => ['stations', id] as const,
   stationKeys: (id: number) => ['stations', id, 'tokens'] as const,
+  stationModels: (id: number) => ['stations', id, 'models'] as const,
   balance: (id: number) => ['stations', id, 'balance'] as const,
   checkins: (id: number) => ['stations', id, 'checkins'] as const,
   routes: ['routes'] as const,
@@ -25,6 +28,7 @@ export const keys = {
   gatewayKeys: ['gateway-keys'] as const,
   logs: ['logs'] as const,
   dashboard: (days: number) => ['dashboard', days] as const,
+  usageByKey: (days: number) => ['dashboard', days, 'keys'] as const,
   jobs: ['jobs'] as const,
   members: (org: number) => ['org', org, 'members'] as const,
   invitations: (org: number) => ['org', org, 'invitations'] as const,
@@ -36,12 +40,14 @@ export const fetchers = {
   stations: (api: ApiClient) => api.get<Station[]>('/api/provider/'),
   station: (api: ApiClient, id: number) => api.get<StationDetail>(`/api/provider/${id}`),
   stationKeys: (api: ApiClient, id: number) => api.get<UpstreamKey[]>(`/api/provider/${id}/tokens`),
+  stationModels: (api: ApiClient, id: number) => api.get<StationModel[]>(`/api/provider/${id}/models`),
   balance: (api: ApiClient, id: number) => api.get<BalanceHistory[]>(`/api/provider/${id}/balance-history`),
   checkins: (api: ApiClient, id: number) => api.get<CheckinRecord[]>(`/api/provider/${id}/checkins`),
   routes: (api: ApiClient) => api.get<RouteEntry[]>('/api/route/'),
   models: (api: ApiClient) => api.get<ModelSummary[]>('/api/route/models'),
   gatewayKeys: (api: ApiClient) => api.get<GatewayKey[]>('/api/agg-token/'),
   dashboard: (api: ApiClient, days: number) => api.get<Dashboard>('/api/dashboard', { days }),
+  usageByKey: (api: ApiClient, days: number) => api.get<KeyUsage[]>('/api/dashboard/keys', { days }),
   jobs: (api: ApiClient) => api.get<JobRun[]>('/api/jobs'),
 };
 

@@ -306,3 +306,26 @@ export interface JobRun {
   failed: number;
   error: string | null;
 }
+
+export interface StationModel {
+  model: string;
+  billing: 'tokens' | 'per_call' | 'unknown' | string;
+  input_usd_per_mtok: number | null;
+  output_usd_per_mtok: number | null;
+  cache_read_usd_per_mtok: number | null;
+  usd_per_call: number | null;
+  endpoint_types: string;
+  channels: number;
+  updated_at: number;
+}
+
+export interface KeyUsage {
+  gateway_key_id: number | null;
+  name: string | null;
+  key_hint: string | null;
+  requests: number;
+  errors: number;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  cost_usd: number | null;
+}

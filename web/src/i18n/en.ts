@@ -151,6 +151,8 @@ export const en = {
   'dashboard.promptTokens': 'Prompt tokens',
   'dashboard.completionTokens': 'Completion tokens',
   'dashboard.byModel': 'By model',
+  'dashboard.byKey': 'By key',
+  'dashboard.noKey': 'No key (admin token or instance key)',
   'dashboard.byStation': 'By station',
   'dashboard.noStation': 'No station (refused before routing)',
   'dashboard.balances': 'Station balances',
@@ -238,6 +240,14 @@ export const en = {
   'dialects.dialect': 'Dialect',
   'dialects.prefix': 'Path prefix',
   'dialects.addRow': 'Add dialect',
+
+  'models.billing': 'Billing',
+  'models.input': 'Input / 1M tokens',
+  'models.output': 'Output / 1M tokens',
+  'models.cacheRead': 'Cache read / 1M',
+  'models.perCall': 'Per call',
+  'models.perToken': 'Per token',
+  'models.perCallBilling': 'Per call',
 
   'history.balance': 'Balance over time',
   'history.checkins': 'Check-ins',

@@ -152,6 +152,8 @@ export const zh: Record<MessageKey, string> = {
   'dashboard.promptTokens': '输入令牌',
   'dashboard.completionTokens': '输出令牌',
   'dashboard.byModel': '按模型',
+  'dashboard.byKey': '按密钥',
+  'dashboard.noKey': '无密钥（管理员令牌或实例密钥）',
   'dashboard.byStation': '按站点',
   'dashboard.noStation': '无站点（路由前被拒绝）',
   'dashboard.balances': '站点余额',
@@ -239,6 +241,14 @@ export const zh: Record<MessageKey, string> = {
   'dialects.dialect': '协议',
   'dialects.prefix': '路径前缀',
   'dialects.addRow': '添加协议',
+
+  'models.billing': '计费方式',
+  'models.input': '输入 / 百万令牌',
+  'models.output': '输出 / 百万令牌',
+  'models.cacheRead': '缓存读取 / 百万',
+  'models.perCall': '每次调用',
+  'models.perToken': '按令牌',
+  'models.perCallBilling': '按次',
 
   'history.balance': '余额变化',
   'history.checkins': '签到记录',

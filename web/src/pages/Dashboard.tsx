@@ -42,7 +42,7 @@ export default function Dashboard() {
       />
       {dash.isLoading && <Loading />}
       {dash.error && <ErrorBox error={dash.error} onRetry={() => dash.refetch()} />}
-      {dash.data && <Overview data={dash.data} />}
+      {dash.data && <Overview data={dash.data} days={days} />}
       {stations.data && stations.data.length === 0 ? (
         <Card>
           <EmptyState
@@ -70,8 +70,10 @@ export default function Dashboard() {
   );
 }
 
-function Overview({ data }: { data: DashboardData }) {
+function Overview({ data, days }: { data: DashboardData; days: number }) {
   const { t, lang } = useI18n();
+  const api = useApi();
+  const byKey = useQuery({ queryKey: keys.usageByKey(days), queryFn: () => fetchers.usageByKey(api, days), staleTime: 0 });
   const tokens = data.prompt_tokens + data.completion_tokens;
   const byDay = data.by_day.map((d) => ({
     day: d.day.slice(5),
@@ -147,6 +149,10 @@ function Overview({ data }: { data: DashboardData }) {
           <div className="grid-2">
             <Breakdown title={t('dashboard.byModel')} rows={data.by_model.map((m) => ({ name: m.model, ...m }))} />
             <Breakdown title={t('dashboard.byStation')} rows={data.by_station.map((s) => ({ name: s.station_name ?? t('dashboard.noStation'), ...s }))} />
+            <Breakdown
+              title={t('dashboard.byKey')}
+              rows={(byKey.data ?? []).map((k) => ({ ...k, name: k.name || k.key_hint || (k.gateway_key_id === null ? t('dashboard.noKey') : `#${k.gateway_key_id}`) }))}
+            />
           </div>
         </>
       )}

@@ -330,31 +330,66 @@ function UpstreamKeys({ id, accounts }: { id: number; accounts: Account[] }) {
 }
 
 function StationModels({ id }: { id: number }) {
-  const { t } = useI18n();
+  const { t, lang } = useI18n();
   const api = useApi();
+  const models = useQuery({ queryKey: keys.stationModels(id), queryFn: () => fetchers.stationModels(api, id) });
   const routes = useQuery({ queryKey: keys.routes, queryFn: () => fetchers.routes(api) });
+  const price = (v: number | null) => (v === null ? '—' : formatUsd(v, lang));
   return (
     <Card title={t('stations.tab.models')}>
-      <QueryView query={routes}>
-        {(all) => {
-          const mine = all.filter((r) => r.station_id === id);
-          const models = [...new Set(mine.map((r) => r.model))];
-          if (models.length === 0) return <EmptyState title={t('stations.noModels')} body={t('stations.noModelsBody')} />;
-          return (
-            <ul className="chips" data-testid="station-models">
-              {models.map((m) => {
-                const channels = mine.filter((r) => r.model === m);
-                const live = channels.filter((r) => r.enabled && r.key_status === 'active' && !r.cooldown?.cooling).length;
-                return (
-                  <li key={m} className="chip">
-                    <code>{m}</code>
-                    <span className="muted small">{t('stations.channelsLive', { live, total: channels.length })}</span>
-                  </li>
-                );
-              })}
-            </ul>
-          );
-        }}
+      <QueryView query={models} empty={(d) => (d.length === 0 ? <EmptyState title={t('stations.noModels')} body={t('stations.noModelsBody')} /> : null)}>
+        {(rows) => (
+          <div className="table-wrap">
+            <table className="responsive" data-testid="station-models">
+              <thead>
+                <tr>
+                  <th scope="col">{t('logs.model')}</th>
+                  <th scope="col">{t('models.billing')}</th>
+                  <th scope="col" className="num">
+                    {t('models.input')}
+                  </th>
+                  <th scope="col" className="num">
+                    {t('models.output')}
+                  </th>
+                  <th scope="col" className="num">
+                    {t('models.cacheRead')}
+                  </th>
+                  <th scope="col" className="num">
+                    {t('models.perCall')}
+                  </th>
+                  <th scope="col">{t('upstreamKeys.channels')}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((m) => {
+                  const channels = (routes.data ?? []).filter((r) => r.station_id === id && r.upstream_model === m.model);
+                  const live = channels.filter((r) => r.enabled && r.key_status === 'active' && !r.cooldown?.cooling).length;
+                  return (
+                    <tr key={m.model}>
+                      <td data-label={t('logs.model')}>
+                        <code>{m.model}</code>
+                      </td>
+                      <td data-label={t('models.billing')}>{m.billing === 'tokens' ? t('models.perToken') : m.billing === 'per_call' ? t('models.perCallBilling') : t('health.unknown')}</td>
+                      <td data-label={t('models.input')} className="num">
+                        {price(m.input_usd_per_mtok)}
+                      </td>
+                      <td data-label={t('models.output')} className="num">
+                        {price(m.output_usd_per_mtok)}
+                      </td>
+                      <td data-label={t('models.cacheRead')} className="num">
+                        {price(m.cache_read_usd_per_mtok)}
+                      </td>
+                      <td data-label={t('models.perCall')} className="num">
+                        {price(m.usd_per_call)}
+                      </td>
+                      <td data-label={t('upstreamKeys.channels')}>{routes.data ? t('stations.channelsLive', { live, total: m.channels }) : m.channels}</td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        )}
       </QueryView>
     </Card>
   );
