@@ -180,7 +180,8 @@ pub async fn list(
 
 #[derive(Serialize, Deserialize)]
 struct Totals {
-    requests: i64,
+    /// NULL when the period has no traffic (SUM over no rows).
+    requests: Option<i64>,
     errors: Option<i64>,
     prompt_tokens: Option<i64>,
     completion_tokens: Option<i64>,
@@ -230,7 +231,7 @@ pub async fn dashboard(req: &Request, app: &App, org: i64) -> Result<Response, G
     .await?;
     let totals: Option<Totals> = db::first(&d1, &daily("", ""), &range).await?;
     let totals = totals.unwrap_or(Totals {
-        requests: 0,
+        requests: None,
         errors: None,
         prompt_tokens: None,
         completion_tokens: None,
@@ -238,11 +239,12 @@ pub async fn dashboard(req: &Request, app: &App, org: i64) -> Result<Response, G
         latency_ms_sum: None,
     });
     let percentiles = latency_percentiles(&d1, org, &f).await?;
-    let success_rate = (totals.requests > 0)
-        .then(|| (totals.requests - totals.errors.unwrap_or(0)) as f64 / totals.requests as f64);
+    let requests = totals.requests.unwrap_or(0);
+    let success_rate =
+        (requests > 0).then(|| (requests - totals.errors.unwrap_or(0)) as f64 / requests as f64);
     ok(json!({
         "from": f.from, "to": f.to,
-        "requests": totals.requests,
+        "requests": requests,
         "errors": totals.errors.unwrap_or(0),
         "success_rate": success_rate,
         "prompt_tokens": totals.prompt_tokens.unwrap_or(0),

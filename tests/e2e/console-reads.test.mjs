@@ -1,6 +1,6 @@
 // End-to-end: the console's read-only views — a station's models with their published prices
 // (GET /api/provider/:id/models) and usage per gateway key (GET /api/dashboard/keys) — scoped
-// to the caller's organization.
+// to the caller's organization; and the dashboard of an organization without traffic.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { call } from '../support/gateway.mjs';
@@ -51,6 +51,12 @@ test('station models with prices and usage per key, only in their own organizati
   const theirs = await call(gw.url, '/api/dashboard/keys', { token, headers });
   assert.equal(theirs.status, 200);
   assert.deepEqual(theirs.body.data, []);
+  // An organization without traffic gets a dashboard of zeros (SUM over no rows is NULL).
+  const empty = await call(gw.url, '/api/dashboard?days=7', { token, headers });
+  assert.equal(empty.status, 200, JSON.stringify(empty.body));
+  assert.equal(empty.body.data.requests, 0);
+  assert.equal(empty.body.data.success_rate, null);
+  assert.deepEqual(empty.body.data.by_day, []);
   // Their session cannot name organization 1 at all.
   assert.equal((await call(gw.url, '/api/dashboard/keys', { token, headers: { 'x-organization-id': '1' } })).status, 404);
 });

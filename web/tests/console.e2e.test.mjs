@@ -26,6 +26,8 @@ let admin; // the admin's browser context
 let page;
 
 before(async () => {
+  // workerd resolves the worker's module paths from the working directory: the repository root.
+  process.chdir(ROOT);
   await mkdir(SHOTS, { recursive: true });
   gw = await startGateway();
   fake = await startFakeStation({ accessToken: 'tok-relay-one', userId: 7, models: ['gpt-4o-mini', 'claude-sonnet-4-5'] });
@@ -105,6 +107,8 @@ test('admin signs in with the token, adds a station by URL with auto-detect, syn
   const models = page.getByTestId('station-models');
   await models.getByText('gpt-4o-mini', { exact: true }).waitFor();
   await models.getByText('claude-sonnet-4-5', { exact: true }).waitFor();
+  // New API pricing of the fake: gpt-4o-mini at $0.15 in / $0.60 out per 1M tokens.
+  assert.match(await models.getByRole('row').filter({ hasText: 'gpt-4o-mini' }).innerText(), /\$0\.15\s+\$0\.60/);
   await page.getByRole('tab', { name: 'Upstream keys' }).click();
   await page.getByText('active', { exact: true }).first().waitFor();
 
@@ -156,14 +160,18 @@ test('a key is created and copied, a relay call with it shows up in the logs and
   }
   await row.first().click();
   const drawer = page.getByRole('dialog', { name: 'Call detail' });
-  await drawer.getByTestId('log-detail').getByText('/v1/chat/completions').waitFor();
-  assert.match(await drawer.innerText(), /Attempts\s+1/);
+  await drawer.getByTestId('log-detail').waitFor();
+  const detail = await drawer.innerText();
+  assert.match(detail, /Model asked\s+gpt-4o-mini/);
+  assert.match(detail, /Attempts\s+1/);
+  assert.match(detail, /Billed\s+\$0\.\d+/);
   await drawer.getByRole('button', { name: 'Close' }).click();
 
   await page.getByRole('link', { name: 'Dashboard' }).click();
   await heading(page, 'Dashboard');
   await page.getByTestId('stat-requests').filter({ hasText: /^1$/ }).waitFor();
   await page.getByText('Requests per day').waitFor();
+  await page.getByRole('heading', { name: 'By key' }).locator('xpath=ancestor::section').getByText('laptop').waitFor();
 });
 
 test('an invited member accepts in a second browser and sees only what the role allows', async () => {
@@ -234,6 +242,7 @@ test('switching to Chinese leaves no English on any page, and it is remembered',
     if (title) await heading(page, title);
     await page.waitForLoadState('networkidle');
     const text = await page.locator('body').innerText();
+    await page.screenshot({ path: join(SHOTS, `zh${path === '/' ? '-dashboard' : path.replace('/', '-')}.png`), fullPage: true });
     const left = english.filter((s) => text.includes(s));
     assert.deepEqual(left, [], `English left on ${path}`);
     assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');

@@ -19,6 +19,7 @@ export default function BalanceChart({ history }: { history: BalanceHistory[] })
       data={data}
       x="time"
       kind="line"
+      axisWidth={72}
       format={(v) => formatUsd(v, lang)}
       series={history.map((a, i) => ({ key: `a${a.account_id}`, label: t('accounts.accountN', { id: a.account_id }), color: COLORS[i % COLORS.length] }))}
     />

@@ -17,7 +17,7 @@ const NAV: NavItem[] = [
   { to: '/', label: 'nav.dashboard', icon: '▦', admin: true },
   { to: '/stations', label: 'nav.stations', icon: '⛁', admin: true },
   { to: '/routes', label: 'nav.routes', icon: '⇄' },
-  { to: '/keys', label: 'nav.keys', icon: '⚿' },
+  { to: '/keys', label: 'nav.keys', icon: '⚷' },
   { to: '/logs', label: 'nav.logs', icon: '☰' },
   { to: '/jobs', label: 'nav.jobs', icon: '⟳', admin: true },
   { to: '/organization', label: 'nav.organization', icon: '⚑' },

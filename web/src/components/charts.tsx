@@ -17,6 +17,7 @@ export function TimeChart({
   kind = 'area',
   height = 220,
   format,
+  axisWidth = 56,
 }: {
   data: object[];
   x: string;
@@ -24,13 +25,14 @@ export function TimeChart({
   kind?: 'area' | 'bar' | 'line';
   height?: number;
   format?: (v: number) => string;
+  axisWidth?: number;
 }) {
   const fmt = (v: unknown) => (format && typeof v === 'number' ? format(v) : String(v));
   const common = (
     <>
       <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" vertical={false} />
       <XAxis dataKey={x} tick={axis} tickLine={false} axisLine={false} minTickGap={16} />
-      <YAxis tick={axis} tickLine={false} axisLine={false} width={56} tickFormatter={fmt} />
+      <YAxis tick={axis} tickLine={false} axisLine={false} width={axisWidth} tickFormatter={fmt} />
       <Tooltip contentStyle={tooltipStyle} formatter={(v) => fmt(v)} />
       {series.length > 1 && <Legend wrapperStyle={{ fontSize: 12 }} />}
     </>
@@ -42,7 +44,7 @@ export function TimeChart({
           <BarChart data={data}>
             {common}
             {series.map((s) => (
-              <Bar key={s.key} dataKey={s.key} name={s.label} fill={s.color} stackId="a" radius={[3, 3, 0, 0]} isAnimationActive={false} />
+              <Bar key={s.key} dataKey={s.key} name={s.label} fill={s.color} stackId="a" maxBarSize={48} radius={[3, 3, 0, 0]} isAnimationActive={false} />
             ))}
           </BarChart>
         ) : kind === 'line' ? (

@@ -140,7 +140,7 @@ function Overview({ data, days }: { data: DashboardData; days: number }) {
               />
             </Card>
             <Card title={t('dashboard.costOverTime')}>
-              <TimeChart data={byDay} x="day" kind="line" format={(v) => formatUsd(v, lang)} series={[{ key: 'cost', label: t('dashboard.cost'), color: 'var(--warn)' }]} />
+              <TimeChart data={byDay} x="day" kind="line" axisWidth={84} format={(v) => formatUsd(v, lang)} series={[{ key: 'cost', label: t('dashboard.cost'), color: 'var(--warn)' }]} />
             </Card>
             <Card title={t('dashboard.latencyOverTime')}>
               <TimeChart data={byDay} x="day" kind="line" format={(v) => formatDuration(v)} series={[{ key: 'latency', label: t('dashboard.avgLatency'), color: 'var(--info)' }]} />
