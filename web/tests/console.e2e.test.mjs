@@ -191,7 +191,7 @@ test('an invited member accepts in a second browser and sees only what the role 
     await member.goto(link);
     await member.getByTestId('invite-summary').filter({ hasText: 'as Member' }).waitFor();
     await member.getByRole('link', { name: 'Register' }).click();
-    await member.getByLabel('Name').fill('Mia Member');
+    await member.getByLabel('Name').fill('Mia Lin');
     await member.getByLabel('Email').fill('member@example.com');
     await member.getByLabel('Password').fill('member-password-1');
     await member.getByRole('button', { name: 'Register' }).click();
@@ -214,6 +214,18 @@ test('an invited member accepts in a second browser and sees only what the role 
     await member.getByText('The calls made with your keys').waitFor();
     await member.getByText('No calls match').waitFor();
     await member.screenshot({ path: join(SHOTS, 'member-phone-logs.png'), fullPage: true });
+    // Signing out and back in with email and password.
+    await member.getByRole('button', { name: 'Menu' }).click();
+    await member.getByRole('button', { name: 'Sign out' }).click();
+    await heading(member, 'Sign in');
+    await member.getByLabel('Email').fill('member@example.com');
+    await member.getByLabel('Password').fill('wrong-password-1');
+    await member.getByRole('button', { name: 'Sign in' }).click();
+    await member.getByRole('alert').filter({ hasText: 'Invalid email or password' }).waitFor();
+    await member.getByLabel('Password').fill('member-password-1');
+    await member.getByRole('button', { name: 'Sign in' }).click();
+    // Back where they were.
+    await heading(member, 'Usage logs');
   } finally {
     await memberContext.close();
   }
