@@ -1,9 +1,11 @@
 //! Platform-free core: everything here compiles and is unit-tested natively (no `worker` types).
 
+pub mod config;
 pub mod convert;
 pub mod cooldown;
 pub mod crypto;
 pub mod dialect;
+pub mod durable;
 pub mod endpoint;
 pub mod error;
 pub mod gateway_key;
@@ -11,9 +13,12 @@ pub mod headers;
 pub mod invitation;
 pub mod model_list;
 pub mod multipart;
+pub mod names;
 pub mod organization;
 pub mod panels;
 pub mod plans;
+pub mod platform;
+pub mod quota;
 pub mod request_head;
 pub mod roles;
 pub mod routing;
@@ -21,4 +26,5 @@ pub mod schedule;
 pub mod session;
 pub mod sse;
 pub mod station;
+pub mod string_enum;
 pub mod usage;

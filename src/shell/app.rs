@@ -1,13 +1,14 @@
 //! Per-request context: bindings, secrets, time, and conversions of platform errors.
 
+use crate::core::config::Config;
 use crate::core::crypto::SecretBox;
 use crate::core::error::GatewayError;
 use serde::Serialize;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{Context, D1Database, Env, Headers, Response, ResponseBody};
+use worker::{Context, D1Database, Env, Response, ResponseBody};
 
 /// The organization a single-owner deployment acts in (created by the first migration).
 pub const DEFAULT_ORGANIZATION_ID: i64 = 1;
@@ -30,15 +31,14 @@ impl App {
         Ok(self.env.kv("CACHE")?)
     }
 
-    /// A secret or var, `None` when unset or empty.
+    /// A secret, `None` when unset or empty.
     pub fn secret(&self, name: &str) -> Option<String> {
         secret(&self.env, name)
     }
 
-    pub fn var_i64(&self, name: &str, default: i64) -> i64 {
-        self.secret(name)
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(default)
+    /// The typed settings (`[vars]`), read once per isolate.
+    pub fn config(&self) -> Config {
+        config(&self.env)
     }
 
     /// The credential cipher, built once per isolate from `ENCRYPTION_KEY`.
@@ -47,20 +47,30 @@ impl App {
     }
 }
 
-/// Secrets and vars are fixed for an isolate's life (a change deploys new isolates), so each is
-/// read from the environment once: the lookup crosses into JS and builds an error for a var.
+/// Secrets are fixed for an isolate's life (a change deploys new isolates), so each is read
+/// from the environment once: the lookup crosses into JS and builds an error when unset.
 pub fn secret(env: &Env, name: &str) -> Option<String> {
-    if let Some(known) = ENV_VALUES.with(|v| v.borrow().get(name).cloned()) {
+    if let Some(known) = SECRETS.with(|v| v.borrow().get(name).cloned()) {
         return known;
     }
     let value = env
         .secret(name)
         .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
         .ok()
         .filter(|s| !s.is_empty());
-    ENV_VALUES.with(|v| v.borrow_mut().insert(name.to_string(), value.clone()));
+    SECRETS.with(|v| v.borrow_mut().insert(name.to_string(), value.clone()));
     value
+}
+
+/// The settings, built from the vars on first use (vars, like secrets, live as long as the
+/// isolate).
+pub fn config(env: &Env) -> Config {
+    if let Some(config) = CONFIG.with(Cell::get) {
+        return config;
+    }
+    let config = Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string()));
+    CONFIG.with(|c| c.set(Some(config)));
+    config
 }
 
 /// Decrypted upstream keys kept per isolate, so a relayed call pays no AES-GCM opening; bounded
@@ -69,7 +79,8 @@ const OPENED_KEYS_MAX: usize = 4096;
 
 thread_local! {
     static SECRET_BOX: RefCell<Option<Rc<SecretBox>>> = const { RefCell::new(None) };
-    static ENV_VALUES: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
+    static SECRETS: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
+    static CONFIG: Cell<Option<Config>> = const { Cell::new(None) };
     static OPENED_KEYS: RefCell<HashMap<String, Rc<str>>> = RefCell::new(HashMap::new());
 }
 
@@ -103,6 +114,13 @@ pub async fn body_bytes(resp: &Response) -> Result<Vec<u8>, worker::Error> {
     }
 }
 
+/// A value as sealed JSON (credentials, login sessions).
+pub fn seal_json<T: Serialize>(sb: &SecretBox, value: &T) -> Result<String, GatewayError> {
+    let json = serde_json::to_string(value)
+        .map_err(|e| GatewayError::Internal(format!("encoding for sealing: {e}")))?;
+    Ok(sb.seal(&json)?)
+}
+
 pub fn secret_box(env: &Env) -> Result<Rc<SecretBox>, GatewayError> {
     if let Some(sb) = SECRET_BOX.with(|c| c.borrow().clone()) {
         return Ok(sb);
@@ -117,16 +135,6 @@ pub fn secret_box(env: &Env) -> Result<Rc<SecretBox>, GatewayError> {
 /// Milliseconds since the epoch (`Date.now()`: no Date object per call).
 pub fn now_ms() -> i64 {
     js_sys::Date::now() as i64
-}
-
-pub fn json_response<T: Serialize + ?Sized>(body: &T, status: u16) -> Response {
-    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
-    let headers = Headers::new();
-    let _ = headers.set("Content-Type", "application/json");
-    Response::builder()
-        .with_status(status)
-        .with_headers(headers)
-        .fixed(text.into_bytes())
 }
 
 impl From<worker::Error> for GatewayError {

@@ -3,12 +3,11 @@
 //! hashing (PBKDF2-SHA256 through WebCrypto) and the failed-login counters in D1.
 
 use super::app::{now_ms, App, DEFAULT_ORGANIZATION_ID};
-use super::db::{self, num};
+use super::repo::{organizations, users};
 use crate::core::crypto::{constant_time_eq, hex, sha256_hex};
 use crate::core::error::GatewayError;
 use crate::core::roles::{self, Action, Role};
 use crate::core::session::{self, TokenKind, LOGIN_WINDOW_MS};
-use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -68,21 +67,16 @@ fn bearer(req: &Request) -> String {
         .to_string()
 }
 
-/// Whether the bearer token is shaped like a session JWT (three dot-separated parts) rather
-/// than a gateway key or the admin token.
 /// Whether the request presents the instance admin's `AUTH_TOKEN` (compared in constant time).
 pub fn is_admin_token(req: &Request, app: &App) -> bool {
     app.secret("AUTH_TOKEN")
         .is_some_and(|expected| constant_time_eq(bearer(req).as_bytes(), expected.as_bytes()))
 }
 
+/// Whether the bearer token is shaped like a session JWT (three dot-separated parts) rather
+/// than a gateway key or the admin token.
 pub fn is_session(req: &Request) -> bool {
     bearer(req).matches('.').count() == 2
-}
-
-#[derive(Deserialize)]
-struct UserRow {
-    email: String,
 }
 
 /// `Authorization: Bearer $AUTH_TOKEN` (constant-time) or a valid access JWT of an active user.
@@ -102,29 +96,18 @@ pub async fn authenticate(req: &Request, app: &App) -> Result<Principal, Gateway
         return Err(unauthorized());
     }
     let user_id = session::verify(&jwt_secret(app)?, &token, TokenKind::Access, now_ms())?;
-    let user: Option<UserRow> = db::first(
-        &app.db()?,
-        "SELECT email FROM users WHERE id = ?1 AND status = 'active'",
-        &[num(user_id)],
-    )
-    .await?;
-    let user =
-        user.ok_or_else(|| GatewayError::Unauthorized("Invalid or expired session token".into()))?;
+    let email = users::active_email(&app.db()?, user_id).await?;
+    let email = email
+        .ok_or_else(|| GatewayError::Unauthorized("Invalid or expired session token".into()))?;
     Ok(Principal {
         user_id: Some(user_id),
-        email: user.email,
+        email,
     })
 }
 
 pub fn jwt_secret(app: &App) -> Result<String, GatewayError> {
     app.secret("JWT_SECRET")
         .ok_or_else(|| GatewayError::Internal("JWT_SECRET is not configured".into()))
-}
-
-#[derive(Deserialize)]
-struct MembershipRow {
-    organization_id: i64,
-    role: String,
 }
 
 /// The organization from `X-Organization-Id` (or `org` when the path names it), checked against
@@ -148,36 +131,16 @@ pub async fn caller(
     let d1 = app.db()?;
     let Some(user_id) = principal.user_id else {
         let org = org.unwrap_or(DEFAULT_ORGANIZATION_ID);
-        let exists: Option<db::IdRow> = db::first(
-            &d1,
-            "SELECT id FROM organizations WHERE id = ?1",
-            &[num(org)],
-        )
-        .await?;
-        exists.ok_or_else(not_found)?;
+        if !organizations::exists(&d1, org).await? {
+            return Err(not_found());
+        }
         return Ok(Caller {
             user_id: None,
             org,
             role: Role::Owner,
         });
     };
-    let row: Option<MembershipRow> = match org {
-        Some(org) => {
-            db::first(
-                &d1,
-                "SELECT organization_id, role FROM memberships WHERE organization_id = ?1 AND user_id = ?2",
-                &[num(org), num(user_id)],
-            )
-            .await?
-        }
-        None => db::first(
-            &d1,
-            "SELECT organization_id, role FROM memberships WHERE user_id = ?1 ORDER BY created_at, organization_id LIMIT 1",
-            &[num(user_id)],
-        )
-        .await?
-        .or(None),
-    };
+    let row = organizations::membership(&d1, user_id, org).await?;
     let row = match (row, org) {
         (Some(row), _) => row,
         (None, Some(_)) => return Err(not_found()),
@@ -244,11 +207,6 @@ pub async fn pbkdf2(password: &str, salt: &[u8], iterations: u32) -> Result<Stri
     Ok(hex(&Uint8Array::new(&bits).to_vec()))
 }
 
-#[derive(Deserialize)]
-struct AttemptRow {
-    attempts: i64,
-}
-
 /// Counts this login attempt against the email and the client IP *before* the password is
 /// checked (one atomic UPSERT each, so parallel guesses cannot slip past the limit), and
 /// refuses with 429 once either is over its limit in the window.
@@ -263,17 +221,7 @@ pub async fn count_login_attempt(app: &App, email: &str, ip: &str) -> Result<(),
     .into_iter()
     .enumerate()
     {
-        let row: Option<AttemptRow> = db::first(
-            &d1,
-            "INSERT INTO login_attempts (scope, subject, window_start, attempts) VALUES (?1, ?2, ?3, 1) \
-             ON CONFLICT (scope, subject) DO UPDATE SET \
-               attempts = CASE WHEN window_start <= ?4 THEN 1 ELSE attempts + 1 END, \
-               window_start = CASE WHEN window_start <= ?4 THEN ?3 ELSE window_start END \
-             RETURNING attempts",
-            &[scope.into(), subject.into(), num(now), num(now - LOGIN_WINDOW_MS)],
-        )
-        .await?;
-        counts[i] = row.map_or(0, |r| r.attempts);
+        counts[i] = users::count_attempt(&d1, (scope, subject), now, now - LOGIN_WINDOW_MS).await?;
     }
     // The attempt just counted is allowed when the failures before it were under the limit.
     if session::login_blocked(counts[0] - 1, counts[1] - 1) {
@@ -288,18 +236,5 @@ pub async fn count_login_attempt(app: &App, email: &str, ip: &str) -> Result<(),
 /// A successful login clears the email's count and takes itself off the IP's, so only
 /// failures accumulate.
 pub async fn clear_login_attempts(app: &App, email: &str, ip: &str) -> Result<(), GatewayError> {
-    db::batch_sql(
-        &app.db()?,
-        &[
-            (
-                "DELETE FROM login_attempts WHERE scope = 'email' AND subject = ?1",
-                &[sha256_hex(email.as_bytes()).into()],
-            ),
-            (
-                "UPDATE login_attempts SET attempts = MAX(attempts - 1, 0) WHERE scope = 'ip' AND subject = ?1",
-                &[ip.into()],
-            ),
-        ],
-    )
-    .await
+    users::clear_attempts(&app.db()?, sha256_hex(email.as_bytes()), ip).await
 }

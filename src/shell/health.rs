@@ -1,6 +1,7 @@
 //! `GET /health`: version plus a real round trip to D1, KV and the Durable Object.
 
-use super::app::{json_response, App};
+use super::app::App;
+use super::http::json_response;
 use super::upstream::ping_cooldown;
 use crate::core::error::GatewayError;
 use serde_json::json;

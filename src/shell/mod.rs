@@ -2,31 +2,27 @@
 //! parse, call core logic and repositories, and return; errors become responses in `respond`.
 
 mod admin;
-mod admin_logs;
-mod admin_providers;
-mod admin_routes;
 mod app;
 mod auth;
 mod cache;
 mod catalog;
-mod console_reads;
 mod cooldown_do;
 mod db;
+mod durable;
 mod embeddings;
-mod gateway_keys;
 mod health;
+mod http;
 mod jobs;
-mod orgs;
 mod panel_session;
 mod pins;
 mod plans;
 mod relay;
+mod repo;
 mod routes;
 mod stream;
 mod sync;
 mod upstream;
 mod usage_log;
-mod users;
 
 use crate::core::endpoint::{self, is_relay_path, Route};
 use crate::core::error::{ErrorFormat, GatewayError};
@@ -104,7 +100,7 @@ fn respond(result: Result<Response, GatewayError>, format: ErrorFormat) -> Respo
         worker::console_error!("internal error: {detail}");
     }
     let (status, body) = err.render(format);
-    let mut resp = app::json_response(&body, status);
+    let mut resp = http::json_response(&body, status);
     if let Some(seconds) = err.retry_after_s() {
         let _ = resp.headers_mut().set("Retry-After", &seconds.to_string());
     }

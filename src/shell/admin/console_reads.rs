@@ -3,10 +3,10 @@
 //! channels) and `GET /api/dashboard/keys?days=` (the period's calls, tokens and cost per
 //! gateway key). Organization-scoped like every admin read.
 
-use super::admin::{ok, parse_id};
-use super::app::{now_ms, App};
-use super::db::{self, num};
 use crate::core::error::GatewayError;
+use crate::shell::app::{now_ms, App};
+use crate::shell::db::{self, num};
+use crate::shell::http::{ok, parse_id};
 use serde::{Deserialize, Serialize};
 use worker::{Request, Response};
 
