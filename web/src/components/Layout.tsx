@@ -1,10 +1,11 @@
 // The signed-in frame: navigation (by role), organization switcher, language and theme
 // toggles, sign-out; collapses to a menu button on phone-width screens.
 import { useState, type ReactNode } from 'react';
-import { NavLink, Outlet, useLocation } from 'react-router';
+import { Link, NavLink, Outlet, useLocation } from 'react-router';
 import { useApp } from '../app-state';
 import { useI18n, type MessageKey } from '../i18n';
 import { useTheme } from '../theme';
+import { Card, EmptyState } from './ui';
 
 interface NavItem {
   to: string;
@@ -135,5 +136,23 @@ export function PageHeader({ title, subtitle, actions }: { title: string; subtit
       </div>
       {actions && <div className="actions">{actions}</div>}
     </div>
+  );
+}
+
+/** An empty state whose next step is adding a station. */
+export function AddStationFirst({ title, body }: { title: string; body: string }) {
+  const { t } = useI18n();
+  return (
+    <Card>
+      <EmptyState
+        title={title}
+        body={body}
+        action={
+          <Link className="btn btn-primary" to="/stations?add=1">
+            {t('stations.addFirst')}
+          </Link>
+        }
+      />
+    </Card>
   );
 }

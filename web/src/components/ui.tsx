@@ -75,6 +75,36 @@ export function Checkbox({ label, ...input }: InputHTMLAttributes<HTMLInputEleme
   );
 }
 
+/** A form's end: the mutation's error or success, and its submit button with progress. */
+export function SubmitRow({
+  mutation,
+  label,
+  done,
+  onClick,
+}: {
+  mutation: { error: unknown; isSuccess: boolean; isPending: boolean };
+  label: string;
+  done?: string;
+  onClick?: () => void;
+}) {
+  const t = useT();
+  return (
+    <>
+      {mutation.error ? <ErrorBox error={mutation.error} /> : null}
+      {mutation.isSuccess && (
+        <p className="good small" role="status">
+          {done ?? t('common.saved')}
+        </p>
+      )}
+      <div className="row">
+        <Button kind="primary" type={onClick ? 'button' : 'submit'} busy={mutation.isPending} onClick={onClick}>
+          {label}
+        </Button>
+      </div>
+    </>
+  );
+}
+
 export function Card({ title, actions, children, className = '' }: { title?: ReactNode; actions?: ReactNode; children: ReactNode; className?: string }) {
   return (
     <section className={`card ${className}`}>
@@ -95,6 +125,34 @@ export function Stat({ label, value, sub, tone }: { label: string; value: ReactN
       <div className="stat-label">{label}</div>
       <div className="stat-value">{value}</div>
       {sub && <div className="stat-sub">{sub}</div>}
+    </div>
+  );
+}
+
+export interface Column {
+  label: string;
+  /** Right-aligned numbers. */
+  num?: boolean;
+  /** Read by screen readers only (an actions column). */
+  hidden?: boolean;
+}
+
+/** A table that scrolls sideways and turns into stacked cards on phones, with its header row. */
+export function Table({ columns, children, className = '', testId }: { columns: (Column | false)[]; children: ReactNode; className?: string; testId?: string }) {
+  return (
+    <div className="table-wrap">
+      <table className={`responsive ${className}`.trim()} data-testid={testId}>
+        <thead>
+          <tr>
+            {columns.filter((c): c is Column => c !== false).map((c) => (
+              <th key={c.label} scope="col" className={c.num ? 'num' : undefined}>
+                {c.hidden ? <span className="sr-only">{c.label}</span> : c.label}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
     </div>
   );
 }
@@ -188,6 +246,18 @@ function useDialog(open: boolean) {
   return ref;
 }
 
+function DialogHead({ id, title, onClose }: { id: string; title: string; onClose: () => void }) {
+  const t = useT();
+  return (
+    <header className="modal-head">
+      <h2 id={id}>{title}</h2>
+      <button type="button" className="icon-btn" aria-label={t('common.close')} onClick={onClose}>
+        ×
+      </button>
+    </header>
+  );
+}
+
 export function Modal({
   open,
   title,
@@ -205,16 +275,10 @@ export function Modal({
 }) {
   const ref = useDialog(open);
   const titleId = useId();
-  const t = useT();
   if (!open) return null;
   return (
     <dialog ref={ref} className={`modal ${wide ? 'wide' : ''}`} aria-labelledby={titleId} onCancel={(e) => (e.preventDefault(), onClose())}>
-      <header className="modal-head">
-        <h2 id={titleId}>{title}</h2>
-        <button type="button" className="icon-btn" aria-label={t('common.close')} onClick={onClose}>
-          ×
-        </button>
-      </header>
+      <DialogHead id={titleId} title={title} onClose={onClose} />
       <div className="modal-body">{children}</div>
       {footer && <footer className="modal-foot">{footer}</footer>}
     </dialog>
@@ -224,16 +288,10 @@ export function Modal({
 export function Drawer({ open, title, onClose, children }: { open: boolean; title: string; onClose: () => void; children: ReactNode }) {
   const ref = useDialog(open);
   const titleId = useId();
-  const t = useT();
   if (!open) return null;
   return (
     <dialog ref={ref} className="drawer" aria-labelledby={titleId} onCancel={(e) => (e.preventDefault(), onClose())}>
-      <header className="modal-head">
-        <h2 id={titleId}>{title}</h2>
-        <button type="button" className="icon-btn" aria-label={t('common.close')} onClick={onClose}>
-          ×
-        </button>
-      </header>
+      <DialogHead id={titleId} title={title} onClose={onClose} />
       <div className="modal-body">{children}</div>
     </dialog>
   );

@@ -5,6 +5,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useApp } from '../app-state';
 import { useI18n } from '../i18n';
 import { Button, ErrorBox, Loading } from '../components/ui';
+import { AuthFrame } from './Auth';
 import { formatDateTime } from '../format';
 import type { InvitationLookup } from '../api/types';
 
@@ -29,15 +30,7 @@ export function AcceptInvitation() {
   });
   const here = `/invite/${token}`;
   return (
-    <main className="auth">
-      <div className="auth-card">
-        <div className="brand">
-          <span className="logo" aria-hidden="true">
-            ◭
-          </span>
-          {t('app.name')}
-        </div>
-        <h1>{t('invite.title')}</h1>
+    <AuthFrame title={t('invite.title')}>
         {lookup.isLoading && <Loading />}
         {lookup.error && <ErrorBox error={lookup.error} />}
         {lookup.data && (
@@ -69,7 +62,6 @@ export function AcceptInvitation() {
             )}
           </>
         )}
-      </div>
-    </main>
+    </AuthFrame>
   );
 }

@@ -8,7 +8,8 @@ import { useI18n } from '../i18n';
 import { Button, ErrorBox, TextField } from '../components/ui';
 import type { Organization, SessionTokens } from '../api/types';
 
-function AuthFrame({ title, children }: { title: string; children: React.ReactNode }) {
+/** The centred card of the pages shown without a session. */
+export function AuthFrame({ title, children }: { title: string; children: React.ReactNode }) {
   const { t, lang, setLang } = useI18n();
   return (
     <main className="auth">

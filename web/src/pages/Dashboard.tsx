@@ -7,8 +7,8 @@ import { useQueries, useQuery } from '@tanstack/react-query';
 import { useApi } from '../app-state';
 import { useI18n } from '../i18n';
 import { fetchers, keys, stationBalance } from '../api/queries';
-import { Badge, Card, EmptyState, ErrorBox, Loading, Stat } from '../components/ui';
-import { PageHeader } from '../components/Layout';
+import { Badge, Card, EmptyState, ErrorBox, Loading, Stat, Table } from '../components/ui';
+import { AddStationFirst, PageHeader } from '../components/Layout';
 import { CheckinOutcome, JobStatusBadge } from '../components/badges';
 import { Sparkline, TimeChart } from '../components/charts';
 import { formatCompact, formatDuration, formatNumber, formatPercent, formatRelative, formatUsd, utcDay } from '../format';
@@ -44,17 +44,7 @@ export default function Dashboard() {
       {dash.error && <ErrorBox error={dash.error} onRetry={() => dash.refetch()} />}
       {dash.data && <Overview data={dash.data} days={days} />}
       {stations.data && stations.data.length === 0 ? (
-        <Card>
-          <EmptyState
-            title={t('dashboard.noStations')}
-            body={t('dashboard.noStationsBody')}
-            action={
-              <Link className="btn btn-primary" to="/stations?add=1">
-                {t('stations.addFirst')}
-              </Link>
-            }
-          />
-        </Card>
+        <AddStationFirst title={t('dashboard.noStations')} body={t('dashboard.noStationsBody')} />
       ) : (
         <div className="grid-2">
           <Balances ids={(stations.data ?? []).slice(0, STATION_CAP).map((s) => ({ id: s.id, name: s.name }))} />
@@ -165,23 +155,7 @@ function Breakdown({ title, rows }: { title: string; rows: { name: string; reque
   const max = Math.max(1, ...rows.map((r) => r.requests));
   return (
     <Card title={title}>
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t('common.name')}</th>
-              <th scope="col" className="num">
-                {t('dashboard.requests')}
-              </th>
-              <th scope="col" className="num">
-                {t('dashboard.tokens')}
-              </th>
-              <th scope="col" className="num">
-                {t('dashboard.cost')}
-              </th>
-            </tr>
-          </thead>
-          <tbody>
+      <Table columns={[{ label: t('common.name') }, { label: t('dashboard.requests'), num: true }, { label: t('dashboard.tokens'), num: true }, { label: t('dashboard.cost'), num: true }]}>
             {rows.map((r) => (
               <tr key={r.name}>
                 <td>
@@ -195,9 +169,7 @@ function Breakdown({ title, rows }: { title: string; rows: { name: string; reque
                 <td className="num">{formatUsd(r.cost_usd ?? 0, lang)}</td>
               </tr>
             ))}
-          </tbody>
-        </table>
-      </div>
+          </Table>
     </Card>
   );
 }

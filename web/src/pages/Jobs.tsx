@@ -4,7 +4,7 @@ import { useApi } from '../app-state';
 import { useI18n } from '../i18n';
 import { fetchers, keys } from '../api/queries';
 import { PageHeader } from '../components/Layout';
-import { Button, Card, EmptyState, ErrorBox, Pager, QueryView, usePaged } from '../components/ui';
+import { Button, Card, EmptyState, ErrorBox, Pager, QueryView, usePaged, Table } from '../components/ui';
 import { JobStatusBadge } from '../components/badges';
 import { formatDateTime, formatDuration } from '../format';
 import type { JobSummary } from '../api/types';
@@ -49,22 +49,7 @@ export default function Jobs() {
         <QueryView query={runs} empty={(d) => (d.length === 0 ? <EmptyState title={t('jobs.empty')} body={t('jobs.emptyBody')} /> : null)}>
           {() => (
             <>
-              <div className="table-wrap">
-                <table className="responsive">
-                  <thead>
-                    <tr>
-                      <th scope="col">{t('jobs.job')}</th>
-                      <th scope="col">{t('jobs.trigger')}</th>
-                      <th scope="col">{t('jobs.started')}</th>
-                      <th scope="col">{t('jobs.duration')}</th>
-                      <th scope="col">{t('common.status')}</th>
-                      <th scope="col" className="num">
-                        {t('jobs.processed')}
-                      </th>
-                      <th scope="col">{t('jobs.error')}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
+              <Table columns={[{ label: t('jobs.job') }, { label: t('jobs.trigger') }, { label: t('jobs.started') }, { label: t('jobs.duration') }, { label: t('common.status') }, { label: t('jobs.processed'), num: true }, { label: t('jobs.error') }]}>
                     {paged.rows.map((j) => (
                       <tr key={j.id} className={j.status === 'failed' || j.status === 'partial' ? 'row-bad' : ''}>
                         <td data-label={t('jobs.job')}>{t(`job.${j.job}` as 'job.sync')}</td>
@@ -83,9 +68,7 @@ export default function Jobs() {
                         </td>
                       </tr>
                     ))}
-                  </tbody>
-                </table>
-              </div>
+                  </Table>
               <Pager page={paged.page} pageSize={paged.pageSize} total={paged.total} onPage={paged.setPage} />
             </>
           )}

@@ -6,7 +6,7 @@ import { useApi, useApp } from '../app-state';
 import { useI18n } from '../i18n';
 import { fetchers, keys } from '../api/queries';
 import { PageHeader } from '../components/Layout';
-import { Badge, Button, Card, Checkbox, Confirm, CopyButton, EmptyState, ErrorBox, Modal, Pager, QueryView, TextField, usePaged } from '../components/ui';
+import { Badge, Button, Card, Checkbox, Confirm, CopyButton, EmptyState, ErrorBox, Modal, Pager, QueryView, TextField, usePaged, Table } from '../components/ui';
 import { formatDateTime, formatNumber, formatRelative, formatUsd, parseList, splitList } from '../format';
 import { snippets } from '../snippets';
 import type { CreatedKey, GatewayKey, KeyInput } from '../api/types';
@@ -108,21 +108,7 @@ function KeyTable({
   const { t, lang } = useI18n();
   const now = Date.now();
   return (
-    <div className="table-wrap">
-      <table className="responsive" data-testid="keys-table">
-        <thead>
-          <tr>
-            <th scope="col">{t('common.name')}</th>
-            <th scope="col">{t('common.status')}</th>
-            <th scope="col">{t('keys.usage')}</th>
-            <th scope="col">{t('keys.restrictions')}</th>
-            <th scope="col">{t('keys.lastUsed')}</th>
-            <th scope="col">
-              <span className="sr-only">{t('common.actions')}</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
+    <Table columns={[{ label: t('common.name') }, { label: t('common.status') }, { label: t('keys.usage') }, { label: t('keys.restrictions') }, { label: t('keys.lastUsed') }, { label: t('common.actions'), hidden: true }]} testId="keys-table">
           {rows.map((k) => {
             const expired = k.expires_at !== null && k.expires_at <= now;
             const models = parseList(k.allowed_models);
@@ -167,9 +153,7 @@ function KeyTable({
               </tr>
             );
           })}
-        </tbody>
-      </table>
-    </div>
+        </Table>
   );
 }
 

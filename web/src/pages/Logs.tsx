@@ -6,7 +6,7 @@ import { useApi, useApp } from '../app-state';
 import { useI18n } from '../i18n';
 import { fetchers, keys } from '../api/queries';
 import { PageHeader } from '../components/Layout';
-import { Badge, Button, Card, Drawer, EmptyState, ErrorBox, Loading, Pager, SelectField, TextField } from '../components/ui';
+import { Badge, Button, Card, Drawer, EmptyState, ErrorBox, Loading, Pager, SelectField, TextField, Table } from '../components/ui';
 import { HttpStatus } from '../components/badges';
 import { formatDateTime, formatDuration, formatNumber, formatUsd } from '../format';
 import type { LogRow, Page } from '../api/types';
@@ -89,26 +89,7 @@ export default function Logs() {
         {logs.data && logs.data.items.length === 0 && <EmptyState title={t('logs.empty')} body={t('logs.emptyBody')} />}
         {logs.data && logs.data.items.length > 0 && (
           <>
-            <div className="table-wrap">
-              <table className="responsive clickable" data-testid="logs-table">
-                <thead>
-                  <tr>
-                    <th scope="col">{t('logs.time')}</th>
-                    <th scope="col">{t('logs.model')}</th>
-                    <th scope="col">{t('logs.key')}</th>
-                    <th scope="col">{t('common.status')}</th>
-                    <th scope="col" className="num">
-                      {t('logs.latency')}
-                    </th>
-                    <th scope="col" className="num">
-                      {t('dashboard.tokens')}
-                    </th>
-                    <th scope="col" className="num">
-                      {t('dashboard.cost')}
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
+            <Table columns={[{ label: t('logs.time') }, { label: t('logs.model') }, { label: t('logs.key') }, { label: t('common.status') }, { label: t('logs.latency'), num: true }, { label: t('dashboard.tokens'), num: true }, { label: t('dashboard.cost'), num: true }]} className="clickable" testId="logs-table">
                   {logs.data.items.map((r) => (
                     <tr key={r.id} tabIndex={0} onClick={() => setOpen(r)} onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), setOpen(r))}>
                       <td data-label={t('logs.time')}>{formatDateTime(r.created_at, lang)}</td>
@@ -132,9 +113,7 @@ export default function Logs() {
                       </td>
                     </tr>
                   ))}
-                </tbody>
-              </table>
-            </div>
+                </Table>
             <Pager page={page} pageSize={PAGE_SIZE} total={logs.data.total} onPage={setPage} />
           </>
         )}

@@ -6,7 +6,7 @@ import { useApi, useApp } from '../app-state';
 import { useI18n } from '../i18n';
 import { fetchers, keys } from '../api/queries';
 import { PageHeader } from '../components/Layout';
-import { Badge, Button, Card, Confirm, CopyButton, EmptyState, ErrorBox, Modal, QueryView, SelectField, TextField } from '../components/ui';
+import { Badge, Button, Card, Confirm, CopyButton, EmptyState, ErrorBox, Modal, QueryView, SelectField, TextField, Table } from '../components/ui';
 import { formatDateTime, formatNumber, formatRelative, utcDay } from '../format';
 import type { Invitation, Member, Plan, Role } from '../api/types';
 
@@ -103,22 +103,7 @@ function Members() {
       />
       <QueryView query={members} empty={(d) => (d.length === 0 ? <EmptyState title={t('org.noMembers')} /> : null)}>
         {(rows) => (
-          <div className="table-wrap">
-            <table className="responsive" data-testid="members-table">
-              <thead>
-                <tr>
-                  <th scope="col">{t('auth.email')}</th>
-                  <th scope="col">{t('common.name')}</th>
-                  <th scope="col">{t('org.role')}</th>
-                  <th scope="col">{t('org.joined')}</th>
-                  {app.isAdmin && (
-                    <th scope="col">
-                      <span className="sr-only">{t('common.actions')}</span>
-                    </th>
-                  )}
-                </tr>
-              </thead>
-              <tbody>
+          <Table columns={[{ label: t('auth.email') }, { label: t('common.name') }, { label: t('org.role') }, { label: t('org.joined') }, app.isAdmin && { label: t('common.actions'), hidden: true }]} testId="members-table">
                 {rows.map((m) => (
                   <tr key={m.user_id}>
                     <td data-label={t('auth.email')}>{m.email}</td>
@@ -149,9 +134,7 @@ function Members() {
                     )}
                   </tr>
                 ))}
-              </tbody>
-            </table>
-          </div>
+              </Table>
         )}
       </QueryView>
     </Card>

@@ -6,7 +6,7 @@ import { useApi, useApp } from '../app-state';
 import { useI18n } from '../i18n';
 import { keys } from '../api/queries';
 import { PageHeader } from '../components/Layout';
-import { Button, Card, ErrorBox, QueryView, TextField } from '../components/ui';
+import { Card, QueryView, TextField, SubmitRow } from '../components/ui';
 import { formatDateTime } from '../format';
 import type { Me, User } from '../api/types';
 
@@ -71,17 +71,7 @@ function ProfileForms({ me }: { me: Me }) {
           <p className="muted small">
             {t('profile.since', { when: formatDateTime(me.user.created_at, lang) })} · {t('profile.lastLogin', { when: formatDateTime(me.user.last_login_at, lang) })}
           </p>
-          {saveName.error && <ErrorBox error={saveName.error} />}
-          {saveName.isSuccess && (
-            <p className="good small" role="status">
-              {t('common.saved')}
-            </p>
-          )}
-          <div className="row">
-            <Button kind="primary" type="submit" busy={saveName.isPending}>
-              {t('common.save')}
-            </Button>
-          </div>
+          <SubmitRow mutation={saveName} label={t('common.save')} />
         </form>
       </Card>
       <Card title={t('profile.password')}>
@@ -95,17 +85,7 @@ function ProfileForms({ me }: { me: Me }) {
           <TextField label={t('profile.currentPassword')} type="password" autoComplete="current-password" required value={current} onChange={(e) => setCurrent(e.target.value)} />
           <TextField label={t('profile.newPassword')} type="password" autoComplete="new-password" minLength={8} required value={next} onChange={(e) => setNext(e.target.value)} hint={t('auth.passwordRule')} />
           <TextField label={t('profile.repeatPassword')} type="password" autoComplete="new-password" required value={repeat} onChange={(e) => setRepeat(e.target.value)} />
-          {savePassword.error && <ErrorBox error={savePassword.error} />}
-          {savePassword.isSuccess && (
-            <p className="good small" role="status">
-              {t('profile.passwordChanged')}
-            </p>
-          )}
-          <div className="row">
-            <Button kind="primary" type="submit" busy={savePassword.isPending}>
-              {t('profile.changePassword')}
-            </Button>
-          </div>
+          <SubmitRow mutation={savePassword} label={t('profile.changePassword')} done={t('profile.passwordChanged')} />
           <p className="muted small">{t('profile.sessionsLater')}</p>
         </form>
       </Card>

@@ -7,8 +7,8 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useApi, useApp } from '../app-state';
 import { useI18n } from '../i18n';
 import { fetchers, keys } from '../api/queries';
-import { PageHeader } from '../components/Layout';
-import { Badge, Button, Card, EmptyState, ErrorBox, Pager, QueryView, usePaged } from '../components/ui';
+import { AddStationFirst, PageHeader } from '../components/Layout';
+import { Badge, Button, Card, EmptyState, ErrorBox, Pager, QueryView, usePaged, Table } from '../components/ui';
 import { formatRelative } from '../format';
 import type { RouteEntry } from '../api/types';
 
@@ -86,17 +86,7 @@ function AdminRoutes() {
         query={routes}
         empty={(d) =>
           d.length === 0 ? (
-            <Card>
-              <EmptyState
-                title={t('routes.empty')}
-                body={t('routes.emptyBody')}
-                action={
-                  <Link className="btn btn-primary" to="/stations?add=1">
-                    {t('stations.addFirst')}
-                  </Link>
-                }
-              />
-            </Card>
+            <AddStationFirst title={t('routes.empty')} body={t('routes.emptyBody')} />
           ) : null
         }
       >
@@ -110,25 +100,11 @@ function AdminRoutes() {
             </div>
             {paged.rows.map(([model, channels]) => (
               <Card key={model} title={<code>{model}</code>} className="model-card">
-                <div className="table-wrap">
-                  <table className="responsive" data-testid={`routes-${model}`}>
-                    <thead>
-                      <tr>
-                        <th scope="col">{t('routes.station')}</th>
-                        <th scope="col">{t('routes.upstream')}</th>
-                        <th scope="col">{t('routes.priority')}</th>
-                        <th scope="col">{t('routes.weight')}</th>
-                        <th scope="col">{t('common.enabled')}</th>
-                        <th scope="col">{t('routes.cooldown')}</th>
-                      </tr>
-                    </thead>
-                    <tbody>
+                <Table columns={[{ label: t('routes.station') }, { label: t('routes.upstream') }, { label: t('routes.priority') }, { label: t('routes.weight') }, { label: t('common.enabled') }, { label: t('routes.cooldown') }]} testId={`routes-${model}`}>
                       {channels.map((r) => (
                         <ChannelRow key={r.id} route={r} />
                       ))}
-                    </tbody>
-                  </table>
-                </div>
+                    </Table>
               </Card>
             ))}
             {groups.length === 0 && <p className="muted">{t('common.noMatches')}</p>}

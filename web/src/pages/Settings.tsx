@@ -7,7 +7,7 @@ import { useApi, useApp } from '../app-state';
 import { useI18n } from '../i18n';
 import { keys } from '../api/queries';
 import { PageHeader } from '../components/Layout';
-import { Button, Card, Confirm, ErrorBox, SelectField, TextField } from '../components/ui';
+import { Button, Card, Confirm, SelectField, TextField, SubmitRow } from '../components/ui';
 import { useTheme } from '../theme';
 import type { Me, Member, Organization, Plan } from '../api/types';
 
@@ -83,17 +83,7 @@ function OrganizationSettings({ org }: { org: Organization }) {
           />
         </div>
         <p className="muted small">{t('settings.defaultsLater')}</p>
-        {save.error && <ErrorBox error={save.error} />}
-        {save.isSuccess && (
-          <p className="good small" role="status">
-            {t('common.saved')}
-          </p>
-        )}
-        <div className="row">
-          <Button kind="primary" type="submit" busy={save.isPending}>
-            {t('common.save')}
-          </Button>
-        </div>
+        <SubmitRow mutation={save} label={t('common.save')} />
       </form>
       <Transfer org={org} />
     </Card>

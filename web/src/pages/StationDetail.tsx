@@ -8,7 +8,7 @@ import { useApi } from '../app-state';
 import { useI18n } from '../i18n';
 import { fetchers, keys } from '../api/queries';
 import { PageHeader } from '../components/Layout';
-import { Badge, Button, Card, Checkbox, Confirm, EmptyState, ErrorBox, Loading, Modal, QueryView, SelectField, TextField } from '../components/ui';
+import { Badge, Button, Card, Checkbox, Confirm, EmptyState, ErrorBox, Loading, Modal, QueryView, SelectField, TextField, Table, SubmitRow } from '../components/ui';
 import { CheckinOutcome, HealthBadge, OnOff } from '../components/badges';
 import { EditStation } from '../components/StationForm';
 import { StationActions } from '../components/SyncButtons';
@@ -157,26 +157,7 @@ function Accounts({ station, accounts }: { station: Station; accounts: Account[]
       {accounts.length === 0 ? (
         <EmptyState title={t('accounts.empty')} />
       ) : (
-        <div className="table-wrap">
-          <table className="responsive">
-            <thead>
-              <tr>
-                <th scope="col">{t('common.name')}</th>
-                <th scope="col">{t('stations.health')}</th>
-                <th scope="col" className="num">
-                  {t('stations.balance')}
-                </th>
-                <th scope="col" className="num">
-                  {t('accounts.used')}
-                </th>
-                <th scope="col">{t('accounts.group')}</th>
-                <th scope="col">{t('stations.checkinEnabled')}</th>
-                <th scope="col">
-                  <span className="sr-only">{t('common.actions')}</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table columns={[{ label: t('common.name') }, { label: t('stations.health') }, { label: t('stations.balance'), num: true }, { label: t('accounts.used'), num: true }, { label: t('accounts.group') }, { label: t('stations.checkinEnabled') }, { label: t('common.actions'), hidden: true }]}>
               {accounts.map((a) => (
                 <tr key={a.id}>
                   <td data-label={t('common.name')}>
@@ -208,9 +189,7 @@ function Accounts({ station, accounts }: { station: Station; accounts: Account[]
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+            </Table>
       )}
     </Card>
   );
@@ -278,21 +257,7 @@ function UpstreamKeys({ id, accounts }: { id: number; accounts: Account[] }) {
       {enable.error && <ErrorBox error={enable.error} />}
       <QueryView query={list} empty={(d) => (d.length === 0 ? <EmptyState title={t('upstreamKeys.empty')} body={t('upstreamKeys.emptyBody')} /> : null)}>
         {(rows) => (
-          <div className="table-wrap">
-            <table className="responsive">
-              <thead>
-                <tr>
-                  <th scope="col">{t('common.name')}</th>
-                  <th scope="col">{t('upstreamKeys.key')}</th>
-                  <th scope="col">{t('common.status')}</th>
-                  <th scope="col">{t('accounts.account')}</th>
-                  <th scope="col">{t('accounts.group')}</th>
-                  <th scope="col" className="num">
-                    {t('upstreamKeys.channels')}
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
+          <Table columns={[{ label: t('common.name') }, { label: t('upstreamKeys.key') }, { label: t('common.status') }, { label: t('accounts.account') }, { label: t('accounts.group') }, { label: t('upstreamKeys.channels'), num: true }]}>
                 {rows.map((k) => (
                   <tr key={k.id}>
                     <td data-label={t('common.name')}>
@@ -320,9 +285,7 @@ function UpstreamKeys({ id, accounts }: { id: number; accounts: Account[] }) {
                     </td>
                   </tr>
                 ))}
-              </tbody>
-            </table>
-          </div>
+              </Table>
         )}
       </QueryView>
     </Card>
@@ -339,28 +302,7 @@ function StationModels({ id }: { id: number }) {
     <Card title={t('stations.tab.models')}>
       <QueryView query={models} empty={(d) => (d.length === 0 ? <EmptyState title={t('stations.noModels')} body={t('stations.noModelsBody')} /> : null)}>
         {(rows) => (
-          <div className="table-wrap">
-            <table className="responsive" data-testid="station-models">
-              <thead>
-                <tr>
-                  <th scope="col">{t('logs.model')}</th>
-                  <th scope="col">{t('models.billing')}</th>
-                  <th scope="col" className="num">
-                    {t('models.input')}
-                  </th>
-                  <th scope="col" className="num">
-                    {t('models.output')}
-                  </th>
-                  <th scope="col" className="num">
-                    {t('models.cacheRead')}
-                  </th>
-                  <th scope="col" className="num">
-                    {t('models.perCall')}
-                  </th>
-                  <th scope="col">{t('upstreamKeys.channels')}</th>
-                </tr>
-              </thead>
-              <tbody>
+          <Table columns={[{ label: t('logs.model') }, { label: t('models.billing') }, { label: t('models.input'), num: true }, { label: t('models.output'), num: true }, { label: t('models.cacheRead'), num: true }, { label: t('models.perCall'), num: true }, { label: t('upstreamKeys.channels') }]} testId="station-models">
                 {rows.map((m) => {
                   const channels = (routes.data ?? []).filter((r) => r.station_id === id && r.upstream_model === m.model);
                   const live = channels.filter((r) => r.enabled && r.key_status === 'active' && !r.cooldown?.cooling).length;
@@ -386,9 +328,7 @@ function StationModels({ id }: { id: number }) {
                     </tr>
                   );
                 })}
-              </tbody>
-            </table>
-          </div>
+              </Table>
         )}
       </QueryView>
     </Card>
@@ -451,13 +391,7 @@ function Dialects({ station }: { station: Station }) {
           </div>
         </div>
       )}
-      {save.error && <ErrorBox error={save.error} />}
-      {save.isSuccess && <p className="good small" role="status">{t('common.saved')}</p>}
-      <div className="row">
-        <Button kind="primary" busy={save.isPending} onClick={() => save.mutate()}>
-          {t('common.save')}
-        </Button>
-      </div>
+      <SubmitRow mutation={save} label={t('common.save')} onClick={() => save.mutate()} />
     </Card>
   );
 }

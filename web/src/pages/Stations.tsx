@@ -8,7 +8,7 @@ import { useApi } from '../app-state';
 import { useI18n } from '../i18n';
 import { fetchers, keys, stationBalance, stationHealth } from '../api/queries';
 import { PageHeader } from '../components/Layout';
-import { Button, Card, EmptyState, Pager, QueryView, usePaged } from '../components/ui';
+import { Button, Card, EmptyState, Pager, QueryView, usePaged, Table } from '../components/ui';
 import { HealthBadge, CheckinOutcome, OnOff } from '../components/badges';
 import { AddStation } from '../components/StationForm';
 import { StationActions } from '../components/SyncButtons';
@@ -80,27 +80,7 @@ function StationTable({ rows }: { rows: Station[] }) {
   const details = useQueries({ queries: rows.map((s) => ({ queryKey: keys.station(s.id), queryFn: () => fetchers.station(api, s.id) })) });
   const checkins = useQueries({ queries: rows.map((s) => ({ queryKey: keys.checkins(s.id), queryFn: () => fetchers.checkins(api, s.id) })) });
   return (
-    <div className="table-wrap">
-      <table className="responsive">
-        <thead>
-          <tr>
-            <th scope="col">{t('common.name')}</th>
-            <th scope="col">{t('stations.health')}</th>
-            <th scope="col" className="num">
-              {t('stations.balance')}
-            </th>
-            <th scope="col">{t('stations.quotaUnit')}</th>
-            <th scope="col">{t('stations.lastSync')}</th>
-            <th scope="col">{t('stations.lastCheckin')}</th>
-            <th scope="col" className="num">
-              {t('stations.accounts')}
-            </th>
-            <th scope="col">
-              <span className="sr-only">{t('common.actions')}</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
+    <Table columns={[{ label: t('common.name') }, { label: t('stations.health') }, { label: t('stations.balance'), num: true }, { label: t('stations.quotaUnit') }, { label: t('stations.lastSync') }, { label: t('stations.lastCheckin') }, { label: t('stations.accounts'), num: true }, { label: t('common.actions'), hidden: true }]}>
           {rows.map((s, i) => {
             const detail = details[i].data;
             const last = checkins[i].data?.[0];
@@ -140,8 +120,6 @@ function StationTable({ rows }: { rows: Station[] }) {
               </tr>
             );
           })}
-        </tbody>
-      </table>
-    </div>
+        </Table>
   );
 }
