@@ -9,9 +9,10 @@ use super::repo::accounts::{self, AccountRow};
 use super::repo::route_entries::{self, StationDefaults};
 use super::repo::stations::{self, StationView};
 use super::repo::upstream_keys::{self, ListedKey};
-use super::{db, routes};
+use super::{db, probe, routes};
 use crate::core::crypto::{secret_hint, SecretBox};
 use crate::core::error::GatewayError;
+use crate::core::failover::ProbeResult;
 use crate::core::panels::credential::Credential;
 use crate::core::panels::family::DEFAULT_QUOTA_PER_UNIT;
 use crate::core::panels::{ModelPrice, PanelAdapter, PanelError, PanelStatus, PanelToken};
@@ -134,6 +135,7 @@ pub async fn sync_station(
     for account in accounts.iter().filter(|a| a.enabled != 0) {
         let mut session = account_session(&sb, account, adapter, client.clone())?;
         let ctx = AccountSync {
+            env,
             d1: &d1,
             sb: &sb,
             org,
@@ -216,6 +218,7 @@ struct Found {
 
 /// One account's sync: its context, and the steps in `run`.
 struct AccountSync<'a> {
+    env: &'a Env,
     d1: &'a D1Database,
     sb: &'a SecretBox,
     org: i64,
@@ -411,6 +414,22 @@ impl AccountSync<'_> {
                 .iter()
                 .find(|k| k.remote_id == remote_id && k.key_hint.ends_with(&tail))
             {
+                // A key that failed its verification probe comes back only when a new probe
+                // passes (the panel listing it as enabled is not proof the station takes it).
+                let status = if k.status == "invalid" && status == "active" {
+                    let at = probe::KeyAt {
+                        base_url: &self.station.base_url,
+                        platform: &self.station.platform,
+                        dialects: self.station.dialects.as_deref(),
+                        key_ciphertext: &k.key_ciphertext,
+                    };
+                    match probe::verify(self.env, &at).await.0 {
+                        ProbeResult::Valid => "active",
+                        ProbeResult::Rejected | ProbeResult::Inconclusive => "invalid",
+                    }
+                } else {
+                    status
+                };
                 statements.push(upstream_keys::refresh_statement(
                     d1,
                     org,

@@ -120,6 +120,7 @@ function createState(kind, options) {
     password: options.password ?? 'secret',
     accessToken: options.accessToken ?? 'fake-access-token',
     apiKey: options.apiKey ?? `sk-${randomKey(32)}`,
+    organization: options.organization ?? 'org-fake-own',
     mounts: options.mounts ?? RELAY_MOUNTS[kind],
     quotaPerUnit: options.quotaPerUnit ?? 500000,
     quota: options.quota ?? 2500000,
@@ -444,6 +445,11 @@ function handleGeneric(ctx) {
   } else {
     if (stripBearer(req.headers.authorization ?? '') !== state.apiKey || state.steer === 'expired') {
       return sendJson(res, 401, { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' } });
+    }
+    // As OpenAI: a key used with an organization it does not belong to is refused.
+    const org = req.headers['openai-organization'];
+    if (org !== undefined && org !== state.organization) {
+      return sendJson(res, 401, { error: { message: `OpenAI-Organization header should match organization for API key`, type: 'invalid_request_error', code: 'mismatched_organization' } });
     }
     if (ctx.path.endsWith('/models')) return sendJson(res, 200, { object: 'list', data: state.models.map((id) => ({ id, object: 'model', created: 1700000000, owned_by: 'system' })) });
   }

@@ -13,6 +13,8 @@ pub async fn table_rows(db: &D1Database, org: i64) -> Result<Vec<RouteRow>, Gate
     all(
         db,
         "SELECT r.id, r.model, r.upstream_model, r.station_id, r.upstream_key_id, s.base_url, s.platform, s.dialects, r.priority, r.weight, k.key_ciphertext, \
+                (SELECT json_group_array(json_object('feature', g.feature, 'until_ms', g.until_ms)) FROM station_dialect_gaps g \
+                 WHERE g.organization_id = r.organization_id AND g.station_id = r.station_id) AS gaps, \
                 m.input_usd_per_mtok, m.output_usd_per_mtok, m.cache_read_usd_per_mtok, \
                 CASE WHEN m.billing = 'per_call' THEN m.usd_per_call END AS usd_per_call \
          FROM route_entries r \

@@ -50,6 +50,25 @@ pub async fn exists(db: &D1Database, org: i64, id: i64) -> Result<bool, GatewayE
     Ok(row.is_some())
 }
 
+/// Puts a key of the station back into service (clearing its reason); false when the
+/// organization has no such key on that station.
+pub async fn enable(
+    db: &D1Database,
+    org: i64,
+    station_id: i64,
+    id: i64,
+    now: i64,
+) -> Result<bool, GatewayError> {
+    let row: Option<IdRow> = first(
+        db,
+        "UPDATE upstream_keys SET status = 'active', status_reason = NULL, updated_at = ?1 \
+         WHERE organization_id = ?2 AND station_id = ?3 AND id = ?4 RETURNING id",
+        &[num(now), num(org), num(station_id), num(id)],
+    )
+    .await?;
+    Ok(row.is_some())
+}
+
 #[derive(Deserialize)]
 struct Sealed {
     key_ciphertext: String,
@@ -70,12 +89,14 @@ pub async fn first_active_sealed(
     Ok(row.map(|r| r.key_ciphertext))
 }
 
-/// A key sync stored before: its panel id and hint.
+/// A key sync stored before: its panel id, hint, status and sealed key (for re-probing).
 #[derive(Deserialize)]
 pub struct KnownKey {
     pub id: i64,
     pub remote_id: String,
     pub key_hint: String,
+    pub status: String,
+    pub key_ciphertext: String,
 }
 
 /// The keys sync stored for the account.
@@ -86,7 +107,7 @@ pub async fn synced(
 ) -> Result<Vec<KnownKey>, GatewayError> {
     all(
         db,
-        "SELECT id, remote_id, key_hint FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND source = 'sync'",
+        "SELECT id, remote_id, key_hint, status, key_ciphertext FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND source = 'sync'",
         &[num(org), num(account_id)],
     )
     .await
@@ -114,8 +135,8 @@ pub struct ListedKey<'a> {
     pub group: &'a str,
 }
 
-/// Refreshes a known key from the panel's list. A key the station rejected stays invalid
-/// although the panel still lists it; an admin re-enables it.
+/// Refreshes a known key from the panel's list with the status sync decided (an invalid key
+/// stays invalid unless its new verification probe passed); a changed status drops the reason.
 pub fn refresh_statement(
     db: &D1Database,
     org: i64,
@@ -126,7 +147,7 @@ pub fn refresh_statement(
 ) -> Result<D1PreparedStatement, GatewayError> {
     stmt(
         db,
-        "UPDATE upstream_keys SET status = CASE WHEN status = 'invalid' AND ?1 = 'active' THEN 'invalid' ELSE ?1 END, \
+        "UPDATE upstream_keys SET status = ?1, status_reason = CASE WHEN ?1 = status THEN status_reason END, \
          name = ?2, group_name = ?3, updated_at = ?4 WHERE organization_id = ?5 AND id = ?6",
         &[status.into(), key.name.into(), key.group.into(), num(now), num(org), num(id)],
     )
