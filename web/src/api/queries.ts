@@ -12,6 +12,7 @@ import type {
   RouteEntry,
   Station,
   StationDetail,
+  StationDialects,
   StationModel,
   UpstreamKey,
 } from './types';
@@ -21,6 +22,7 @@ export const keys = {
   station: (id: number) => ['stations', id] as const,
   stationKeys: (id: number) => ['stations', id, 'tokens'] as const,
   stationModels: (id: number) => ['stations', id, 'models'] as const,
+  dialects: (id: number) => ['stations', id, 'dialects'] as const,
   balance: (id: number) => ['stations', id, 'balance'] as const,
   checkins: (id: number) => ['stations', id, 'checkins'] as const,
   routes: ['routes'] as const,
@@ -41,6 +43,7 @@ export const fetchers = {
   station: (api: ApiClient, id: number) => api.get<StationDetail>(`/api/provider/${id}`),
   stationKeys: (api: ApiClient, id: number) => api.get<UpstreamKey[]>(`/api/provider/${id}/tokens`),
   stationModels: (api: ApiClient, id: number) => api.get<StationModel[]>(`/api/provider/${id}/models`),
+  dialects: (api: ApiClient, id: number) => api.get<StationDialects>(`/api/provider/${id}/dialects`),
   balance: (api: ApiClient, id: number) => api.get<BalanceHistory[]>(`/api/provider/${id}/balance-history`),
   checkins: (api: ApiClient, id: number) => api.get<CheckinRecord[]>(`/api/provider/${id}/checkins`),
   routes: (api: ApiClient) => api.get<RouteEntry[]>('/api/route/'),

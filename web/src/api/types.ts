@@ -329,3 +329,11 @@ export interface KeyUsage {
   completion_tokens: number | null;
   cost_usd: number | null;
 }
+
+export interface StationDialects {
+  platform: string;
+  defaults: { dialect: string; prefix: string }[];
+  override: DialectRoute[] | null;
+  learned: { missing: string; learned_at: number; recheck_after: number; evidence: string | null }[];
+  applies: string;
+}

@@ -231,6 +231,7 @@ export const en = {
   'upstreamKeys.channels': 'Channels',
   'upstreamKeys.empty': 'No upstream keys',
   'upstreamKeys.emptyBody': 'Sync reads the station’s keys (and creates one when none is enabled).',
+  'upstreamKeys.enableKey': 'Re-enable key',
   'upstreamKeys.reenable': 'Re-enable account',
 
   'dialects.explain': 'Which API dialects the station serves natively. Other dialects are converted to the first one.',
@@ -239,6 +240,15 @@ export const en = {
   'dialects.primary': 'Primary dialect',
   'dialects.dialect': 'Dialect',
   'dialects.prefix': 'Path prefix',
+  'dialects.platformDefaults': 'Platform defaults',
+  'dialects.appliesOverride': 'The override below applies; learned facts are ignored for this station.',
+  'dialects.appliesDefaults': 'The defaults apply, minus what the relay learned the station lacks.',
+  'dialects.learned': 'Learned by the relay',
+  'dialects.noLearned': 'Nothing learned: every default dialect answered.',
+  'dialects.lacks': 'Lacks {dialect}',
+  'dialects.recheck': 'tried again {when}',
+  'dialects.forget': 'Forget learned facts',
+  'dialects.forgetBody': 'The relay tries the native dialects again on the next calls.',
   'dialects.addRow': 'Add dialect',
 
   'models.billing': 'Billing',

@@ -232,6 +232,7 @@ export const zh: Record<MessageKey, string> = {
   'upstreamKeys.channels': '通道',
   'upstreamKeys.empty': '没有上游密钥',
   'upstreamKeys.emptyBody': '同步会读取站点的密钥（没有可用密钥时会创建一个）。',
+  'upstreamKeys.enableKey': '重新启用密钥',
   'upstreamKeys.reenable': '重新启用账号',
 
   'dialects.explain': '站点原生支持的接口协议。其他协议会被转换为第一个协议。',
@@ -240,6 +241,15 @@ export const zh: Record<MessageKey, string> = {
   'dialects.primary': '主协议',
   'dialects.dialect': '协议',
   'dialects.prefix': '路径前缀',
+  'dialects.platformDefaults': '平台默认',
+  'dialects.appliesOverride': '下方的自定义生效；此站点不使用自动学习的结果。',
+  'dialects.appliesDefaults': '使用平台默认，并去掉中转自动发现站点不支持的协议。',
+  'dialects.learned': '中转自动发现',
+  'dialects.noLearned': '没有发现：所有默认协议都能正常响应。',
+  'dialects.lacks': '不支持 {dialect}',
+  'dialects.recheck': '{when}重新尝试',
+  'dialects.forget': '清除自动发现的结果',
+  'dialects.forgetBody': '后续调用会重新尝试原生协议。',
   'dialects.addRow': '添加协议',
 
   'models.billing': '计费方式',

@@ -251,10 +251,15 @@ function UpstreamKeys({ id, accounts }: { id: number; accounts: Account[] }) {
     mutationFn: (accountId: number) => api.post(`/api/provider/${id}/accounts/${accountId}/enable`),
     onSettled: () => queryClient.invalidateQueries({ queryKey: ['stations', id] }),
   });
+  const enableKey = useMutation({
+    mutationFn: (keyId: number) => api.post(`/api/provider/${id}/tokens/${keyId}/enable`),
+    onSettled: () => Promise.all([queryClient.invalidateQueries({ queryKey: ['stations', id] }), queryClient.invalidateQueries({ queryKey: keys.routes })]),
+  });
   const accountName = (aid: number) => accounts.find((a) => a.id === aid)?.name || `#${aid}`;
   return (
     <Card title={t('stations.tab.keys')}>
       {enable.error && <ErrorBox error={enable.error} />}
+      {enableKey.error && <ErrorBox error={enableKey.error} />}
       <QueryView query={list} empty={(d) => (d.length === 0 ? <EmptyState title={t('upstreamKeys.empty')} body={t('upstreamKeys.emptyBody')} /> : null)}>
         {(rows) => (
           <Table columns={[{ label: t('common.name') }, { label: t('upstreamKeys.key') }, { label: t('common.status') }, { label: t('accounts.account') }, { label: t('accounts.group') }, { label: t('upstreamKeys.channels'), num: true }]}>
@@ -270,6 +275,11 @@ function UpstreamKeys({ id, accounts }: { id: number; accounts: Account[] }) {
                     <td data-label={t('common.status')}>
                       <Badge tone={k.status === 'active' ? 'good' : 'bad'}>{k.status}</Badge>
                       {k.status_reason && <div className="muted small">{k.status_reason}</div>}
+                      {k.status !== 'active' && (
+                        <Button kind="ghost" busy={enableKey.isPending && enableKey.variables === k.id} onClick={() => enableKey.mutate(k.id)}>
+                          {t('upstreamKeys.enableKey')}
+                        </Button>
+                      )}
                     </td>
                     <td data-label={t('accounts.account')}>
                       {accountName(k.account_id)}
@@ -352,6 +362,7 @@ function Dialects({ station }: { station: Station }) {
   return (
     <Card title={t('stations.tab.dialects')}>
       <p className="muted">{t('dialects.explain')}</p>
+      <DialectFacts id={station.id} />
       <div className="segmented" role="radiogroup" aria-label={t('stations.tab.dialects')}>
         <button type="button" role="radio" aria-checked={!custom} onClick={() => setCustom(false)}>
           {t('dialects.defaults')}
@@ -393,6 +404,73 @@ function Dialects({ station }: { station: Station }) {
       )}
       <SubmitRow mutation={save} label={t('common.save')} onClick={() => save.mutate()} />
     </Card>
+  );
+}
+
+/** The platform's defaults and what the relay learned the station lacks (with a way to forget it). */
+function DialectFacts({ id }: { id: number }) {
+  const { t, lang } = useI18n();
+  const api = useApi();
+  const queryClient = useQueryClient();
+  const [forgetting, setForgetting] = useState(false);
+  const facts = useQuery({ queryKey: keys.dialects(id), queryFn: () => fetchers.dialects(api, id) });
+  const forget = useMutation({
+    mutationFn: () => api.delete(`/api/provider/${id}/dialects/learned`),
+    onSuccess: async () => {
+      await queryClient.invalidateQueries({ queryKey: keys.dialects(id) });
+      setForgetting(false);
+    },
+  });
+  return (
+    <QueryView query={facts}>
+      {(d) => (
+        <div className="grid-2 facts">
+          <div>
+            <h3>{t('dialects.platformDefaults')}</h3>
+            <ul className="chips">
+              {d.defaults.map((r) => (
+                <li key={r.dialect} className="chip">
+                  <code>{r.dialect}</code>
+                  <span className="muted small">{r.prefix}</span>
+                </li>
+              ))}
+            </ul>
+            <p className="muted small">{d.override ? t('dialects.appliesOverride') : t('dialects.appliesDefaults')}</p>
+          </div>
+          <div>
+            <h3>{t('dialects.learned')}</h3>
+            {d.learned.length === 0 ? (
+              <p className="muted">{t('dialects.noLearned')}</p>
+            ) : (
+              <>
+                <ul className="list">
+                  {d.learned.map((f) => (
+                    <li key={f.missing}>
+                      <Badge tone="warn">{t('dialects.lacks', { dialect: f.missing })}</Badge>
+                      <span className="muted small">{t('dialects.recheck', { when: formatRelative(f.recheck_after, lang) })}</span>
+                      {f.evidence && <span className="small">{f.evidence}</span>}
+                    </li>
+                  ))}
+                </ul>
+                <Button kind="ghost" onClick={() => setForgetting(true)}>
+                  {t('dialects.forget')}
+                </Button>
+              </>
+            )}
+          </div>
+          <Confirm
+            open={forgetting}
+            title={t('dialects.forget')}
+            body={t('dialects.forgetBody')}
+            confirmLabel={t('dialects.forget')}
+            busy={forget.isPending}
+            error={forget.error}
+            onConfirm={() => forget.mutate()}
+            onClose={() => setForgetting(false)}
+          />
+        </div>
+      )}
+    </QueryView>
   );
 }
 
