@@ -1,6 +1,6 @@
 // The signed-in state shared by every page: the API client, the session, the organizations the
 // principal can act in, the current one (remembered) and the role there.
-import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useMemo, useRef, useState, type ReactNode } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiClient, localSessionStore, type Session } from './api/client';
 import type { Organization, Role } from './api/types';
@@ -34,7 +34,8 @@ export function AppStateProvider({ apiBase, children }: { apiBase: string; child
     const raw = Number(localStorage.getItem(ORG_KEY));
     return Number.isInteger(raw) && raw > 0 ? raw : null;
   });
-  const orgRef = useMemo(() => ({ current: orgId }), []); // eslint-disable-line react-hooks/exhaustive-deps
+  // The client reads the organization through a ref: it is built once and must see changes.
+  const orgRef = useRef<number | null>(orgId);
   orgRef.current = orgId;
 
   const api = useMemo(

@@ -111,6 +111,10 @@ test('admin signs in with the token, adds a station by URL with auto-detect, syn
   assert.match(await models.getByRole('row').filter({ hasText: 'gpt-4o-mini' }).innerText(), /\$0\.15\s+\$0\.60/);
   await page.getByRole('tab', { name: 'Upstream keys' }).click();
   await page.getByText('active', { exact: true }).first().waitFor();
+  await page.getByRole('tab', { name: 'Dialects' }).click();
+  await page.getByRole('heading', { name: 'Platform defaults' }).waitFor();
+  await page.locator('.chip').getByText('openai-chat', { exact: true }).waitFor();
+  await page.getByText('Nothing learned: every default dialect answered.').waitFor();
 
   await page.getByRole('link', { name: 'Models & routes' }).click();
   await heading(page, 'Models & routes');
