@@ -146,16 +146,11 @@ pub(super) async fn attempt_channels<'a>(
                 .and_then(|v| parse_retry_after(&v));
             let text = upstream::error_text(&resp).await;
             let learnable = learnable(serving, outbound.endpoint, &outbound.path_and_query);
-            match failover::judge(status, text.as_bytes(), learnable.is_some()) {
-                Verdict::RouteMissing => {
-                    let Some(feature) = learnable else {
-                        break Fault::Http {
-                            status,
-                            text,
-                            retry_after_s,
-                            probe_key: false,
-                        };
-                    };
+            match (
+                failover::judge(status, text.as_bytes(), learnable.is_some()),
+                learnable,
+            ) {
+                (Verdict::RouteMissing, Some(feature)) => {
                     let evidence = format!(
                         "HTTP {status}: {}",
                         upstream_message(text.as_bytes()).unwrap_or(text)
@@ -174,7 +169,15 @@ pub(super) async fn attempt_channels<'a>(
                         return finish(Ok((answer, channel, None)), &tried, found);
                     }
                 }
-                Verdict::Deliver => {
+                (Verdict::ChannelFault { probe_key }, _) => {
+                    break Fault::Http {
+                        status,
+                        text,
+                        retry_after_s,
+                        probe_key,
+                    }
+                }
+                (Verdict::Deliver | Verdict::RouteMissing, _) => {
                     // The request itself is at fault: the client gets the upstream's answer as is.
                     let answer = match &conversion {
                         Some(ctx) => {
@@ -184,14 +187,6 @@ pub(super) async fn attempt_channels<'a>(
                         None => passthrough_error(status, &text, resp.headers()),
                     };
                     return finish(Ok((answer, channel, None)), &tried, found);
-                }
-                Verdict::ChannelFault { probe_key } => {
-                    break Fault::Http {
-                        status,
-                        text,
-                        retry_after_s,
-                        probe_key,
-                    }
                 }
             }
         };
