@@ -161,6 +161,10 @@ pub(super) async fn attempt_channels<'a>(
                     {
                         worker::console_error!("remembering a missing dialect failed: {e:?}");
                     }
+                    let env = app.env.clone();
+                    app.ctx.wait_until(async move {
+                        routes::publish_after_commit(&env, org).await;
+                    });
                     serving = serving.without(feature);
                     if let CallPlan::LocalCount(dialect) =
                         plan_call(outbound.endpoint, serving, &outbound.path_and_query)
