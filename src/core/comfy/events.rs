@@ -121,7 +121,7 @@ impl Tracker {
         };
         let id = run.run;
         let mut events = Vec::new();
-        let mut start = |run: &mut Followed, events: &mut Vec<RunEvent>| {
+        let start = |run: &mut Followed, events: &mut Vec<RunEvent>| {
             if !run.started {
                 run.started = true;
                 events.push(RunEvent::new("started", json!({"run": id})));
