@@ -312,6 +312,41 @@ pub fn queue_position(queue: &Value, prompt_id: &str) -> Option<usize> {
     pending.iter().position(is_it).map(|i| i + 1)
 }
 
+/// The reason ComfyUI refused a prompt (`POST /prompt` 400: `error` and `node_errors`).
+pub fn prompt_rejection(body: &Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(nodes) = body.get("node_errors").and_then(Value::as_object) {
+        for (id, node) in nodes {
+            let class = node
+                .get("class_type")
+                .and_then(Value::as_str)
+                .unwrap_or("node");
+            for error in node
+                .get("errors")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let text = |key: &str| error.get(key).and_then(Value::as_str).unwrap_or("");
+                let detail = match text("details") {
+                    "" => String::new(),
+                    d => format!(" ({d})"),
+                };
+                parts.push(format!("{class} (node {id}): {}{detail}", text("message")));
+            }
+        }
+    }
+    if parts.is_empty() {
+        let error = body.get("error");
+        let message = error
+            .and_then(|e| e.get("message").or(Some(e)))
+            .and_then(Value::as_str)
+            .unwrap_or("the server refused the prompt");
+        parts.push(message.to_string());
+    }
+    parts.join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,6 +426,21 @@ mod tests {
         t.on_message(&json!({"type": "execution_success", "data": {"prompt_id": "a"}}));
         assert_eq!(names(&t.cancel_all()), ["cancelled"]);
         assert_eq!(t.outcomes()[1], (2, Outcome::Cancelled));
+    }
+
+    #[test]
+    fn a_refused_prompt_names_the_node_and_the_detail() {
+        let body = json!({"error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation"},
+            "node_errors": {"4": {"class_type": "CheckpointLoaderSimple", "dependent_outputs": ["9"], "errors": [
+                {"type": "value_not_in_list", "message": "Value not in list", "details": "ckpt_name: 'x' not in []"}]}}});
+        assert_eq!(
+            prompt_rejection(&body),
+            "CheckpointLoaderSimple (node 4): Value not in list (ckpt_name: 'x' not in [])"
+        );
+        assert_eq!(
+            prompt_rejection(&json!({"error": {"message": "no prompt"}, "node_errors": {}})),
+            "no prompt"
+        );
     }
 
     #[test]

@@ -6,4 +6,5 @@ pub mod assistant;
 pub mod events;
 pub mod fill;
 pub mod object_info;
+pub mod server;
 pub mod template;

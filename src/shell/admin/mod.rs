@@ -3,6 +3,7 @@
 //! Answers `{"success":true,"data":…}`; errors are rendered by `shell::respond`.
 
 mod accounts;
+mod assistant;
 mod jobs;
 mod keys;
 mod logs;
@@ -64,6 +65,7 @@ pub async fn dispatch(
             keys::dispatch(req, app, &caller, rest).await
         }
         (_, ["route", rest @ ..]) => routes::dispatch(req, app, org, rest).await,
+        (_, ["assistant", rest @ ..]) => assistant::dispatch(req, app, &caller, rest).await,
         (Method::Get, ["log"]) => logs::list(req, app, org, LogScope::Organization).await,
         (Method::Get, ["log", "self"]) => {
             logs::list(req, app, org, LogScope::KeysOf(caller.user_id)).await
