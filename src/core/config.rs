@@ -64,6 +64,10 @@ settings! {
     job_subrequest_budget: "JOB_SUBREQUEST_BUDGET" = 40, 0, 1_000_000;
     /// Wait before a usage-log batch is written.
     log_flush_ms: "LOG_FLUSH_MS" = 1000, 0, 10_000;
+    /// The largest JSON (or other non-multipart) request body relayed, in MB; past it, a 413.
+    max_json_body_mb: "MAX_JSON_BODY_MB" = 32, 1, 1024;
+    /// The largest multipart upload relayed, in MB; past it, a 413.
+    max_multipart_body_mb: "MAX_MULTIPART_BODY_MB" = 100, 1, 1024;
 }
 
 #[cfg(test)]
@@ -92,6 +96,8 @@ mod tests {
                 client_stall_seconds: 30,
                 job_subrequest_budget: 40,
                 log_flush_ms: 1000,
+                max_json_body_mb: 32,
+                max_multipart_body_mb: 100,
             }
         );
         for s in SETTINGS {
@@ -100,7 +106,7 @@ mod tests {
         let mut names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 7);
+        assert_eq!(names.len(), 9);
     }
 
     #[test]

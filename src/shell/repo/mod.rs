@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod assistant;
+pub mod dialect_gaps;
 pub mod gateway_keys;
 pub mod history;
 pub mod organizations;
