@@ -3,6 +3,7 @@
 
 mod admin;
 mod app;
+mod assistant;
 mod auth;
 mod cache;
 mod catalog;

@@ -3,6 +3,7 @@
 //! Answers `{"success":true,"data":…}`; errors are rendered by `shell::respond`.
 
 mod accounts;
+mod assistant;
 mod channels;
 mod jobs;
 mod keys;
@@ -70,6 +71,7 @@ pub async fn dispatch(
         }
         (Method::Get, ["route", "pins"]) => channels::list_pins(req, app, org).await,
         (_, ["route", rest @ ..]) => routes::dispatch(req, app, org, rest).await,
+        (_, ["assistant", rest @ ..]) => assistant::dispatch(req, app, &caller, rest).await,
         (Method::Get, ["log"]) => logs::list(req, app, org, LogScope::Organization).await,
         (Method::Get, ["log", "self"]) => {
             logs::list(req, app, org, LogScope::KeysOf(caller.user_id)).await
