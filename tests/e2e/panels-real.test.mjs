@@ -325,3 +325,21 @@ test("DoneHub: a Gemini relay its admin switched off is not served; Gemini calls
   assert.ok(!posts.some((p) => p.startsWith('/gemini/')), posts.join(' '));
   assert.ok(posts.includes('/v1/chat/completions'), posts.join(' '));
 });
+
+test("OneHub: a Claude relay switched off (403 'not supported', no status flag) is converted, and the key stays valid", async () => {
+  const { fake, id } = await station('onehub', 'onehub-no-claude', { models: ['oh-claude'], switchedOff: ['claude'] });
+  const report = await sync(id);
+  assert.deepEqual(report.errors, []);
+  const minted = await admin('/api/agg-token/', { method: 'POST', body: { name: 'oh' } });
+  const res = await call(gw.url, '/v1/messages', {
+    method: 'POST',
+    token: minted.body.data.key,
+    headers: { 'anthropic-version': '2023-06-01' },
+    body: { model: 'oh-claude', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] },
+  });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  const posts = fake.requests.filter((r) => r.method === 'POST').map((r) => r.path);
+  assert.deepEqual(posts, ['/claude/v1/messages', '/v1/chat/completions'], 'tried natively, then converted');
+  const [key] = await rows('SELECT status FROM upstream_keys WHERE station_id = ?', id);
+  assert.equal(key.status, 'active', 'a switched-off dialect is not a bad key');
+});
