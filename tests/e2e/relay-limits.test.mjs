@@ -21,14 +21,12 @@ after(async () => {
 const big = 'x'.repeat(1100 * 1024);
 
 test('an over-limit body is refused with a 413 in each dialect, before any station', async () => {
-  const t0 = Date.now();
   const seen = ctx.stations.main.fake.requests.length;
   const openai = await call(ctx.gw.url, '/v1/chat/completions', {
     method: 'POST', token: ctx.key, body: { model: 'gpt-4o', messages: [{ role: 'user', content: big }] },
   });
   assert.equal(openai.status, 413, JSON.stringify(openai.body).slice(0, 300));
   assert.equal(openai.body.error.code, 'request_too_large');
-  console.log('413 took', Date.now() - t0, 'ms');
   assert.match(openai.body.error.message, /limit of 1 MB \(MAX_JSON_BODY_MB\)/);
   const anthropic = await call(ctx.gw.url, '/v1/messages', {
     method: 'POST', headers: { 'x-api-key': ctx.key, 'anthropic-version': '2023-06-01' },
