@@ -15,13 +15,18 @@
 //!     None => PanelStatus::usd(),
 //! };
 //! adapter.self_request(&cred)?            → adapter.parse_balance(s, &b, status.quota_per_unit)?
-//! adapter.models_request(&cred)?          → adapter.parse_models(s, &b)?
+//! adapter.subscriptions_request(&cred)?   → adapter.parse_subscriptions(s, &b, balance)?
+//! adapter.models_request(&cred)?          → adapter.parse_models(s, &b)?   (union of groups)
 //! adapter.groups_request(&cred)?          → adapter.parse_groups(s, &b)?   (the group's ratio)
 //! adapter.pricing_request(&cred)?         → adapter.parse_pricing(s, &b, &PriceBasis{..})?
 //! let mut page = adapter.first_token_page();             // keys, 25+ per account
 //! loop { adapter.tokens_request(&cred, page)? → adapter.parse_tokens(s, &b, page, seen)?
-//!        (masked keys: adapter.token_key_request(&cred, id)? → adapter.parse_token_key(s, &b)?)
 //!        follow batch.next_page }
+//! masked keys, ≤100 a call: adapter.token_keys_request(&cred, ids)? → adapter.parse_token_keys(s, &b)?
+//!        (404: one by one, adapter.token_key_request(&cred, id)? → adapter.parse_token_key(s, &b)?;
+//!         a 429 `is_rate_limited`: stop, keep what was revealed)
+//! per key group: adapter.key_models_request(key, primary)? → adapter.parse_key_models(s, &b, primary)?
+//!        (its dialects: relay_paths::key_dialects(platform, &token.platform, &status.switched_off))
 //! none enabled → adapter.create_token_request(&cred, name)? → adapter.parse_created_token(s, &b)?
 //!                (None: list again)
 //! adapter.checkin_request(&cred)?         → adapter.parse_checkin(s, &b, status.quota_per_unit)
@@ -34,8 +39,8 @@
 //! (the shell skips that step) and `Err(PanelError::Credential)` when the credential cannot make
 //! the call. Every parser takes the raw HTTP status and body, so envelopes, auth failures, WAF
 //! challenges and malformed bodies are classified in one place per family. Generic providers have
-//! no key list: the account's API key is the channel key. Sub2API lists models per relay key:
-//! call `models_request` with `Credential::ApiKey`. Detection lives in [`detect`]; which dialects
+//! no key list: the account's API key is the channel key. Sub2API lists models per relay key only.
+//! Detection lives in [`detect`]; which dialects
 //! a platform serves on which paths in [`relay_paths`].
 
 /// A recorded-shape body from `tests/fixtures/panels/`.
