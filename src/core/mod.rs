@@ -2,6 +2,7 @@
 
 pub mod convert;
 pub mod cooldown;
+pub mod cors;
 pub mod crypto;
 pub mod dialect;
 pub mod endpoint;

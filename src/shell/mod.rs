@@ -10,6 +10,7 @@ mod auth;
 mod cache;
 mod catalog;
 mod cooldown_do;
+mod cors;
 mod db;
 mod embeddings;
 mod gateway_keys;
@@ -41,9 +42,13 @@ fn start() {
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let app = App::new(env, ctx);
     let path = req.path();
+    if let Some(answer) = cors::preflight(&req, &app, &path) {
+        return Ok(answer);
+    }
     let format = error_format_for(&path, &req);
+    let origin = cors::origin(&req);
     let result = dispatch(req, &app, &path).await;
-    Ok(respond(result, format))
+    Ok(cors::decorate(origin, &app, &path, respond(result, format)))
 }
 
 #[event(scheduled)]

@@ -58,7 +58,8 @@ export function gatewayWorker(bindings) {
     scriptPath: join(ROOT, 'build', 'worker', 'shim.mjs'),
     // worker-build emits ES modules with a .js extension (build/package.json says "type": "module").
     modulesRules: [{ type: 'ESModule', include: ['**/*.js', '**/*.mjs'] }, ...workerOptions.modulesRules],
-    bindings: { ...workerOptions.bindings, ...bindings },
+    // Fake stations listen on 127.0.0.1: lift the outbound-URL guard (the security suite turns it off).
+    bindings: { ...workerOptions.bindings, ALLOW_PRIVATE_UPSTREAMS: 'true', ...bindings },
   };
 }
 
