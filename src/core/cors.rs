@@ -225,7 +225,9 @@ mod tests {
             )
             .unwrap();
         assert!(h.contains(&("Access-Control-Allow-Origin", "https://app.test".into())));
-        assert!(!h.iter().any(|(k, _)| *k == "Access-Control-Allow-Credentials"));
+        assert!(!h
+            .iter()
+            .any(|(k, _)| *k == "Access-Control-Allow-Credentials"));
         assert!(any.answer(Surface::Admin, "https://app.test").is_empty());
     }
 }

@@ -6,6 +6,7 @@ use super::admin::{json_body, nonempty, ok, parse_id, unknown_endpoint};
 use super::app::{json_response, now_ms, App};
 use super::db::{self, num, AccountRow, NewAccount};
 use super::jobs::{checkin_account, run_job, station_state, CheckinRecord};
+use super::plans::org_limits;
 use super::routes;
 use super::sync::{station_platform, sync_station};
 use super::upstream::send_panel;
@@ -112,7 +113,8 @@ async fn create_station(req: &mut Request, app: &App, org: i64) -> Result<Respon
     let station = json_body::<NewStationInput>(req).await?.validate()?;
     let sealed = seal_credential(&*app.secret_box()?, &station.credential)?;
     let d1 = app.db()?;
-    let id = db::insert_station(&d1, org, &station, &sealed, now_ms()).await?;
+    let limits = org_limits(&d1, org).await?;
+    let id = db::insert_station(&d1, org, &station, &sealed, now_ms(), limits).await?;
     let view = station_view(&d1, org, id).await?;
     Ok(json_response(&json!({"success": true, "data": view}), 201))
 }
@@ -284,7 +286,8 @@ async fn create_account(
         panel_user_id: credential.user_id(),
         checkin_enabled: change.checkin_enabled.unwrap_or(false),
     };
-    let id = db::insert_account(&d1, org, station_id, &account, now_ms()).await?;
+    let limits = org_limits(&d1, org).await?;
+    let id = db::insert_account(&d1, org, station_id, &account, now_ms(), limits).await?;
     let view = account_view(&d1, org, station_id, id).await?;
     Ok(json_response(&json!({"success": true, "data": view}), 201))
 }

@@ -59,7 +59,12 @@ pub fn preflight(req: &Request, app: &App, path: &str) -> Option<Response> {
             );
         }
     };
-    Some(Response::builder().with_status(status).with_headers(headers).empty())
+    Some(
+        Response::builder()
+            .with_status(status)
+            .with_headers(headers)
+            .empty(),
+    )
 }
 
 /// Adds the CORS headers for the request's origin when it is allowed; otherwise the answer is

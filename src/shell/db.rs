@@ -4,6 +4,7 @@
 use crate::core::error::GatewayError;
 use crate::core::gateway_key::GatewayKeyRecord;
 use crate::core::panels::relay_paths::{deserialize_override, stored_override, DialectRoute};
+use crate::core::plans::{Limit, PlanLimits};
 use crate::core::routing::RouteRow;
 use crate::core::station::NewStation;
 use serde::{Deserialize, Serialize};
@@ -149,6 +150,7 @@ pub async fn insert_station(
     s: &NewStation,
     sealed_credential: &str,
     now: i64,
+    limits: PlanLimits,
 ) -> Result<i64, GatewayError> {
     let existing: Option<IdRow> = first(
         db,
@@ -165,14 +167,12 @@ pub async fn insert_station(
     let station: Option<IdRow> = first(
         db,
         "INSERT INTO stations (organization_id, name, platform, base_url, weight, priority, checkin_enabled, dialects, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) RETURNING id",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9 WHERE (SELECT COUNT(*) FROM stations WHERE organization_id = ?1) < ?10 RETURNING id",
         &[num(org), s.name.as_str().into(), s.platform.as_str().into(), s.base_url.as_str().into(), num(s.weight), num(s.priority), num(i64::from(s.checkin_enabled)),
-          opt_str(stored_override(s.dialects.as_deref())?.as_deref()), num(now)],
+          opt_str(stored_override(s.dialects.as_deref())?.as_deref()), num(now), num(limits.stations)],
     )
     .await?;
-    let station_id = station
-        .ok_or_else(|| GatewayError::Internal("station insert returned no id".into()))?
-        .id;
+    let station_id = station.ok_or_else(|| limits.exceeded(Limit::Stations))?.id;
     let account = NewAccount {
         name: &s.name,
         kind: s.credential.kind().as_str(),
@@ -180,7 +180,16 @@ pub async fn insert_station(
         panel_user_id: &s.panel_user_id,
         checkin_enabled: s.checkin_enabled,
     };
-    insert_account(db, org, station_id, &account, now).await?;
+    if let Err(e) = insert_account(db, org, station_id, &account, now, limits).await {
+        // Over the account limit: the station goes again, so no station is left without one.
+        run(
+            db,
+            "DELETE FROM stations WHERE organization_id = ?1 AND id = ?2",
+            &[num(org), num(station_id)],
+        )
+        .await?;
+        return Err(e);
+    }
     Ok(station_id)
 }
 
@@ -200,17 +209,16 @@ pub async fn insert_account(
     station_id: i64,
     a: &NewAccount<'_>,
     now: i64,
+    limits: PlanLimits,
 ) -> Result<i64, GatewayError> {
     let row: Option<IdRow> = first(
         db,
         "INSERT INTO accounts (organization_id, station_id, name, credential_kind, credential_ciphertext, panel_user_id, checkin_enabled, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING id",
-        &[num(org), num(station_id), a.name.into(), a.kind.into(), a.sealed_credential.into(), a.panel_user_id.into(), num(i64::from(a.checkin_enabled)), num(now)],
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8 WHERE (SELECT COUNT(*) FROM accounts WHERE organization_id = ?1) < ?9 RETURNING id",
+        &[num(org), num(station_id), a.name.into(), a.kind.into(), a.sealed_credential.into(), a.panel_user_id.into(), num(i64::from(a.checkin_enabled)), num(now), num(limits.accounts)],
     )
     .await?;
-    Ok(row
-        .ok_or_else(|| GatewayError::Internal("account insert returned no id".into()))?
-        .id)
+    Ok(row.ok_or_else(|| limits.exceeded(Limit::Accounts))?.id)
 }
 
 /// An account with its credential (and login session) still sealed.

@@ -1,6 +1,7 @@
 //! Gateway keys (`/api/agg-token/…` and `/api/user-api-keys/…`, the same keys): list, create
-//! (full key shown once, within the plan's key limit), edit, delete. Members see and manage
-//! only their own keys; admins and the owner every key of the organization.
+//! (full key shown once, within the plan's key limit), edit, delete, and the organization's
+//! default bounds of a member's new key. Members see and manage only their own keys and may only
+//! tighten them; admins and the owner every key of the organization, in both directions.
 
 use super::admin::{json_body, ok, parse_id};
 use super::app::{json_response, now_ms, App};
@@ -9,7 +10,7 @@ use super::cache;
 use super::db::{self, num, opt_num};
 use super::plans::org_limits;
 use crate::core::error::GatewayError;
-use crate::core::gateway_key::{cidr_contains, mint_key};
+use crate::core::gateway_key::{cidr_contains, mint_key, BoundsChange, KeyBounds};
 use crate::core::plans::Limit;
 use crate::core::roles::{can, Action};
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,8 @@ pub async fn dispatch(
     segments: &[&str],
 ) -> Result<Response, GatewayError> {
     match (req.method(), segments) {
+        (Method::Get, ["defaults"]) => ok(key_defaults(app, caller.org).await?),
+        (Method::Put, ["defaults"]) => set_key_defaults(req, app, caller).await,
         (Method::Get, []) => list(app, caller).await,
         (Method::Post, []) => create(req, app, caller).await,
         (Method::Put | Method::Patch, [id]) => update(req, app, caller, parse_id(id)?).await,
@@ -75,6 +78,17 @@ impl KeyInput {
         Ok(())
     }
 
+    fn change(&self) -> BoundsChange {
+        BoundsChange {
+            enabled: self.enabled,
+            expires_at: self.expires_at,
+            models: self.models.clone(),
+            allowed_ips: self.allowed_ips.clone(),
+            request_limit: self.request_limit,
+            cost_limit_usd: self.cost_limit_usd,
+        }
+    }
+
     fn json_list(list: &Option<Vec<String>>) -> JsValue {
         list.as_ref()
             .and_then(|l| serde_json::to_string(l).ok())
@@ -82,18 +96,86 @@ impl KeyInput {
     }
 }
 
+/// The settings row that holds the organization's default bounds of a member's new key.
+const KEY_DEFAULTS: &str = "key_defaults";
+
+/// The bounds a member's new key starts from (an admin sets them; unset: unbounded).
+async fn key_defaults(app: &App, org: i64) -> Result<KeyBounds, GatewayError> {
+    let row: Option<ValueRow> = db::first(
+        &app.db()?,
+        "SELECT value FROM settings WHERE organization_id = ?1 AND key = ?2",
+        &[num(org), KEY_DEFAULTS.into()],
+    )
+    .await?;
+    let unbounded = KeyBounds {
+        enabled: true,
+        ..KeyBounds::default()
+    };
+    Ok(row
+        .and_then(|r| serde_json::from_str(&r.value).ok())
+        .unwrap_or(unbounded))
+}
+
+#[derive(Deserialize)]
+struct ValueRow {
+    value: String,
+}
+
+/// `PUT /api/agg-token/defaults` (admins and owner): the bounds every member's new key gets.
+async fn set_key_defaults(
+    req: &mut Request,
+    app: &App,
+    caller: &Caller,
+) -> Result<Response, GatewayError> {
+    caller.require(Action::ManageAllKeys)?;
+    let input: KeyInput = json_body(req).await?;
+    input.validate(now_ms())?;
+    let bounds = KeyBounds {
+        enabled: true,
+        ..KeyBounds::default()
+    }
+    .apply(&input.change());
+    let json = serde_json::to_string(&bounds).map_err(|e| GatewayError::Internal(e.to_string()))?;
+    db::run(
+        &app.db()?,
+        "INSERT INTO settings (organization_id, key, value, updated_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (organization_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        &[num(caller.org), KEY_DEFAULTS.into(), json.into(), num(now_ms())],
+    )
+    .await?;
+    ok(bounds)
+}
+
 /// The key is created for the caller (the instance admin's keys have no user) as long as the
 /// organization is under its plan's key limit — counted in the same statement as the insert.
+/// A member's key starts from the organization's defaults and may only be tighter.
 async fn create(req: &mut Request, app: &App, caller: &Caller) -> Result<Response, GatewayError> {
     let input: KeyInput = json_body(req).await?;
     let now = now_ms();
     input.validate(now)?;
+    let base = if can(caller.role, Action::ManageAllKeys) {
+        KeyBounds {
+            enabled: true,
+            ..KeyBounds::default()
+        }
+    } else {
+        let defaults = key_defaults(app, caller.org).await?;
+        defaults.check_tightening(&input.change())?;
+        defaults
+    };
+    let bounds = base.apply(&input.change());
+    let input = KeyInput {
+        expires_at: bounds.expires_at,
+        request_limit: bounds.request_limit,
+        cost_limit_usd: bounds.cost_limit_usd,
+        ..input
+    };
     let d1 = app.db()?;
     let limits = org_limits(&d1, caller.org).await?;
     let minted = mint_key()?;
     let name = input.name.clone().unwrap_or_default();
-    let models = input.models.clone().unwrap_or_default();
-    let ips = input.allowed_ips.clone().unwrap_or_default();
+    let models = bounds.models;
+    let ips = bounds.allowed_ips;
     let row: Option<db::IdRow> = db::first(
         &d1,
         "INSERT INTO gateway_keys (organization_id, user_id, name, key_hash, key_hint, expires_at, allowed_models, allowed_ips, request_limit, cost_limit_usd, created_at, updated_at) \
@@ -173,6 +255,12 @@ async fn update(
     let input: KeyInput = json_body(req).await?;
     input.validate(now_ms())?;
     let (all, user) = scope(caller);
+    if !can(caller.role, Action::ManageAllKeys) {
+        // A member renames, revokes or tightens their own key; loosening is an admin's.
+        current_bounds(app, caller, id)
+            .await?
+            .check_tightening(&input.change())?;
+    }
     let row: Option<HashRow> = db::first(
         &app.db()?,
         "UPDATE gateway_keys SET name = COALESCE(?1, name), expires_at = COALESCE(?2, expires_at), allowed_models = COALESCE(?3, allowed_models), \
@@ -186,6 +274,38 @@ async fn update(
     .await?;
     cache::forget_key(&row.ok_or_else(|| not_found(id))?.key_hash);
     ok(json!({"id": id, "updated": true}))
+}
+
+#[derive(Deserialize)]
+struct BoundsRow {
+    enabled: i64,
+    expires_at: Option<i64>,
+    allowed_models: String,
+    allowed_ips: String,
+    request_limit: Option<i64>,
+    cost_limit_usd: Option<f64>,
+}
+
+/// The bounds of a key the caller may manage (404 otherwise).
+async fn current_bounds(app: &App, caller: &Caller, id: i64) -> Result<KeyBounds, GatewayError> {
+    let (all, user) = scope(caller);
+    let row: Option<BoundsRow> = db::first(
+        &app.db()?,
+        "SELECT enabled, expires_at, allowed_models, allowed_ips, request_limit, cost_limit_usd FROM gateway_keys \
+         WHERE organization_id = ?1 AND id = ?2 AND (?3 = 1 OR user_id = ?4)",
+        &[num(caller.org), num(id), all, user],
+    )
+    .await?;
+    let row = row.ok_or_else(|| not_found(id))?;
+    let list = |json: &str| serde_json::from_str::<Vec<String>>(json).unwrap_or_default();
+    Ok(KeyBounds {
+        enabled: row.enabled != 0,
+        expires_at: row.expires_at,
+        models: list(&row.allowed_models),
+        allowed_ips: list(&row.allowed_ips),
+        request_limit: row.request_limit,
+        cost_limit_usd: row.cost_limit_usd,
+    })
 }
 
 async fn delete(app: &App, caller: &Caller, id: i64) -> Result<Response, GatewayError> {

@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::{D1Database, Method, Request, Response};
 
+/// Organizations one user may own unless the `MAX_ORGS_PER_USER` var says otherwise.
+const DEFAULT_MAX_ORGS_PER_USER: i64 = 3;
+
 #[derive(Serialize, Deserialize)]
 struct OrgView {
     id: i64,
@@ -165,13 +168,20 @@ async fn create(
     };
     let slug = format!("{}-{}", slug_base(&name), random_token("", 8)?);
     let now = now_ms();
+    // A user owns at most MAX_ORGS_PER_USER organizations (counted in the insert itself, so
+    // parallel creates cannot pass it); the instance admin is not limited.
+    let max_owned = match principal.user_id {
+        Some(_) => app.var_i64("MAX_ORGS_PER_USER", DEFAULT_MAX_ORGS_PER_USER),
+        None => i64::MAX,
+    };
     db::batch(
         &d1,
         vec![
             db::stmt(
                 &d1,
-                "INSERT INTO organizations (name, slug, plan, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                &[name.as_str().into(), slug.as_str().into(), plan.as_str().into(), num(now)],
+                "INSERT INTO organizations (name, slug, plan, created_at, updated_at) SELECT ?1, ?2, ?3, ?4, ?4 \
+                 WHERE (SELECT COUNT(*) FROM memberships WHERE user_id = ?5 AND role = 'owner') < ?6",
+                &[name.as_str().into(), slug.as_str().into(), plan.as_str().into(), num(now), num(owner), num(max_owned)],
             )?,
             db::stmt(
                 &d1,
@@ -188,6 +198,11 @@ async fn create(
         &[slug.as_str().into()],
     )
     .await?;
+    let org = org.ok_or_else(|| {
+        GatewayError::Forbidden(format!(
+            "org_limit_per_user: a user may own at most {max_owned} organizations"
+        ))
+    })?;
     Ok(json_response(&json!({"success": true, "data": org}), 201))
 }
 

@@ -98,3 +98,94 @@ test('CORS preflight from a foreign origin, an unknown method or header is refus
   assert.equal(relay.status, 403);
   assert.equal(relay.headers.get('access-control-allow-origin'), null);
 });
+
+/** A user who owns a fresh Free organization, with an invited member; returns tokens and ids. */
+async function orgWithMember(name) {
+  const owner = await register(`owner@${name}.test`);
+  const created = await api('/api/organizations', owner.access_token, { method: 'POST', body: { name } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id = created.body.data.id;
+  const inv = await api(`/api/organizations/${id}/invitations`, owner.access_token, { method: 'POST', body: { email: `member@${name}.test`, role: 'member' } });
+  const member = await register(`member@${name}.test`);
+  assert.equal((await api(`/api/invitations/${inv.body.data.token}/accept`, member.access_token, { method: 'POST' })).status, 200);
+  const hdr = { 'x-organization-id': String(id) };
+  return { id, hdr, owner: owner.access_token, member: member.access_token, ownerId: owner.user.id };
+}
+
+test('plan self-upgrade: an owner cannot set their own plan; only the instance admin can', async () => {
+  const o = await orgWithMember('upgrade');
+  const res = await unchanged(() => api(`/api/organizations/${o.id}`, o.owner, { method: 'PATCH', body: { plan: 'enterprise' } }));
+  assert.equal(res.status, 403, JSON.stringify(res.body));
+  assert.match(res.body.error.message, /change the plan/);
+  const both = await unchanged(() => api(`/api/organizations/${o.id}`, o.owner, { method: 'PATCH', body: { name: 'renamed', plan: 'pro' } }));
+  assert.equal(both.status, 403, 'a rename does not carry a plan change through');
+  const byAdmin = await asAdmin(`/api/organizations/${o.id}`, { method: 'PATCH', body: { plan: 'pro' } });
+  assert.equal(byAdmin.body.data.plan, 'pro');
+});
+
+test('organization creation is limited per user (MAX_ORGS_PER_USER, default 3)', async () => {
+  const user = await register('many-orgs@example.test');
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await api('/api/organizations', user.access_token, { method: 'POST', body: { name: `mine-${i}` } })).status, 201);
+  }
+  const fourth = await unchanged(() => api('/api/organizations', user.access_token, { method: 'POST', body: { name: 'one-too-many' } }));
+  assert.equal(fourth.status, 403);
+  assert.match(fourth.body.error.message, /org_limit_per_user: a user may own at most 3 organizations/);
+});
+
+test('stations and accounts are limited per plan, and the limits are listed in GET /api/organizations/plans', async () => {
+  const o = await orgWithMember('stationcap');
+  const plans = await api('/api/organizations/plans', o.owner);
+  assert.deepEqual(plans.body.data.map((p) => [p.plan, p.stations, p.accounts]), [['free', 3, 10], ['pro', 25, 100], ['enterprise', 250, 2500]]);
+  const station = (i) => ({ name: `s${i}`, platform: 'new-api', base_url: `https://station-${i}.example.com`, access_token: 't', user_id: 7 });
+  for (let i = 0; i < 3; i++) {
+    const st = await api('/api/provider/', o.owner, { method: 'POST', headers: o.hdr, body: station(i) });
+    assert.equal(st.status, 201, JSON.stringify(st.body));
+  }
+  const over = await unchanged(() => api('/api/provider/', o.owner, { method: 'POST', headers: o.hdr, body: station(3) }));
+  assert.equal(over.status, 403);
+  assert.match(over.body.error.message, /plan_limit_stations: the free plan allows 3 stations/);
+  const { results } = await (await gw.d1()).prepare('SELECT id FROM stations WHERE organization_id = ?').bind(o.id).all();
+  for (let i = 0; i < 7; i++) {
+    const acc = await api(`/api/provider/${results[0].id}/accounts`, o.owner, { method: 'POST', headers: o.hdr, body: { access_token: `t${i}`, user_id: 7 } });
+    assert.equal(acc.status, 201, JSON.stringify(acc.body));
+  }
+  const extra = await unchanged(() => api(`/api/provider/${results[0].id}/accounts`, o.owner, { method: 'POST', headers: o.hdr, body: { access_token: 'tx', user_id: 7 } }));
+  assert.equal(extra.status, 403);
+  assert.match(extra.body.error.message, /plan_limit_accounts: the free plan allows 10 accounts/);
+});
+
+test('a member re-enabling or loosening their own key is refused; renaming, revoking and tightening work', async () => {
+  const o = await orgWithMember('keysplit');
+  const created = await api('/api/agg-token/', o.member, { method: 'POST', headers: o.hdr, body: { name: 'mine', request_limit: 100, models: ['gpt-4o*'] } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id = created.body.data.id;
+  const edit = (body, token = o.member) => api(`/api/agg-token/${id}`, token, { method: 'PATCH', headers: o.hdr, body });
+  assert.equal((await edit({ name: 'renamed', request_limit: 50, models: ['gpt-4o-mini'] })).status, 200);
+  assert.equal((await edit({ enabled: false })).status, 200, 'a member may revoke');
+  for (const body of [{ enabled: true }, { request_limit: 51 }, { models: [] }, { models: ['claude-*'] }, { allowed_ips: [] }]) {
+    const res = await unchanged(() => edit(body));
+    assert.equal(res.status, 403, JSON.stringify(body));
+    assert.match(res.body.error.message, /a member may only tighten a key/);
+  }
+  // The admin side (the owner) may loosen and re-enable.
+  assert.equal((await edit({ enabled: true, request_limit: 1000 }, o.owner)).status, 200);
+});
+
+test('a member\'s new key gets the organization\'s default bounds, set by an admin; a member cannot set them', async () => {
+  const o = await orgWithMember('keydefaults');
+  const denied = await unchanged(() => api('/api/agg-token/defaults', o.member, { method: 'PUT', headers: o.hdr, body: { request_limit: 1e9 } }));
+  assert.equal(denied.status, 403);
+  const set = await api('/api/agg-token/defaults', o.owner, { method: 'PUT', headers: o.hdr, body: { request_limit: 10, cost_limit_usd: 1, models: ['gpt-4o*'] } });
+  assert.equal(set.status, 200, JSON.stringify(set.body));
+  const looser = await unchanged(() => api('/api/agg-token/', o.member, { method: 'POST', headers: o.hdr, body: { name: 'greedy', request_limit: 1000 } }));
+  assert.equal(looser.status, 403);
+  const plain = await api('/api/agg-token/', o.member, { method: 'POST', headers: o.hdr, body: { name: 'plain' } });
+  assert.equal(plain.status, 201, JSON.stringify(plain.body));
+  const row = await (await gw.d1()).prepare('SELECT request_limit, cost_limit_usd, allowed_models FROM gateway_keys WHERE id = ?').bind(plain.body.data.id).first();
+  assert.deepEqual({ ...row }, { request_limit: 10, cost_limit_usd: 1, allowed_models: '["gpt-4o*"]' });
+  // The owner's own keys are not bound by the members' defaults.
+  const mine = await api('/api/agg-token/', o.owner, { method: 'POST', headers: o.hdr, body: { name: 'owner' } });
+  const ownerRow = await (await gw.d1()).prepare('SELECT request_limit FROM gateway_keys WHERE id = ?').bind(mine.body.data.id).first();
+  assert.equal(ownerRow.request_limit, null);
+});
