@@ -13,6 +13,7 @@ pub mod invitation;
 pub mod model_list;
 pub mod multipart;
 pub mod organization;
+pub mod outbound;
 pub mod panels;
 pub mod plans;
 pub mod request_head;

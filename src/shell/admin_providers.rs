@@ -3,7 +3,7 @@
 //! credentials are sealed before D1 and never returned.
 
 use super::admin::{json_body, nonempty, ok, parse_id, unknown_endpoint};
-use super::app::{json_response, now_ms, App};
+use super::app::{json_response, now_ms, outbound_policy, App};
 use super::db::{self, num, AccountRow, NewAccount};
 use super::jobs::{checkin_account, run_job, station_state, CheckinRecord};
 use super::plans::org_limits;
@@ -14,10 +14,10 @@ use crate::core::crypto::SecretBox;
 use crate::core::error::GatewayError;
 use crate::core::panels::credential::Credential;
 use crate::core::panels::detect::{detect, DetectStep, ProbeAnswer};
-use crate::core::panels::relay_paths::{parse_override, stored_override};
+use crate::core::panels::relay_paths::{parse_override, stored_override, DialectRoute};
 use crate::core::schedule::{balance_trend, utc_day, JobKind, Snapshot};
 use crate::core::station::{
-    normalize_base_url, AccountChange, AccountInput, NewStationInput, Platform,
+    normalize_base_url, AccountChange, AccountInput, CredentialInput, NewStationInput, Platform,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -109,8 +109,24 @@ fn seal_credential(sb: &SecretBox, credential: &Credential) -> Result<String, Ga
     Ok(sb.seal(&json)?)
 }
 
+/// The SSRF guard (`core::outbound`) on a station's base URL and on it under each dialect prefix.
+fn check_station_urls(
+    req: &Request,
+    base_url: &str,
+    dialects: Option<&[DialectRoute]>,
+) -> Result<(), GatewayError> {
+    let own_host = req.headers().get("Host").ok().flatten();
+    let policy = outbound_policy();
+    policy.check(base_url, own_host.as_deref())?;
+    for route in dialects.into_iter().flatten() {
+        policy.check(&format!("{base_url}{}", route.prefix), own_host.as_deref())?;
+    }
+    Ok(())
+}
+
 async fn create_station(req: &mut Request, app: &App, org: i64) -> Result<Response, GatewayError> {
     let station = json_body::<NewStationInput>(req).await?.validate()?;
+    check_station_urls(req, &station.base_url, station.dialects.as_deref())?;
     let sealed = seal_credential(&*app.secret_box()?, &station.credential)?;
     let d1 = app.db()?;
     let limits = org_limits(&d1, org).await?;
@@ -131,6 +147,10 @@ struct StationUpdate {
     /// Absent: unchanged; `null`: back to the platform's defaults; a list: the override.
     #[serde(default, deserialize_with = "present")]
     dialects: Option<serde_json::Value>,
+    /// Required with a new `base_url`: the credential for the new host, which replaces every
+    /// account of the station (no stored credential or key is ever sent to another host).
+    #[serde(flatten)]
+    credential: CredentialInput,
 }
 
 /// Keeps a field's presence: `Some(Value::Null)` for an explicit `null`, `None` when absent.
@@ -153,13 +173,15 @@ async fn update_station(
     };
     let d1 = app.db()?;
     let current = station_view(&d1, org, id).await?;
-    let name = input.name.map_or(current.name, |n| n.trim().to_string());
+    let name = input
+        .name
+        .map_or_else(|| current.name.clone(), |n| n.trim().to_string());
     if name.is_empty() || name.chars().count() > 100 {
         return bad("`name` must be 1–100 characters");
     }
     let base_url = match input.base_url {
         Some(url) => normalize_base_url(&url)?,
-        None => current.base_url,
+        None => current.base_url.clone(),
     };
     let weight = input.weight.unwrap_or(current.weight);
     if !(0..=1000).contains(&weight) {
@@ -171,8 +193,12 @@ async fn update_station(
     }
     let dialects = match &input.dialects {
         Some(value) => parse_override(value)?,
-        None => current.dialects,
+        None => current.dialects.clone(),
     };
+    check_station_urls(req, &base_url, dialects.as_deref())?;
+    let moved_to = (base_url != current.base_url)
+        .then(|| new_host_credential(&current, input.credential))
+        .transpose()?;
     let dialects = stored_override(dialects.as_deref())?;
     let flag = |v: Option<bool>, old: i64| v.map_or(old, i64::from);
     let now = now_ms();
@@ -187,9 +213,12 @@ async fn update_station(
             "a station named `{name}` already exists"
         )));
     }
-    db::batch(
-        &d1,
-        vec![
+    let mut statements = match &moved_to {
+        // The old host's accounts, keys and channels go in the same batch as the new URL.
+        Some(_) => station_account_data(&d1, org, id)?,
+        None => Vec::new(),
+    };
+    statements.extend([
             db::stmt(
                 &d1,
                 "UPDATE stations SET name = ?1, base_url = ?2, weight = ?3, priority = ?4, enabled = ?5, checkin_enabled = ?6, updated_at = ?7, dialects = ?10 \
@@ -203,9 +232,20 @@ async fn update_station(
                 "UPDATE route_entries SET weight = ?1, priority = ?2, updated_at = ?3 WHERE organization_id = ?4 AND station_id = ?5 AND manual = 0",
                 &[num(weight), num(priority), num(now), num(org), num(id)],
             )?,
-        ],
-    )
-    .await?;
+    ]);
+    db::batch(&d1, statements).await?;
+    if let Some(credential) = moved_to {
+        let sealed = seal_credential(&*app.secret_box()?, &credential)?;
+        let account = NewAccount {
+            name: &name,
+            kind: credential.kind().as_str(),
+            sealed_credential: &sealed,
+            panel_user_id: credential.user_id(),
+            checkin_enabled: current.checkin_enabled != 0,
+        };
+        let limits = org_limits(&d1, org).await?;
+        db::insert_account(&d1, org, id, &account, now, limits).await?;
+    }
     routes::publish(&app.env, org).await?;
     ok(station_view(&d1, org, id).await?)
 }
@@ -230,19 +270,54 @@ fn delete_account_data(
     .collect()
 }
 
-async fn delete_station(app: &App, org: i64, id: i64) -> Result<Response, GatewayError> {
-    let d1 = app.db()?;
-    station_view(&d1, org, id).await?;
+/// A base URL change must bring the credential for the new host (else 409): it is validated
+/// against the station's platform and replaces the station's accounts.
+fn new_host_credential(
+    current: &db::StationView,
+    credential: CredentialInput,
+) -> Result<Credential, GatewayError> {
+    let platform = station_platform(current)?;
+    let change = AccountInput {
+        credential,
+        ..AccountInput::default()
+    }
+    .validate(platform, false)?;
+    change.credential.ok_or_else(|| {
+        GatewayError::Conflict(
+            "changing `base_url` needs the station's credential again in the same request (e.g. `access_token` and `user_id`): \
+             stored credentials and keys are never sent to a new host, and the station's accounts are replaced"
+                .into(),
+        )
+    })
+}
+
+/// Statements that delete every account of a station with its keys, channels and history.
+fn station_account_data(
+    d1: &D1Database,
+    org: i64,
+    id: i64,
+) -> Result<Vec<worker::D1PreparedStatement>, GatewayError> {
     let mut statements = delete_account_data(
-        &d1,
+        d1,
         org,
         id,
         "account_id IN (SELECT id FROM accounts WHERE organization_id = ?1 AND station_id = ?2)",
     )?;
     for sql in [
         "DELETE FROM route_entries WHERE organization_id = ?1 AND station_id = ?2",
-        "DELETE FROM station_models WHERE organization_id = ?1 AND station_id = ?2",
         "DELETE FROM accounts WHERE organization_id = ?1 AND station_id = ?2",
+    ] {
+        statements.push(db::stmt(d1, sql, &[num(org), num(id)])?);
+    }
+    Ok(statements)
+}
+
+async fn delete_station(app: &App, org: i64, id: i64) -> Result<Response, GatewayError> {
+    let d1 = app.db()?;
+    station_view(&d1, org, id).await?;
+    let mut statements = station_account_data(&d1, org, id)?;
+    for sql in [
+        "DELETE FROM station_models WHERE organization_id = ?1 AND station_id = ?2",
         "DELETE FROM stations WHERE organization_id = ?1 AND id = ?2",
     ] {
         statements.push(db::stmt(&d1, sql, &[num(org), num(id)])?);
@@ -568,6 +643,7 @@ struct DetectInput {
 async fn detect_platform(req: &mut Request) -> Result<Response, GatewayError> {
     let input: DetectInput = json_body(req).await?;
     let base_url = normalize_base_url(input.base_url.as_deref().unwrap_or_default())?;
+    check_station_urls(req, &base_url, None)?;
     let mut answers = Vec::new();
     for _ in 0..MAX_DETECT_PROBES {
         match detect(&base_url, &answers) {

@@ -2,8 +2,9 @@
 
 use crate::core::crypto::SecretBox;
 use crate::core::error::GatewayError;
+use crate::core::outbound::OutboundPolicy;
 use serde::Serialize;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use worker::wasm_bindgen_futures::JsFuture;
@@ -19,6 +20,7 @@ pub struct App {
 
 impl App {
     pub fn new(env: Env, ctx: Context) -> Self {
+        remember_outbound_policy(&env);
         Self { env, ctx }
     }
 
@@ -63,12 +65,28 @@ pub fn secret(env: &Env, name: &str) -> Option<String> {
     value
 }
 
+/// Reads `ALLOW_PRIVATE_UPSTREAMS` once per isolate (fetch and scheduled entries call this), so
+/// every outbound call site can check URLs without the environment at hand.
+pub fn remember_outbound_policy(env: &Env) {
+    if OUTBOUND.with(|o| o.get()).is_none() {
+        let allow = secret(env, "ALLOW_PRIVATE_UPSTREAMS")
+            .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
+        OUTBOUND.with(|o| o.set(Some(allow)));
+    }
+}
+
+/// The outbound-URL policy of this isolate; strict until the environment was read.
+pub fn outbound_policy() -> OutboundPolicy {
+    OutboundPolicy::new(OUTBOUND.with(|o| o.get()).unwrap_or(false))
+}
+
 /// Decrypted upstream keys kept per isolate, so a relayed call pays no AES-GCM opening; bounded
 /// (cleared when full) so rotated keys do not pile up.
 const OPENED_KEYS_MAX: usize = 4096;
 
 thread_local! {
     static SECRET_BOX: RefCell<Option<Rc<SecretBox>>> = const { RefCell::new(None) };
+    static OUTBOUND: Cell<Option<bool>> = const { Cell::new(None) };
     static ENV_VALUES: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
     static OPENED_KEYS: RefCell<HashMap<String, Rc<str>>> = RefCell::new(HashMap::new());
 }

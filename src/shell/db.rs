@@ -373,8 +373,10 @@ pub async fn find_gateway_key(
 ) -> Result<Option<GatewayKeyRecord>, GatewayError> {
     let row: Option<GatewayKeyRow> = first(
         db,
-        "SELECT id, organization_id, user_id, enabled, expires_at, allowed_models, allowed_ips, request_limit, cost_limit_usd, used_requests, used_cost_usd \
-         FROM gateway_keys WHERE key_hash = ?1",
+        // A key of a disabled user stops with the user (within the key cache's TTL).
+        "SELECT k.id, k.organization_id, k.user_id, CASE WHEN u.status = 'disabled' THEN 0 ELSE k.enabled END AS enabled, k.expires_at, \
+         k.allowed_models, k.allowed_ips, k.request_limit, k.cost_limit_usd, k.used_requests, k.used_cost_usd \
+         FROM gateway_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?1",
         &[key_hash.into()],
     )
     .await?;

@@ -53,6 +53,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    app::remember_outbound_policy(&env);
     jobs::run_scheduled(&event.cron(), env).await;
 }
 

@@ -2,7 +2,7 @@
 //! bytes with the upstream key swapped in, fail over before the first byte, and hand the
 //! upstream body to the client (natively piped; SSE through the usage-reading pump).
 
-use super::app::{body_bytes, now_ms, open_key, App, DEFAULT_ORGANIZATION_ID};
+use super::app::{body_bytes, now_ms, open_key, outbound_policy, App, DEFAULT_ORGANIZATION_ID};
 use super::embeddings::{self, EmbedCall};
 use super::stream::{self, StreamJob};
 use super::usage_log::{self, UsageEntry};
@@ -705,6 +705,12 @@ pub(super) async fn send(
 ) -> Result<(Response, Option<ResponseContext>), SendFailure> {
     let fail = |e: String| SendFailure::Channel(e);
     let prepared = prepare(out, channel)?;
+    // The SSRF guard again, right before the key is opened and sent (stored rows may predate it).
+    let url = format!("{}{}", channel.base_url, prepared.path);
+    let own_host = out.req.headers().get("Host").ok().flatten();
+    outbound_policy()
+        .check(&url, own_host.as_deref())
+        .map_err(|e| fail(e.message()))?;
     let upstream_key =
         open_key(&app.env, &channel.key_ciphertext).map_err(|e| fail(e.to_string()))?;
     let headers = Headers::new();
@@ -741,7 +747,6 @@ pub(super) async fn send(
             js_sys::Uint8Array::from(prepared.body.as_slice()).into(),
         ));
     }
-    let url = format!("{}{}", channel.base_url, prepared.path);
     let request = Request::new_with_init(&url, &init).map_err(|e| fail(e.to_string()))?;
     // Response headers must arrive within the timeout; a hung upstream is aborted and the next
     // channel tried (the client has received nothing yet, so failing over is still safe).

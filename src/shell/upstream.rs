@@ -1,5 +1,6 @@
 //! Outbound calls: panel management requests, and the cooldown registry's client side.
 
+use super::app::outbound_policy;
 use crate::core::cooldown::{ChannelCooldown, ChannelOutcome};
 use crate::core::error::GatewayError;
 use crate::core::panels::{PanelError, PanelRequest};
@@ -37,6 +38,9 @@ pub async fn send_panel(base_url: &str, call: &PanelRequest) -> Result<PanelResp
         init.with_body(Some(JsValue::from_str(body)));
     }
     let url = format!("{base_url}{}", call.path);
+    outbound_policy()
+        .check(&url, None)
+        .map_err(|e| PanelError::Unreachable(e.message()))?;
     let request = Request::new_with_init(&url, &init).map_err(unreachable)?;
     PANEL_FETCHES.with(|c| c.set(c.get().saturating_add(1)));
     let mut resp = Fetch::Request(request).send().await.map_err(unreachable)?;

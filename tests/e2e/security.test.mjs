@@ -6,18 +6,30 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, call } from '../support/gateway.mjs';
+import { startFakeStation } from '../support/fake-station.mjs';
 
 const ADMIN_ORIGIN = 'https://console.example.test';
 const PASSWORD = 'correct horse battery';
 let gw;
+let dev;
+const fakes = [];
 
 before(async () => {
   gw = await startGateway({ vars: { ALLOW_PRIVATE_UPSTREAMS: 'false', ADMIN_ORIGINS: ADMIN_ORIGIN } });
+  dev = await startGateway();
 });
 
 after(async () => {
   await gw?.close();
+  await dev?.close();
+  for (const fake of fakes) await fake.close();
 });
+
+async function fakeStation(options) {
+  const fake = await startFakeStation(options);
+  fakes.push(fake);
+  return fake;
+}
 
 /** Every row of every table (but the migration bookkeeping), to compare before and after. */
 async function snapshot(target = gw) {
@@ -188,4 +200,72 @@ test('a member\'s new key gets the organization\'s default bounds, set by an adm
   const mine = await api('/api/agg-token/', o.owner, { method: 'POST', headers: o.hdr, body: { name: 'owner' } });
   const ownerRow = await (await gw.d1()).prepare('SELECT request_limit FROM gateway_keys WHERE id = ?').bind(mine.body.data.id).first();
   assert.equal(ownerRow.request_limit, null);
+});
+
+test('SSRF: private, loopback, metadata and local base_urls are refused on create, update and detect (dev var off)', async () => {
+  const bad = [
+    'https://127.0.0.1',
+    'https://[::1]',
+    'https://169.254.169.254/latest/meta-data',
+    'https://10.0.0.1',
+    'https://2130706433',
+    'https://0x7f000001',
+    'https://[::ffff:127.0.0.1]',
+    'https://[::ffff:7f00:1]',
+    'https://127.0.0.1.nip.io',
+    'https://localtest.me',
+    'https://localhost:8443',
+    'https://printer.local',
+    'https://metadata.google.internal',
+    'http://api.example.com',
+    `https://${new URL(gw.url).host}`,
+  ];
+  const ok = await asAdmin('/api/provider/', { method: 'POST', body: { name: 'public', platform: 'new-api', base_url: 'https://relay.example.com', access_token: 't', user_id: 7 } });
+  assert.equal(ok.status, 201, JSON.stringify(ok.body));
+  for (const base_url of bad) {
+    const created = await unchanged(() => asAdmin('/api/provider/', { method: 'POST', body: { name: 'evil', platform: 'new-api', base_url, access_token: 't', user_id: 7 } }));
+    assert.equal(created.status, 400, `create ${base_url}: ${JSON.stringify(created.body)}`);
+    assert.match(created.body.error.message, /not allowed/);
+    const updated = await unchanged(() => asAdmin(`/api/provider/${ok.body.data.id}`, { method: 'PUT', body: { base_url, access_token: 't2', user_id: 7 } }));
+    assert.equal(updated.status, 400, `update ${base_url}`);
+    const detected = await unchanged(() => asAdmin('/api/provider/detect', { method: 'POST', body: { base_url } }));
+    assert.equal(detected.status, 400, `detect ${base_url}`);
+  }
+});
+
+test('SSRF: a stored private base_url (older row) is refused again before every fetch', async () => {
+  const fake = await fakeStation({ accessToken: 'tok-old', userId: 7 });
+  const created = await asAdmin('/api/provider/', { method: 'POST', body: { name: 'old-row', platform: 'new-api', base_url: 'https://old.example.com', access_token: 'tok-old', user_id: 7 } });
+  assert.equal(created.status, 201);
+  // As if written before the guard existed.
+  await (await gw.d1()).prepare('UPDATE stations SET base_url = ? WHERE id = ?').bind(fake.url, created.body.data.id).run();
+  const synced = await asAdmin(`/api/provider/${created.body.data.id}/sync`, { method: 'POST' });
+  assert.ok(JSON.stringify(synced.body).includes('not allowed'), JSON.stringify(synced.body));
+  assert.equal(fake.requests.length, 0, 'nothing reached the private address');
+});
+
+test('exfiltration by edit: a new base_url without the credential is a 409 and nothing is sent to the new host', async () => {
+  const home = await fakeStation({ accessToken: 'tok-home', userId: 7 });
+  const thief = await fakeStation({ accessToken: 'tok-thief', userId: 9 });
+  const admin = (path, opts = {}) => call(dev.url, path, { token: dev.secrets.AUTH_TOKEN, ...opts });
+  const created = await admin('/api/provider/', { method: 'POST', body: { name: 'home', platform: 'new-api', base_url: home.url, access_token: 'tok-home', user_id: 7 } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id = created.body.data.id;
+  assert.equal((await admin(`/api/provider/${id}/sync`, { method: 'POST' })).status, 200);
+  const refused = await unchanged(() => admin(`/api/provider/${id}`, { method: 'PUT', body: { base_url: thief.url } }), { target: dev });
+  assert.equal(refused.status, 409, JSON.stringify(refused.body));
+  assert.match(refused.body.error.message, /credential again/);
+  await admin(`/api/provider/${id}/sync`, { method: 'POST' });
+  assert.equal(thief.requests.length, 0, 'the new host saw nothing');
+  // With the new host's credential the station moves, and its old accounts and keys are gone.
+  const moved = await admin(`/api/provider/${id}`, { method: 'PUT', body: { base_url: thief.url, access_token: 'tok-thief', user_id: 9 } });
+  assert.equal(moved.status, 200, JSON.stringify(moved.body));
+  const d1 = await dev.d1();
+  const { results: keys } = await d1.prepare('SELECT id FROM upstream_keys WHERE station_id = ?').bind(id).all();
+  assert.equal(keys.length, 0);
+  await admin(`/api/provider/${id}/sync`, { method: 'POST' });
+  const sent = JSON.stringify(thief.requests.map((r) => [r.headers, r.body.toString()]));
+  assert.ok(thief.requests.length > 0);
+  assert.ok(!sent.includes('tok-home'), 'the old credential never reached the new host');
+  for (const key of home.state.tokens ?? []) assert.ok(!sent.includes(key.key), 'no old upstream key reached the new host');
 });
