@@ -34,6 +34,10 @@ pub async fn dispatch(
     let principal = auth::authenticate(req, app).await?;
     match (req.method(), segments) {
         (Method::Get, ["users", "me"]) => return users::me(app, &principal).await,
+        (Method::Post, ["users", "logout"]) => return users::logout(req, app, &principal).await,
+        (Method::Patch, ["users", id]) if *id != "me" => {
+            return users::set_status(req, app, &principal, parse_id(id)?).await
+        }
         (Method::Patch, ["users", "me"]) => return users::update_me(req, app, &principal).await,
         (Method::Post, ["invitations", token, "accept"]) => {
             return orgs::accept_invitation(app, &principal, token).await

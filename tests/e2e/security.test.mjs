@@ -58,7 +58,9 @@ async function unchanged(attack, { target = gw, except = [] } = {}) {
 const api = (path, token, opts = {}) => call(gw.url, path, { token, ...opts });
 const asAdmin = (path, opts = {}) => api(path, gw.secrets.AUTH_TOKEN, opts);
 
-async function register(email, target = gw, ip = '203.0.113.200') {
+let nextIp = 0;
+/** Registers from a fresh address each time (registrations are throttled per IP). */
+async function register(email, target = gw, ip = `198.18.0.${++nextIp}`) {
   const res = await call(target.url, '/api/users/register', {
     method: 'POST',
     body: { email, password: PASSWORD, name: 'x' },
