@@ -76,6 +76,44 @@ impl SecretBox {
     }
 }
 
+/// The shortest secret accepted (characters): 32 base64url characters carry 192 bits.
+pub const MIN_SECRET_CHARS: usize = 32;
+/// Words that mark a value copied from an example rather than generated.
+const PLACEHOLDERS: [&str; 10] = [
+    "changeme",
+    "change-me",
+    "change_me",
+    "placeholder",
+    "example",
+    "secret",
+    "password",
+    "default",
+    "your-",
+    "xxxxxxxx",
+];
+
+/// Why a required secret (`AUTH_TOKEN`, `JWT_SECRET`, `ENCRYPTION_KEY`) must not be used, or
+/// `None` when it is long enough, varied enough and not a placeholder. Never echoes the value.
+pub fn secret_weakness(value: Option<&str>) -> Option<&'static str> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Some("is not set");
+    };
+    if value.chars().count() < MIN_SECRET_CHARS {
+        return Some("is shorter than 32 characters");
+    }
+    let lower = value.to_ascii_lowercase();
+    if PLACEHOLDERS.iter().any(|p| lower.contains(p)) {
+        return Some("looks like a placeholder");
+    }
+    let mut distinct: Vec<char> = value.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 12 {
+        return Some("has too few distinct characters to be random");
+    }
+    None
+}
+
 /// Lower-case hex SHA-256 of `data`: how gateway keys and invitation tokens are stored.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
@@ -198,6 +236,28 @@ mod tests {
         assert_eq!(
             SecretBox::new("right").open("v1:00"),
             Err(CryptoError::Malformed)
+        );
+    }
+
+    #[test]
+    fn weak_secrets_are_named_strong_ones_pass() {
+        assert_eq!(secret_weakness(None), Some("is not set"));
+        assert_eq!(secret_weakness(Some("  ")), Some("is not set"));
+        assert_eq!(
+            secret_weakness(Some("short-but-random-9f8e")),
+            Some("is shorter than 32 characters")
+        );
+        assert_eq!(
+            secret_weakness(Some("changeme-changeme-changeme-changeme")),
+            Some("looks like a placeholder")
+        );
+        assert_eq!(
+            secret_weakness(Some(&"ab".repeat(20))),
+            Some("has too few distinct characters to be random")
+        );
+        assert_eq!(
+            secret_weakness(Some("Jx3q9LmZ0vR7tYk2WcN8pHs5Fd1GbE4u")),
+            None
         );
     }
 

@@ -1,6 +1,6 @@
 //! Per-request context: bindings, secrets, time, and conversions of platform errors.
 
-use crate::core::crypto::SecretBox;
+use crate::core::crypto::{secret_weakness, SecretBox};
 use crate::core::error::GatewayError;
 use crate::core::outbound::OutboundPolicy;
 use serde::Serialize;
@@ -65,6 +65,24 @@ pub fn secret(env: &Env, name: &str) -> Option<String> {
     value
 }
 
+/// The secrets the gateway refuses to run without (strong, not placeholders).
+const REQUIRED_SECRETS: [&str; 3] = ["AUTH_TOKEN", "JWT_SECRET", "ENCRYPTION_KEY"];
+
+/// The first required secret that is missing or weak, as a sentence naming it and why (never
+/// its value); checked once per isolate, since secrets change only with a new deployment.
+pub fn weak_secret(env: &Env) -> Option<String> {
+    if let Some(known) = WEAK_SECRET.with(|w| w.borrow().clone()) {
+        return known;
+    }
+    let found = REQUIRED_SECRETS.iter().find_map(|name| {
+        secret_weakness(secret(env, name).as_deref()).map(|why| {
+            format!("{name} {why}: set a random value of at least 32 characters (e.g. `openssl rand -base64 32`)")
+        })
+    });
+    WEAK_SECRET.with(|w| *w.borrow_mut() = Some(found.clone()));
+    found
+}
+
 /// Reads `ALLOW_PRIVATE_UPSTREAMS` once per isolate (fetch and scheduled entries call this), so
 /// every outbound call site can check URLs without the environment at hand.
 pub fn remember_outbound_policy(env: &Env) {
@@ -87,6 +105,7 @@ const OPENED_KEYS_MAX: usize = 4096;
 thread_local! {
     static SECRET_BOX: RefCell<Option<Rc<SecretBox>>> = const { RefCell::new(None) };
     static OUTBOUND: Cell<Option<bool>> = const { Cell::new(None) };
+    static WEAK_SECRET: RefCell<Option<Option<String>>> = const { RefCell::new(None) };
     static ENV_VALUES: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
     static OPENED_KEYS: RefCell<HashMap<String, Rc<str>>> = RefCell::new(HashMap::new());
 }

@@ -45,8 +45,20 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     if let Some(answer) = cors::preflight(&req, &app, &path) {
         return Ok(answer);
     }
-    let format = error_format_for(&path, &req);
     let origin = cors::origin(&req);
+    if let Some(reason) = app::weak_secret(&app.env) {
+        // Never run with a weak secret: every call says which one and why (not its value).
+        worker::console_error!("refusing to serve: {reason}");
+        let body = serde_json::json!({"success": false, "status": "misconfigured",
+            "error": {"code": "weak_secret", "message": reason}});
+        return Ok(cors::decorate(
+            origin,
+            &app,
+            &path,
+            app::json_response(&body, 500),
+        ));
+    }
+    let format = error_format_for(&path, &req);
     let result = dispatch(req, &app, &path).await;
     Ok(cors::decorate(origin, &app, &path, respond(result, format)))
 }
@@ -75,7 +87,7 @@ async fn dispatch(mut req: Request, app: &App, path: &str) -> Result<Response, G
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
-        (Method::Get, ["health"]) => health::handle(app).await,
+        (Method::Get, ["health"]) => health::handle(&req, app).await,
         (_, ["api", ..]) => admin::dispatch(&mut req, app, &segments[1..]).await,
         _ => Err(GatewayError::NotFound(format!("Not found: {path}"))),
     }

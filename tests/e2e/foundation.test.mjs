@@ -27,7 +27,8 @@ after(async () => {
 const admin = (path, opts = {}) => call(gw.url, path, { token: gw.secrets.AUTH_TOKEN, ...opts });
 
 test('GET /health reports version and a D1/KV/DO round trip', async () => {
-  const res = await call(gw.url, '/health');
+  // The details need the admin token (issue 14); without it /health says only ok/degraded.
+  const res = await call(gw.url, '/health', { token: gw.secrets.AUTH_TOKEN });
   assert.equal(res.status, 200, JSON.stringify(res.body));
   assert.equal(res.body.status, 'ok');
   assert.match(res.body.version, /^\d+\.\d+\.\d+$/);
