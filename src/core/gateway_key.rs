@@ -258,7 +258,7 @@ impl KeyBounds {
         } else if change
             .models
             .as_ref()
-            .is_some_and(|m| !narrows(&self.models, m, |have, p| have.contains(p)))
+            .is_some_and(|m| !narrows(&self.models, m, model_covered))
         {
             Some("models")
         } else if change.allowed_ips.as_ref().is_some_and(|ips| {
@@ -296,6 +296,13 @@ fn narrows(have: &[String], new: &[String], covered: impl Fn(&[String], &String)
         return true;
     }
     !new.is_empty() && new.iter().all(|entry| covered(have, entry))
+}
+
+/// Whether an allowed-model entry is covered by the list: listed as is, or (without a `*`) a
+/// model one of the list's patterns matches.
+fn model_covered(have: &[String], entry: &String) -> bool {
+    have.iter()
+        .any(|h| h == entry || (!entry.contains('*') && wildcard_match(h, entry)))
 }
 
 /// Whether every address of `inner` (an address or CIDR) lies in `outer`.
@@ -507,6 +514,10 @@ mod tests {
                 ..Default::default()
             },
             BoundsChange {
+                models: Some(vec!["gpt-4o-mini".into()]),
+                ..Default::default()
+            },
+            BoundsChange {
                 allowed_ips: Some(vec!["10.1.0.0/16".into(), "10.2.3.4".into()]),
                 ..Default::default()
             },
@@ -539,6 +550,13 @@ mod tests {
                 "models",
                 BoundsChange {
                     models: Some(vec!["claude-*".into()]),
+                    ..Default::default()
+                },
+            ),
+            (
+                "models",
+                BoundsChange {
+                    models: Some(vec!["gpt-*".into()]),
                     ..Default::default()
                 },
             ),
@@ -595,7 +613,7 @@ mod tests {
             ..Default::default()
         };
         assert!(open.check_tightening(&looser[1].1).is_ok());
-        assert_eq!(open.apply(&tighter[4]).request_limit, Some(10));
+        assert_eq!(open.apply(&tighter[5]).request_limit, Some(10));
     }
 
     #[test]

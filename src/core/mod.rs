@@ -16,6 +16,7 @@ pub mod organization;
 pub mod outbound;
 pub mod panels;
 pub mod plans;
+pub mod redact;
 pub mod request_head;
 pub mod roles;
 pub mod routing;

@@ -32,7 +32,11 @@ pub async fn run_scheduled(cron: &str, env: Env) {
         return;
     };
     if let Err(e) = run_job(&env, kind, None).await {
-        worker::console_error!("scheduled {} job failed: {e:?}", kind.as_str());
+        worker::console_error!(
+            "scheduled {} job failed: {}",
+            kind.as_str(),
+            crate::core::redact::redact_secrets(&format!("{e:?}"))
+        );
     }
 }
 

@@ -30,6 +30,7 @@ mod users;
 
 use crate::core::endpoint::{self, is_relay_path, Route};
 use crate::core::error::{ErrorFormat, GatewayError};
+use crate::core::redact::redact_secrets;
 use app::App;
 use worker::{event, Context, Env, Method, Request, Response, ScheduleContext, ScheduledEvent};
 
@@ -118,7 +119,7 @@ fn respond(result: Result<Response, GatewayError>, format: ErrorFormat) -> Respo
         Err(err) => err,
     };
     if let GatewayError::Internal(detail) = &err {
-        worker::console_error!("internal error: {detail}");
+        worker::console_error!("internal error: {}", redact_secrets(detail));
     }
     let (status, body) = err.render(format);
     let mut resp = app::json_response(&body, status);

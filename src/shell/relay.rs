@@ -21,6 +21,7 @@ use crate::core::error::GatewayError;
 use crate::core::gateway_key::{hash_key, GatewayKeyRecord};
 use crate::core::headers::forwardable_request_header;
 use crate::core::multipart;
+use crate::core::redact::{scrub_message, scrub_station};
 use crate::core::request_head::scan_request_head;
 use crate::core::routing::{choose_channel, Channel};
 use crate::core::usage::{usage_from_body, Pricing, WireFamily};
@@ -281,12 +282,20 @@ async fn attempt_channels<'a>(
                             let converted = convert::convert_response(ctx, status, text.as_bytes());
                             bytes_response(converted.status, "application/json", converted.body)
                         }
-                        None => passthrough_error(status, &text, resp.headers()),
+                        None => passthrough_error(
+                            status,
+                            &scrub_station(&text, &channel.base_url),
+                            resp.headers(),
+                        ),
                     };
                     return finish(Ok((answer, channel, None)), &tried, outcomes, rejected_keys);
                 }
-                let message = upstream_message(&text)
-                    .unwrap_or_else(|| format!("upstream returned HTTP {status}"));
+                // Clients and the cooldown registry get at most 1 kB, without the station's
+                // URL or anything credential-shaped.
+                let message = upstream_message(&text).map_or_else(
+                    || format!("upstream returned HTTP {status}"),
+                    |m| scrub_message(&m, &channel.base_url),
+                );
                 if status == 401 {
                     rejected_keys.push((channel.upstream_key_id, message.clone()));
                 }
@@ -312,6 +321,7 @@ async fn attempt_channels<'a>(
                 };
             }
             Err(SendFailure::Channel(detail)) => {
+                let detail = scrub_message(&detail, &channel.base_url);
                 outcomes.push(failure(
                     channel,
                     None,
