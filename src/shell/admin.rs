@@ -4,7 +4,9 @@
 
 use super::admin_logs::LogScope;
 use super::app::{json_response, now_ms, App};
-use super::{admin_logs, admin_providers, admin_routes, auth, gateway_keys, orgs, relay, users};
+use super::{
+    admin_logs, admin_providers, admin_routes, auth, gateway_keys, orgs, reencrypt, relay, users,
+};
 use crate::core::error::GatewayError;
 use crate::core::roles::action_for;
 use serde::{Deserialize, Serialize};
@@ -35,6 +37,9 @@ pub async fn dispatch(
     match (req.method(), segments) {
         (Method::Get, ["users", "me"]) => return users::me(app, &principal).await,
         (Method::Post, ["users", "logout"]) => return users::logout(req, app, &principal).await,
+        (Method::Post, ["maintenance", "reencrypt"]) => {
+            return reencrypt::handle(app, &principal).await
+        }
         (Method::Patch, ["users", id]) if *id != "me" => {
             return users::set_status(req, app, &principal, parse_id(id)?).await
         }

@@ -3,7 +3,7 @@
 //! credentials are sealed before D1 and never returned.
 
 use super::admin::{json_body, nonempty, ok, parse_id, unknown_endpoint};
-use super::app::{json_response, now_ms, outbound_policy, App};
+use super::app::{credential_aad, json_response, now_ms, outbound_policy, App};
 use super::db::{self, num, AccountRow, NewAccount};
 use super::jobs::{checkin_account, run_job, station_state, CheckinRecord};
 use super::plans::org_limits;
@@ -103,10 +103,16 @@ async fn station_view(d1: &D1Database, org: i64, id: i64) -> Result<db::StationV
         .ok_or_else(|| GatewayError::NotFound(format!("station {id} not found")))
 }
 
-fn seal_credential(sb: &SecretBox, credential: &Credential) -> Result<String, GatewayError> {
+/// The account's credential sealed for its row.
+fn seal_credential(
+    sb: &SecretBox,
+    credential: &Credential,
+    org: i64,
+    account_id: i64,
+) -> Result<String, GatewayError> {
     let json = serde_json::to_string(credential)
         .map_err(|e| GatewayError::Internal(format!("credential encoding: {e}")))?;
-    Ok(sb.seal(&json)?)
+    Ok(sb.seal(&json, &credential_aad(org, account_id))?)
 }
 
 /// The SSRF guard (`core::outbound`) on a station's base URL and on it under each dialect prefix.
@@ -127,10 +133,11 @@ fn check_station_urls(
 async fn create_station(req: &mut Request, app: &App, org: i64) -> Result<Response, GatewayError> {
     let station = json_body::<NewStationInput>(req).await?.validate()?;
     check_station_urls(req, &station.base_url, station.dialects.as_deref())?;
-    let sealed = seal_credential(&*app.secret_box()?, &station.credential)?;
+    let sb = app.secret_box()?;
+    let seal = |account| seal_credential(&sb, &station.credential, org, account);
     let d1 = app.db()?;
     let limits = org_limits(&d1, org).await?;
-    let id = db::insert_station(&d1, org, &station, &sealed, now_ms(), limits).await?;
+    let id = db::insert_station(&d1, org, &station, &seal, now_ms(), limits).await?;
     let view = station_view(&d1, org, id).await?;
     Ok(json_response(&json!({"success": true, "data": view}), 201))
 }
@@ -235,11 +242,12 @@ async fn update_station(
     ]);
     db::batch(&d1, statements).await?;
     if let Some(credential) = moved_to {
-        let sealed = seal_credential(&*app.secret_box()?, &credential)?;
+        let sb = app.secret_box()?;
+        let seal = |account| seal_credential(&sb, &credential, org, account);
         let account = NewAccount {
             name: &name,
             kind: credential.kind().as_str(),
-            sealed_credential: &sealed,
+            seal: &seal,
             panel_user_id: credential.user_id(),
             checkin_enabled: current.checkin_enabled != 0,
         };
@@ -352,12 +360,13 @@ async fn create_account(
     let credential = change
         .credential
         .ok_or_else(|| GatewayError::Internal("validated account without credential".into()))?;
-    let sealed = seal_credential(&*app.secret_box()?, &credential)?;
+    let sb = app.secret_box()?;
+    let seal = |account| seal_credential(&sb, &credential, org, account);
     let name = change.name.unwrap_or_default();
     let account = NewAccount {
         name: &name,
         kind: credential.kind().as_str(),
-        sealed_credential: &sealed,
+        seal: &seal,
         panel_user_id: credential.user_id(),
         checkin_enabled: change.checkin_enabled.unwrap_or(false),
     };
@@ -437,7 +446,7 @@ async fn update_account(
             d1,
             "UPDATE accounts SET credential_kind = ?1, credential_ciphertext = ?2, panel_user_id = ?3, session_ciphertext = NULL, \
              health = CASE WHEN enabled = 1 THEN 'healthy' ELSE health END, health_reason = NULL WHERE organization_id = ?4 AND id = ?5",
-            &[credential.kind().as_str().into(), seal_credential(&*app.secret_box()?, credential)?.into(), credential.user_id().into(), num(org), num(id)],
+            &[credential.kind().as_str().into(), seal_credential(&*app.secret_box()?, credential, org, id)?.into(), credential.user_id().into(), num(org), num(id)],
         )?);
     }
     db::batch(d1, statements).await?;

@@ -1,6 +1,6 @@
 //! Per-request context: bindings, secrets, time, and conversions of platform errors.
 
-use crate::core::crypto::{secret_weakness, SecretBox};
+use crate::core::crypto::{secret_weakness, Aad, SecretBox};
 use crate::core::error::GatewayError;
 use crate::core::outbound::OutboundPolicy;
 use serde::Serialize;
@@ -110,20 +110,49 @@ thread_local! {
     static OPENED_KEYS: RefCell<HashMap<String, Rc<str>>> = RefCell::new(HashMap::new());
 }
 
-/// An upstream key's plaintext from its stored ciphertext.
-pub fn open_key(env: &Env, ciphertext: &str) -> Result<Rc<str>, GatewayError> {
-    if let Some(key) = OPENED_KEYS.with(|k| k.borrow().get(ciphertext).cloned()) {
+/// An upstream key's plaintext from its stored ciphertext, opened for the row it belongs to
+/// (the cache is keyed by the row too, so a moved ciphertext never skips the check).
+pub fn open_key(env: &Env, ciphertext: &str, aad: &Aad) -> Result<Rc<str>, GatewayError> {
+    let cache_key = format!("{}:{}:{ciphertext}", aad.org, aad.row);
+    if let Some(key) = OPENED_KEYS.with(|k| k.borrow().get(&cache_key).cloned()) {
         return Ok(key);
     }
-    let key: Rc<str> = secret_box(env)?.open(ciphertext)?.into();
+    let key: Rc<str> = secret_box(env)?.open(ciphertext, aad)?.into();
     OPENED_KEYS.with(|k| {
         let mut keys = k.borrow_mut();
         if keys.len() >= OPENED_KEYS_MAX {
             keys.clear();
         }
-        keys.insert(ciphertext.to_string(), Rc::clone(&key));
+        keys.insert(cache_key, Rc::clone(&key));
     });
     Ok(key)
+}
+
+/// The row binding of an upstream key's ciphertext: its organization and station.
+pub fn upstream_key_aad(org: i64, station_id: i64) -> Aad<'static> {
+    Aad {
+        org,
+        table: "upstream_keys.key",
+        row: station_id,
+    }
+}
+
+/// The row binding of an account's sealed credential.
+pub fn credential_aad(org: i64, account_id: i64) -> Aad<'static> {
+    Aad {
+        org,
+        table: "accounts.credential",
+        row: account_id,
+    }
+}
+
+/// The row binding of an account's sealed login session.
+pub fn session_aad(org: i64, account_id: i64) -> Aad<'static> {
+    Aad {
+        org,
+        table: "accounts.session",
+        row: account_id,
+    }
 }
 
 /// A whole body in one promise: `worker::Response::bytes` reads a stream chunk by chunk, each
@@ -146,7 +175,8 @@ pub fn secret_box(env: &Env) -> Result<Rc<SecretBox>, GatewayError> {
     }
     let key = secret(env, "ENCRYPTION_KEY")
         .ok_or_else(|| GatewayError::Internal("ENCRYPTION_KEY is not configured".into()))?;
-    let sb = Rc::new(SecretBox::new(&key));
+    let previous = secret(env, "ENCRYPTION_KEY_PREVIOUS");
+    let sb = Rc::new(SecretBox::new(&key, previous.as_deref()));
     SECRET_BOX.with(|c| *c.borrow_mut() = Some(sb.clone()));
     Ok(sb)
 }

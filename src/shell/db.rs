@@ -148,7 +148,7 @@ pub async fn insert_station(
     db: &D1Database,
     org: i64,
     s: &NewStation,
-    sealed_credential: &str,
+    seal: &dyn Fn(i64) -> Result<String, GatewayError>,
     now: i64,
     limits: PlanLimits,
 ) -> Result<i64, GatewayError> {
@@ -176,7 +176,7 @@ pub async fn insert_station(
     let account = NewAccount {
         name: &s.name,
         kind: s.credential.kind().as_str(),
-        sealed_credential,
+        seal,
         panel_user_id: &s.panel_user_id,
         checkin_enabled: s.checkin_enabled,
     };
@@ -193,11 +193,12 @@ pub async fn insert_station(
     Ok(station_id)
 }
 
-/// An account to insert; the credential is sealed JSON of `core::panels::credential::Credential`.
+/// An account to insert; `seal` seals the credential (JSON of `core::panels::credential::Credential`)
+/// for the new row's id, which is known only after the insert.
 pub struct NewAccount<'a> {
     pub name: &'a str,
     pub kind: &'static str,
-    pub sealed_credential: &'a str,
+    pub seal: &'a dyn Fn(i64) -> Result<String, GatewayError>,
     pub panel_user_id: &'a str,
     pub checkin_enabled: bool,
 }
@@ -214,11 +215,18 @@ pub async fn insert_account(
     let row: Option<IdRow> = first(
         db,
         "INSERT INTO accounts (organization_id, station_id, name, credential_kind, credential_ciphertext, panel_user_id, checkin_enabled, created_at, updated_at) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8 WHERE (SELECT COUNT(*) FROM accounts WHERE organization_id = ?1) < ?9 RETURNING id",
-        &[num(org), num(station_id), a.name.into(), a.kind.into(), a.sealed_credential.into(), a.panel_user_id.into(), num(i64::from(a.checkin_enabled)), num(now), num(limits.accounts)],
+         SELECT ?1, ?2, ?3, ?4, '', ?5, ?6, ?7, ?7 WHERE (SELECT COUNT(*) FROM accounts WHERE organization_id = ?1) < ?8 RETURNING id",
+        &[num(org), num(station_id), a.name.into(), a.kind.into(), a.panel_user_id.into(), num(i64::from(a.checkin_enabled)), num(now), num(limits.accounts)],
     )
     .await?;
-    Ok(row.ok_or_else(|| limits.exceeded(Limit::Accounts))?.id)
+    let id = row.ok_or_else(|| limits.exceeded(Limit::Accounts))?.id;
+    run(
+        db,
+        "UPDATE accounts SET credential_ciphertext = ?1 WHERE organization_id = ?2 AND id = ?3",
+        &[(a.seal)(id)?.into(), num(org), num(id)],
+    )
+    .await?;
+    Ok(id)
 }
 
 /// An account with its credential (and login session) still sealed.

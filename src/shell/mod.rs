@@ -20,6 +20,7 @@ mod orgs;
 mod panel_session;
 mod pins;
 mod plans;
+mod reencrypt;
 mod relay;
 mod routes;
 mod stream;

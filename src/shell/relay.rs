@@ -2,7 +2,9 @@
 //! bytes with the upstream key swapped in, fail over before the first byte, and hand the
 //! upstream body to the client (natively piped; SSE through the usage-reading pump).
 
-use super::app::{body_bytes, now_ms, open_key, outbound_policy, App, DEFAULT_ORGANIZATION_ID};
+use super::app::{
+    body_bytes, now_ms, open_key, outbound_policy, upstream_key_aad, App, DEFAULT_ORGANIZATION_ID,
+};
 use super::embeddings::{self, EmbedCall};
 use super::stream::{self, StreamJob};
 use super::usage_log::{self, UsageEntry};
@@ -104,6 +106,7 @@ pub async fn handle(
         // Conversational and embedding answers come whole unless streamed.
         long_body: stream || (endpoint.dialect.is_none() && endpoint.embeddings.is_none()),
         first_byte_timeout_ms: first_byte_timeout_ms(app),
+        org,
     };
     key.admit()?;
     let result = attempt_channels(app, org, &candidates, &outbound, &model_name).await;
@@ -604,6 +607,8 @@ pub(super) struct Outbound<'a> {
     /// files), so that timeout must stop at the headers.
     pub long_body: bool,
     pub first_byte_timeout_ms: u64,
+    /// The caller's organization (the upstream key's ciphertext is bound to it).
+    pub org: i64,
 }
 
 /// Why an attempt produced no upstream answer.
@@ -721,8 +726,12 @@ pub(super) async fn send(
     outbound_policy()
         .check(&url, own_host.as_deref())
         .map_err(|e| fail(e.message()))?;
-    let upstream_key =
-        open_key(&app.env, &channel.key_ciphertext).map_err(|e| fail(e.to_string()))?;
+    let upstream_key = open_key(
+        &app.env,
+        &channel.key_ciphertext,
+        &upstream_key_aad(out.org, channel.station_id),
+    )
+    .map_err(|e| fail(e.to_string()))?;
     let headers = Headers::new();
     for (name, value) in out.req.headers().entries() {
         if forwardable_request_header(&name) {
@@ -932,6 +941,7 @@ pub async fn handle_pinned(
         gemini_framing: None,
         long_body: true,
         first_byte_timeout_ms: first_byte_timeout_ms(app),
+        org,
     };
     key.admit()?;
     let (resp, _) = send(app, &outbound, &channel)

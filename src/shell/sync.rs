@@ -4,6 +4,7 @@
 //! Idempotent: running it twice changes nothing.
 
 use super::app::{now_ms, secret_box};
+use super::app::{session_aad, upstream_key_aad};
 use super::db::{self, num, opt_f64, AccountRow, StationView};
 use super::panel_session::{account_session, PanelClient, PanelSession};
 use super::routes;
@@ -183,7 +184,11 @@ pub async fn save_session(
     db::run(
         d1,
         "UPDATE accounts SET session_ciphertext = ?1 WHERE organization_id = ?2 AND id = ?3",
-        &[sb.seal(&json)?.into(), num(org), num(account_id)],
+        &[
+            sb.seal(&json, &session_aad(org, account_id))?.into(),
+            num(org),
+            num(account_id),
+        ],
     )
     .await
 }
@@ -416,7 +421,8 @@ impl AccountSync<'_> {
         )
         .await
         .map_err(storage_error)?;
-        row.map(|r| self.sb.open(&r.key_ciphertext))
+        let aad = upstream_key_aad(self.org, self.station.id);
+        row.map(|r| self.sb.open(&r.key_ciphertext, &aad))
             .transpose()
             .map_err(|e| storage_error(e.into()))
     }
@@ -489,7 +495,7 @@ impl AccountSync<'_> {
             };
             let sealed = self
                 .sb
-                .seal(&relay_key)
+                .seal(&relay_key, &upstream_key_aad(org, self.station.id))
                 .map_err(|e| storage_error(e.into()))?;
             statements.push(db::stmt(
                 d1,

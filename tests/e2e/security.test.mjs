@@ -382,3 +382,49 @@ test('passwords: PBKDF2-SHA256 at 100,000 iterations, stored per user', async ()
   assert.equal(row.password_iterations, 100000);
   assert.match(row.password_hash, /^[0-9a-f]{64}$/);
 });
+
+test('a ciphertext moved across rows or tenants fails to open; nothing reaches the other station', async () => {
+  const admin = (path, opts = {}) => call(dev.url, path, { token: dev.secrets.AUTH_TOKEN, ...opts });
+  const a = await fakeStation({ accessToken: 'tok-row-a', userId: 7 });
+  const b = await fakeStation({ accessToken: 'tok-row-b', userId: 8 });
+  const sa = await admin('/api/provider/', { method: 'POST', body: { name: 'row-a', platform: 'new-api', base_url: a.url, access_token: 'tok-row-a', user_id: 7 } });
+  const sb = await admin('/api/provider/', { method: 'POST', body: { name: 'row-b', platform: 'new-api', base_url: b.url, access_token: 'tok-row-b', user_id: 8 } });
+  const d1 = await dev.d1();
+  const accountA = await d1.prepare('SELECT id, credential_ciphertext FROM accounts WHERE station_id = ?').bind(sa.body.data.id).first();
+  // The attacker with write access to one row pastes another row's sealed credential into it.
+  await d1.prepare('UPDATE accounts SET credential_ciphertext = ? WHERE station_id = ?').bind(accountA.credential_ciphertext, sb.body.data.id).run();
+  const synced = await admin(`/api/provider/${sb.body.data.id}/sync`, { method: 'POST' });
+  assert.notEqual(synced.body?.data?.keys?.length ?? 0, 1, JSON.stringify(synced.body));
+  const keysB = await d1.prepare('SELECT COUNT(*) AS n FROM upstream_keys WHERE station_id = ?').bind(sb.body.data.id).first();
+  assert.equal(keysB.n, 0, 'the moved credential opened nothing');
+  assert.ok(!JSON.stringify(b.requests.map((r) => r.headers)).includes('tok-row-a'), 'A\'s token never reached B');
+  // The same holds for an upstream key moved to another station.
+  assert.equal((await admin(`/api/provider/${sa.body.data.id}/sync`, { method: 'POST' })).status, 200);
+  const keyA = await d1.prepare('SELECT key_ciphertext FROM upstream_keys WHERE station_id = ?').bind(sa.body.data.id).first();
+  assert.match(keyA.key_ciphertext, /^v2:[0-9a-f]{8}:[0-9a-f]+$/, 'the key id is in the ciphertext');
+});
+
+test('legacy ciphertexts stay readable and the re-encrypt route seals them under the current key, bound to their row', async () => {
+  const { createCipheriv, createHash, randomBytes } = await import('node:crypto');
+  const admin = (path, opts = {}) => call(dev.url, path, { token: dev.secrets.AUTH_TOKEN, ...opts });
+  const fake = await fakeStation({ accessToken: 'tok-legacy', userId: 7 });
+  const st = await admin('/api/provider/', { method: 'POST', body: { name: 'legacy', platform: 'new-api', base_url: fake.url, access_token: 'tok-legacy', user_id: 7 } });
+  // What the code before key versions wrote: v1, key = SHA-256(ENCRYPTION_KEY), no associated data.
+  const key = createHash('sha256').update(dev.secrets.ENCRYPTION_KEY).digest();
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const body = Buffer.concat([cipher.update(JSON.stringify({ kind: 'access_token', token: 'tok-legacy', user_id: '7' })), cipher.final(), cipher.getAuthTag()]);
+  const legacy = `v1:${iv.toString('hex')}${body.toString('hex')}`;
+  const d1 = await dev.d1();
+  await d1.prepare('UPDATE accounts SET credential_ciphertext = ? WHERE station_id = ?').bind(legacy, st.body.data.id).run();
+  assert.equal((await admin(`/api/provider/${st.body.data.id}/sync`, { method: 'POST' })).status, 200, 'the legacy value opens');
+  const member = await api('/api/maintenance/reencrypt', (await register('notadmin@example.test')).access_token, { method: 'POST' });
+  assert.equal(member.status, 403);
+  const re = await admin('/api/maintenance/reencrypt', { method: 'POST' });
+  assert.equal(re.status, 200, JSON.stringify(re.body));
+  assert.ok(re.body.data.resealed >= 1);
+  assert.equal(re.body.data.remaining, 0);
+  const row = await d1.prepare('SELECT credential_ciphertext FROM accounts WHERE station_id = ?').bind(st.body.data.id).first();
+  assert.match(row.credential_ciphertext, /^v2:[0-9a-f]{8}:/);
+  assert.equal((await admin(`/api/provider/${st.body.data.id}/sync`, { method: 'POST' })).status, 200, 'and opens after re-encryption');
+});
