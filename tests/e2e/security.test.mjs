@@ -171,13 +171,13 @@ test('stations and accounts are limited per plan, and the limits are listed in G
 
 test('a member re-enabling or loosening their own key is refused; renaming, revoking and tightening work', async () => {
   const o = await orgWithMember('keysplit');
-  const created = await api('/api/agg-token/', o.member, { method: 'POST', headers: o.hdr, body: { name: 'mine', request_limit: 100, models: ['gpt-4o*'] } });
+  const created = await api('/api/agg-token/', o.member, { method: 'POST', headers: o.hdr, body: { name: 'mine', request_limit: 100, models: ['gpt-4o*'], allowed_ips: ['10.0.0.0/8'] } });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const id = created.body.data.id;
   const edit = (body, token = o.member) => api(`/api/agg-token/${id}`, token, { method: 'PATCH', headers: o.hdr, body });
   assert.equal((await edit({ name: 'renamed', request_limit: 50, models: ['gpt-4o-mini'] })).status, 200);
   assert.equal((await edit({ enabled: false })).status, 200, 'a member may revoke');
-  for (const body of [{ enabled: true }, { request_limit: 51 }, { models: [] }, { models: ['claude-*'] }, { allowed_ips: [] }]) {
+  for (const body of [{ enabled: true }, { request_limit: 51 }, { models: [] }, { models: ['claude-*'] }, { allowed_ips: [] }, { allowed_ips: ['0.0.0.0/0'] }]) {
     const res = await unchanged(() => edit(body));
     assert.equal(res.status, 403, JSON.stringify(body));
     assert.match(res.body.error.message, /a member may only tighten a key/);
