@@ -13,6 +13,9 @@ pub enum JobKind {
     Checkin,
 }
 
+/// A second check-in trigger: failed check-ins of the day are retried (bounded) by it.
+pub const CHECKIN_RETRY_CRON: &str = "45 */4 * * *";
+
 impl JobKind {
     pub const ALL: [JobKind; 3] = [JobKind::Sync, JobKind::Balance, JobKind::Checkin];
 
@@ -26,6 +29,9 @@ impl JobKind {
     }
 
     pub fn from_cron(cron: &str) -> Option<JobKind> {
+        if cron == CHECKIN_RETRY_CRON {
+            return Some(JobKind::Checkin);
+        }
         JobKind::ALL.into_iter().find(|k| k.cron() == cron)
     }
 
@@ -171,6 +177,10 @@ mod tests {
             assert_eq!(JobKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(JobKind::from_cron("* * * * *"), None);
+        assert_eq!(
+            JobKind::from_cron(CHECKIN_RETRY_CRON),
+            Some(JobKind::Checkin)
+        );
         assert_eq!(JobKind::parse("backup"), None);
     }
 

@@ -90,7 +90,19 @@ pub fn remember_outbound_policy(env: &Env) {
         let allow = secret(env, "ALLOW_PRIVATE_UPSTREAMS")
             .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
         OUTBOUND.with(|o| o.set(Some(allow)));
+        let seconds = secret(env, "PANEL_TIMEOUT_SECONDS")
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .map_or(DEFAULT_PANEL_TIMEOUT_S, |s| s.clamp(1, 120));
+        PANEL_TIMEOUT_S.with(|t| t.set(seconds));
     }
+}
+
+/// A panel call's whole answer must arrive within this (`PANEL_TIMEOUT_SECONDS`, 1–120).
+const DEFAULT_PANEL_TIMEOUT_S: u32 = 15;
+
+/// The panel-call timeout of this isolate, in milliseconds.
+pub fn panel_timeout_ms() -> u32 {
+    PANEL_TIMEOUT_S.with(|t| t.get()).saturating_mul(1000)
 }
 
 /// The outbound-URL policy of this isolate; strict until the environment was read.
@@ -105,6 +117,7 @@ const OPENED_KEYS_MAX: usize = 4096;
 thread_local! {
     static SECRET_BOX: RefCell<Option<Rc<SecretBox>>> = const { RefCell::new(None) };
     static OUTBOUND: Cell<Option<bool>> = const { Cell::new(None) };
+    static PANEL_TIMEOUT_S: Cell<u32> = const { Cell::new(DEFAULT_PANEL_TIMEOUT_S) };
     static WEAK_SECRET: RefCell<Option<Option<String>>> = const { RefCell::new(None) };
     static ENV_VALUES: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
     static OPENED_KEYS: RefCell<HashMap<String, Rc<str>>> = RefCell::new(HashMap::new());

@@ -276,9 +276,12 @@ pub async fn due_accounts(
     all(
         db,
         &format!(
-            "SELECT {ACCOUNT_ROW_COLUMNS} FROM accounts a JOIN stations s ON s.id = a.station_id AND s.organization_id = a.organization_id \
-             WHERE a.enabled = 1 AND s.enabled = 1 AND (?1 IS NULL OR a.organization_id = ?1) AND ({filter_sql}) \
-             ORDER BY {cursor_sql}, a.id LIMIT ?3"
+            // Organizations take turns, each one's least recently processed account first.
+            "SELECT * FROM (SELECT {ACCOUNT_ROW_COLUMNS}, {cursor_sql} AS cursor, \
+               ROW_NUMBER() OVER (PARTITION BY a.organization_id ORDER BY {cursor_sql}, a.id) AS turn \
+             FROM accounts a JOIN stations s ON s.id = a.station_id AND s.organization_id = a.organization_id \
+             WHERE a.enabled = 1 AND s.enabled = 1 AND (?1 IS NULL OR a.organization_id = ?1) AND ({filter_sql})) \
+             ORDER BY turn, cursor, id LIMIT ?3"
         ),
         &[opt_num(org), day.into(), num(limit)],
     )

@@ -203,11 +203,16 @@ impl Run<'_> {
     }
 
     async fn sync(&mut self, org: Option<i64>) -> Result<(), GatewayError> {
+        // Organizations take turns (each one's least recently synced station first), so one
+        // tenant's hundred stations cannot starve another's one.
         let due: Vec<DueStation> = db::all(
             self.d1,
-            "SELECT s.id, s.organization_id, (SELECT COUNT(*) FROM accounts a WHERE a.station_id = s.id AND a.enabled = 1) AS accounts \
-             FROM stations s WHERE s.enabled = 1 AND (?1 IS NULL OR s.organization_id = ?1) \
-             ORDER BY COALESCE(s.last_synced_at, 0), s.id LIMIT ?2",
+            "SELECT id, organization_id, accounts FROM (\
+               SELECT s.id, s.organization_id, COALESCE(s.last_synced_at, 0) AS cursor, \
+                 (SELECT COUNT(*) FROM accounts a WHERE a.station_id = s.id AND a.enabled = 1) AS accounts, \
+                 ROW_NUMBER() OVER (PARTITION BY s.organization_id ORDER BY COALESCE(s.last_synced_at, 0), s.id) AS turn \
+               FROM stations s WHERE s.enabled = 1 AND (?1 IS NULL OR s.organization_id = ?1)) \
+             ORDER BY turn, cursor, id LIMIT ?2",
             &[db::opt_num(org), num(MAX_ITEMS_PER_RUN)],
         )
         .await?;
@@ -217,6 +222,14 @@ impl Run<'_> {
             if !fits(self.spent(), cost, self.budget, self.processed()) {
                 break;
             }
+            // Claimed before the panel is called: a station that hangs or fails goes to the back
+            // of the line instead of staying first for every run.
+            db::run(
+                self.d1,
+                "UPDATE stations SET last_synced_at = ?1 WHERE organization_id = ?2 AND id = ?3",
+                &[num(now_ms()), num(station.organization_id), num(station.id)],
+            )
+            .await?;
             let outcome = sync_station(self.env, station.organization_id, station.id)
                 .await
                 .map(|_| ())
@@ -241,8 +254,13 @@ impl Run<'_> {
                 db::due_accounts(
                     self.d1,
                     org,
-                    "a.checkin_enabled = 1 AND s.checkin_enabled = 1 AND NOT EXISTS \
-                     (SELECT 1 FROM checkin_records c WHERE c.account_id = a.id AND c.day = ?2)",
+                    // Due: no record today, or a failed one old enough and not out of retries.
+                    &format!(
+                        "a.checkin_enabled = 1 AND s.checkin_enabled = 1 AND NOT EXISTS \
+                         (SELECT 1 FROM checkin_records c WHERE c.account_id = a.id AND c.day = ?2 \
+                          AND NOT (c.outcome = 'failed' AND c.message <> '{IN_PROGRESS}' AND c.attempts < {CHECKIN_ATTEMPTS} \
+                                   AND c.created_at < CAST(unixepoch('subsec') * 1000 AS INTEGER) - {CHECKIN_RETRY_GAP_MS}))"
+                    ),
                     "COALESCE((SELECT MAX(c.created_at) FROM checkin_records c WHERE c.account_id = a.id), 0)",
                     &day,
                     MAX_ITEMS_PER_RUN,
@@ -483,6 +501,10 @@ impl CheckinRecord {
 const IN_PROGRESS: &str = "in progress";
 /// A claim this old was left by a run that died: an admin's retry may take it over.
 const STALE_CLAIM_MS: i64 = 10 * 60 * 1000;
+/// Check-in attempts per account and day by the cron (the first and its retries).
+const CHECKIN_ATTEMPTS: i64 = 3;
+/// A failed check-in is retried by a later cron run at least this long after the failure.
+const CHECKIN_RETRY_GAP_MS: i64 = 60 * 60 * 1000;
 
 /// Checks one account in for `day`. The day's record is claimed first (UNIQUE per account and
 /// day), so a check-in never runs twice; `retry` lets an admin re-run a failed one (or one whose
@@ -500,9 +522,12 @@ pub async fn checkin_account(
     let claim: Option<db::IdRow> = db::first(
         d1,
         "INSERT INTO checkin_records (organization_id, account_id, day, outcome, message, created_at) VALUES (?1, ?2, ?3, 'failed', ?4, ?5) \
-         ON CONFLICT (account_id, day) DO UPDATE SET message = excluded.message, created_at = excluded.created_at \
-         WHERE ?6 = 1 AND checkin_records.outcome = 'failed' AND (checkin_records.message <> excluded.message OR checkin_records.created_at < ?7) RETURNING id",
-        &[num(org), num(id), day.into(), IN_PROGRESS.into(), num(now), num(i64::from(retry)), num(now - STALE_CLAIM_MS)],
+         ON CONFLICT (account_id, day) DO UPDATE SET message = excluded.message, created_at = excluded.created_at, attempts = checkin_records.attempts + 1 \
+         WHERE checkin_records.outcome = 'failed' AND ( \
+           (?6 = 1 AND (checkin_records.message <> excluded.message OR checkin_records.created_at < ?7)) \
+           OR (checkin_records.message <> excluded.message AND checkin_records.attempts < ?8 AND checkin_records.created_at < ?9)) RETURNING id",
+        &[num(org), num(id), day.into(), IN_PROGRESS.into(), num(now), num(i64::from(retry)), num(now - STALE_CLAIM_MS),
+          num(CHECKIN_ATTEMPTS), num(now - CHECKIN_RETRY_GAP_MS)],
     )
     .await?;
     let Some(claim) = claim else {

@@ -1,11 +1,15 @@
 //! Outbound calls: panel management requests, and the cooldown registry's client side.
 
-use super::app::outbound_policy;
+use super::app::{outbound_policy, panel_timeout_ms};
 use crate::core::cooldown::{ChannelCooldown, ChannelOutcome};
 use crate::core::error::GatewayError;
 use crate::core::panels::{PanelError, PanelRequest};
+use futures::StreamExt;
 use wasm_bindgen::JsValue;
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Stub};
+use worker::{AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit, Stub};
+
+/// The largest panel answer read (pricing and token lists of big panels stay far below).
+const PANEL_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// A panel's answer: status, body text, and the Set-Cookie values (logins, WAF cookies).
 pub struct PanelResponse {
@@ -43,13 +47,46 @@ pub async fn send_panel(base_url: &str, call: &PanelRequest) -> Result<PanelResp
         .map_err(|e| PanelError::Unreachable(e.message()))?;
     let request = Request::new_with_init(&url, &init).map_err(unreachable)?;
     PANEL_FETCHES.with(|c| c.set(c.get().saturating_add(1)));
-    let mut resp = Fetch::Request(request).send().await.map_err(unreachable)?;
+    // Bounded: the whole answer (headers and body) within the timeout, the body within the cap,
+    // so a station that hangs or floods costs one bounded slot of a job run.
+    let timeout_ms = panel_timeout_ms();
+    let signal: AbortSignal = web_sys::AbortSignal::timeout_with_u32(timeout_ms).into();
+    let timed_out = |e: worker::Error| {
+        PanelError::Unreachable(if signal.aborted() {
+            format!("no complete answer within {timeout_ms} ms")
+        } else {
+            e.to_string()
+        })
+    };
+    let mut resp = Fetch::Request(request)
+        .send_with_signal(&signal)
+        .await
+        .map_err(timed_out)?;
     // workerd keeps each Set-Cookie separate under getAll (a joined header would be ambiguous).
     let set_cookie = resp.headers().get_all("Set-Cookie").unwrap_or_default();
-    let body = resp.text().await.map_err(unreachable)?;
+    let too_big = || PanelError::Malformed(format!("answer larger than {PANEL_MAX_BYTES} bytes"));
+    let declared = resp
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > PANEL_MAX_BYTES) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    if let Ok(mut stream) = resp.stream() {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(timed_out)?;
+            if body.len() + chunk.len() > PANEL_MAX_BYTES {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&chunk);
+        }
+    }
     Ok(PanelResponse {
         status: resp.status_code(),
-        body,
+        body: String::from_utf8_lossy(&body).into_owned(),
         set_cookie,
     })
 }

@@ -428,3 +428,46 @@ test('legacy ciphertexts stay readable and the re-encrypt route seals them under
   assert.match(row.credential_ciphertext, /^v2:[0-9a-f]{8}:/);
   assert.equal((await admin(`/api/provider/${st.body.data.id}/sync`, { method: 'POST' })).status, 200, 'and opens after re-encryption');
 });
+
+test('a tarpit station during a cron run: bounded by the panel timeout, claimed first, and another organization\'s station still syncs', async () => {
+  const { createServer } = await import('node:net');
+  const sockets = [];
+  const tarpit = createServer((socket) => sockets.push(socket)); // accepts, never answers
+  await new Promise((resolve) => tarpit.listen(0, '127.0.0.1', resolve));
+  const cron = await startGateway({ vars: { PANEL_TIMEOUT_SECONDS: '2' } });
+  try {
+    const admin = (path, opts = {}) => call(cron.url, path, { token: cron.secrets.AUTH_TOKEN, ...opts });
+    const tarpitUrl = `http://127.0.0.1:${tarpit.address().port}`;
+    const tarpits = [];
+    for (let i = 0; i < 3; i++) {
+      const st = await admin('/api/provider/', { method: 'POST', body: { name: `tarpit-${i}`, platform: 'new-api', base_url: tarpitUrl, access_token: 't', user_id: 7 } });
+      assert.equal(st.status, 201, JSON.stringify(st.body));
+      tarpits.push(st.body.data.id);
+    }
+    const fake = await fakeStation({ accessToken: 'tok-fair', userId: 7 });
+    const owner = await register('fair@example.test', cron);
+    const other = await admin('/api/organizations', { method: 'POST', body: { name: 'fair', owner_email: 'fair@example.test' } });
+    const hdr = { 'x-organization-id': String(other.body.data.id) };
+    const mine = await call(cron.url, '/api/provider/', { method: 'POST', token: owner.access_token, headers: hdr, body: { name: 'honest', platform: 'new-api', base_url: fake.url, access_token: 'tok-fair', user_id: 7 } });
+    assert.equal(mine.status, 201, JSON.stringify(mine.body));
+    const started = Date.now();
+    await cron.scheduled('*/5 * * * *');
+    assert.ok(Date.now() - started < 20_000, 'the tarpit cost one bounded slot');
+    const d1 = await cron.d1();
+    const station = (id) => d1.prepare('SELECT last_synced_at, last_sync_error FROM stations WHERE id = ?').bind(id).first();
+    const honest = await station(mine.body.data.id);
+    assert.ok(honest.last_synced_at > 0 && !honest.last_sync_error, JSON.stringify(honest));
+    const keys = await d1.prepare('SELECT COUNT(*) AS n FROM upstream_keys WHERE station_id = ?').bind(mine.body.data.id).first();
+    assert.ok(keys.n > 0, 'the other organization\'s station synced');
+    const first = await station(tarpits[0]);
+    assert.ok(first.last_synced_at > 0, 'the tarpit was claimed before its panel call');
+    assert.match(first.last_sync_error ?? '', /no complete answer within 2000 ms|timed out|abort/i);
+    // The claimed tarpit went to the back: the next run takes the next station in line.
+    await cron.scheduled('*/5 * * * *');
+    assert.ok((await station(tarpits[1])).last_synced_at > 0);
+  } finally {
+    await cron.close();
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => tarpit.close(resolve));
+  }
+});
