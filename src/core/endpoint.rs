@@ -3,6 +3,7 @@
 
 use crate::core::dialect::Dialect;
 use crate::core::panels::relay_paths::Served;
+use crate::core::string_enum::string_enum;
 use crate::core::usage::WireFamily;
 
 /// How the client's credential is replaced by the upstream key.
@@ -73,21 +74,14 @@ impl Embeddings {
     }
 }
 
-/// Resources that live on one upstream and must be reached there again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PinKind {
-    File,
-    Video,
-    Response,
-}
-
-impl PinKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PinKind::File => "file",
-            PinKind::Video => "video",
-            PinKind::Response => "response",
-        }
+string_enum! {
+    /// Resources that live on one upstream and must be reached there again, by the kind
+    /// their pins store.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum PinKind {
+        File = "file",
+        Video = "video",
+        Response = "response",
     }
 }
 
@@ -319,9 +313,53 @@ pub fn gemini_path_with_model(path: &str, upstream_model: &str) -> String {
     }
 }
 
+/// How one call reaches one channel, decided from the dialects the channel serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallPlan {
+    /// The channel speaks the client's dialect: same body, the path under its prefix.
+    Native { path: String },
+    /// It does not: convert to `target` (the channel's primary dialect).
+    Convert { target: Dialect },
+    /// A token count the channel cannot answer in this dialect: estimate locally.
+    LocalCount(Dialect),
+}
+
+/// Decides how a call with `standard_path` (as the client sent it, with query) goes to a
+/// channel that serves `served` (its station's override or its platform's defaults).
+pub fn plan_call(endpoint: &RelayEndpoint, served: Served<'_>, standard_path: &str) -> CallPlan {
+    if let Some(counted) = endpoint.counts_tokens_of {
+        if served.prefix(counted).is_none() {
+            return CallPlan::LocalCount(counted);
+        }
+    }
+    // Non-conversational endpoints live beside the dialect of their family.
+    let dialect = endpoint.dialect.unwrap_or(match endpoint.family {
+        WireFamily::Gemini => Dialect::Gemini,
+        WireFamily::Anthropic => Dialect::AnthropicMessages,
+        WireFamily::OpenAi | WireFamily::OpenAiResponses => Dialect::OpenAiChat,
+    });
+    if let Some(path) = served.upstream_path(dialect, standard_path) {
+        return CallPlan::Native { path };
+    }
+    let embedding_target = endpoint
+        .embeddings
+        .map(Embeddings::convert_target)
+        .filter(|target| served.prefix(*target).is_some());
+    match (endpoint.dialect, served.primary(), embedding_target) {
+        (Some(_), Some(target), _) => CallPlan::Convert { target },
+        (None, _, Some(target)) => CallPlan::Convert { target },
+        // Nothing to convert (images, audio…), or a channel without any dialect row: the
+        // call goes as it is and the station answers for itself.
+        _ => CallPlan::Native {
+            path: standard_path.to_string(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::panels::relay_paths::{parse_override, DialectRoute};
 
     fn relay_of(method: &str, path: &str) -> RelayEndpoint {
         match resolve(method, path) {
@@ -437,66 +475,10 @@ mod tests {
             "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
         );
     }
-}
-
-/// How one call reaches one channel, decided from the dialects the channel serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallPlan {
-    /// The channel speaks the client's dialect: same body, the path under its prefix.
-    Native { path: String },
-    /// It does not: convert to `target` (the channel's primary dialect).
-    Convert { target: Dialect },
-    /// A token count the channel cannot answer in this dialect: estimate locally.
-    LocalCount(Dialect),
-}
-
-/// Decides how a call with `standard_path` (as the client sent it, with query) goes to a
-/// channel that serves `served` (its station's override or its platform's defaults).
-pub fn plan_call(endpoint: &RelayEndpoint, served: Served<'_>, standard_path: &str) -> CallPlan {
-    if let Some(counted) = endpoint.counts_tokens_of {
-        if served.prefix(counted).is_none() {
-            return CallPlan::LocalCount(counted);
-        }
-    }
-    // Non-conversational endpoints live beside the dialect of their family.
-    let dialect = endpoint.dialect.unwrap_or(match endpoint.family {
-        WireFamily::Gemini => Dialect::Gemini,
-        WireFamily::Anthropic => Dialect::AnthropicMessages,
-        WireFamily::OpenAi | WireFamily::OpenAiResponses => Dialect::OpenAiChat,
-    });
-    if let Some(path) = served.upstream_path(dialect, standard_path) {
-        return CallPlan::Native { path };
-    }
-    let embedding_target = endpoint
-        .embeddings
-        .map(Embeddings::convert_target)
-        .filter(|target| served.prefix(*target).is_some());
-    match (endpoint.dialect, served.primary(), embedding_target) {
-        (Some(_), Some(target), _) => CallPlan::Convert { target },
-        (None, _, Some(target)) => CallPlan::Convert { target },
-        // Nothing to convert (images, audio…), or a channel without any dialect row: the
-        // call goes as it is and the station answers for itself.
-        _ => CallPlan::Native {
-            path: standard_path.to_string(),
-        },
-    }
-}
-
-#[cfg(test)]
-mod plan_tests {
-    use super::*;
-    use crate::core::panels::relay_paths::{parse_override, DialectRoute};
 
     /// `plan_call` for a channel of `platform` without an override.
     fn plan(endpoint: &RelayEndpoint, platform: &str, path: &str) -> CallPlan {
         plan_call(endpoint, Served::of(platform, None), path)
-    }
-
-    fn relay_of(method: &str, path: &str) -> RelayEndpoint {
-        match resolve(method, path) {
-            Some(Route::Relay(e)) => e,
-            other => panic!("{method} {path}: {other:?}"),
-        }
     }
 
     #[test]

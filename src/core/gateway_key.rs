@@ -230,6 +230,14 @@ pub struct BoundsChange {
 }
 
 impl KeyBounds {
+    /// Enabled, with no expiry, allow-list or limit.
+    pub fn unbounded() -> Self {
+        KeyBounds {
+            enabled: true,
+            ..KeyBounds::default()
+        }
+    }
+
     /// The bounds after `change`.
     pub fn apply(&self, change: &BoundsChange) -> KeyBounds {
         KeyBounds {
@@ -372,6 +380,70 @@ fn prefix_eq(net: u128, ip: u128, bits: u32, width: u32) -> bool {
     }
     let shift = width - bits;
     shift >= width || (net >> shift) == (ip >> shift)
+}
+
+/// Fields a gateway key is created or edited with (`/api/agg-token`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyInput {
+    pub name: Option<String>,
+    pub expires_at: Option<i64>,
+    pub models: Option<Vec<String>>,
+    pub allowed_ips: Option<Vec<String>>,
+    pub request_limit: Option<i64>,
+    pub cost_limit_usd: Option<f64>,
+    /// Edit only.
+    pub enabled: Option<bool>,
+}
+
+impl KeyInput {
+    /// The bounds this input would set.
+    pub fn change(&self) -> BoundsChange {
+        BoundsChange {
+            enabled: self.enabled,
+            expires_at: self.expires_at,
+            models: self.models.clone(),
+            allowed_ips: self.allowed_ips.clone(),
+            request_limit: self.request_limit,
+            cost_limit_usd: self.cost_limit_usd,
+        }
+    }
+
+    /// A 400 naming the first bad field: an expiry not in the future, an empty model pattern,
+    /// an entry that is not an IP address or CIDR, a negative limit.
+    pub fn validate(&self, now_ms: i64) -> Result<(), GatewayError> {
+        let bad = |m: String| Err(GatewayError::InvalidRequest(m));
+        if self.expires_at.is_some_and(|t| t <= now_ms) {
+            return bad("`expires_at` must be in the future (Unix ms)".into());
+        }
+        if let Some(m) = self.models.iter().flatten().find(|m| m.trim().is_empty()) {
+            return bad(format!("`models` contains an empty entry {m:?}"));
+        }
+        if let Some(ip) = self.allowed_ips.iter().flatten().find(|c| !valid_cidr(c)) {
+            return bad(format!(
+                "`allowed_ips` entry `{ip}` is not an IP address or CIDR"
+            ));
+        }
+        if self.request_limit.is_some_and(|l| l < 0) || self.cost_limit_usd.is_some_and(|l| l < 0.0)
+        {
+            return bad("limits must not be negative".into());
+        }
+        Ok(())
+    }
+}
+
+/// Whether `cidr` is an IP address or a network (`a.b.c.d/n`, `v6::/n`) with a prefix that
+/// fits its address family.
+pub fn valid_cidr(cidr: &str) -> bool {
+    let (addr, bits) = cidr
+        .trim()
+        .split_once('/')
+        .map_or((cidr.trim(), None), |(a, b)| (a, Some(b)));
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        return false;
+    };
+    let width = if ip.is_ipv4() { 32 } else { 128 };
+    bits.is_none_or(|b| b.parse::<u32>().is_ok_and(|b| b <= width)) && cidr_contains(cidr, ip)
 }
 
 #[cfg(test)]
@@ -633,5 +705,59 @@ mod tests {
         assert!(r.check_ip(None).is_err());
         assert!(cidr_contains("0.0.0.0/0", "8.8.8.8".parse().unwrap()));
         assert!(!cidr_contains("10.0.0.0/33", "10.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn key_input_names_the_first_bad_field() {
+        let input = |v: serde_json::Value| serde_json::from_value::<KeyInput>(v).unwrap();
+        let now = 1_000;
+        assert!(input(serde_json::json!({"name":"k","expires_at":2_000,"models":["gpt-*"],
+            "allowed_ips":["10.0.0.0/8","::1","2001:db8::/32"],"request_limit":0,"cost_limit_usd":0.5}))
+        .validate(now)
+        .is_ok());
+        let cases = [
+            (serde_json::json!({"expires_at": 1_000}), "expires_at"),
+            (serde_json::json!({"models": ["a", " "]}), "models"),
+            (
+                serde_json::json!({"allowed_ips": ["10.0.0.0/33"]}),
+                "10.0.0.0/33",
+            ),
+            (
+                serde_json::json!({"allowed_ips": ["example.com"]}),
+                "example.com",
+            ),
+            (serde_json::json!({"request_limit": -1}), "negative"),
+            (serde_json::json!({"cost_limit_usd": -0.1}), "negative"),
+        ];
+        for (body, needle) in cases {
+            let err = input(body.clone()).validate(now).unwrap_err();
+            assert_eq!(err.status(), 400);
+            assert!(err.message().contains(needle), "{body}: {}", err.message());
+        }
+        assert!(serde_json::from_value::<KeyInput>(serde_json::json!({"user_id": 3})).is_err());
+    }
+
+    #[test]
+    fn cidrs_are_checked_against_their_address_family() {
+        for ok in [
+            "1.2.3.4",
+            "1.2.3.0/24",
+            "0.0.0.0/0",
+            "::1",
+            "fe80::/10",
+            " 10.0.0.1/32 ",
+        ] {
+            assert!(valid_cidr(ok), "{ok}");
+        }
+        for bad in [
+            "1.2.3.4/33",
+            "::1/129",
+            "1.2.3/24",
+            "1.2.3.4/x",
+            "",
+            "host/8",
+        ] {
+            assert!(!valid_cidr(bad), "{bad}");
+        }
     }
 }

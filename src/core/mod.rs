@@ -1,10 +1,12 @@
 //! Platform-free core: everything here compiles and is unit-tested natively (no `worker` types).
 
+pub mod config;
 pub mod convert;
 pub mod cooldown;
 pub mod cors;
 pub mod crypto;
 pub mod dialect;
+pub mod durable;
 pub mod endpoint;
 pub mod error;
 pub mod gateway_key;
@@ -12,10 +14,13 @@ pub mod headers;
 pub mod invitation;
 pub mod model_list;
 pub mod multipart;
+pub mod names;
 pub mod organization;
 pub mod outbound;
 pub mod panels;
 pub mod plans;
+pub mod platform;
+pub mod quota;
 pub mod redact;
 pub mod request_head;
 pub mod roles;
@@ -24,4 +29,5 @@ pub mod schedule;
 pub mod session;
 pub mod sse;
 pub mod station;
+pub mod string_enum;
 pub mod usage;

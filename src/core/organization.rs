@@ -1,17 +1,4 @@
-//! Organization names and slugs.
-
-use crate::core::error::GatewayError;
-
-/// A trimmed name of 1–100 characters.
-pub fn validate_name(raw: &str) -> Result<String, GatewayError> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(GatewayError::InvalidRequest(
-            "`name` must be 1 to 100 characters".into(),
-        ));
-    }
-    Ok(name.to_string())
-}
+//! Organization slugs (names follow `core::names`).
 
 /// The readable part of a slug: lower-case ASCII letters and digits joined by single dashes
 /// (at most 40 characters). A random suffix makes it unique.
@@ -38,6 +25,7 @@ pub fn slug_base(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::names::validate_name;
 
     #[test]
     fn names_and_slugs() {

@@ -1,15 +1,18 @@
 //! Plans and their limits (the one table; README repeats it), and the 403s that name a limit.
 
 use crate::core::error::GatewayError;
+use crate::core::string_enum::string_enum;
 use serde::Serialize;
 
-/// An organization's plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Plan {
-    Free,
-    Pro,
-    Enterprise,
+string_enum! {
+    #[serde_by_name]
+    /// An organization's plan, by its stored / requested name.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Plan {
+        Free = "free",
+        Pro = "pro",
+        Enterprise = "enterprise",
+    }
 }
 
 /// What a plan allows. Counts are per organization.
@@ -57,24 +60,6 @@ pub const PLANS: [PlanLimits; 3] = [
 ];
 
 impl Plan {
-    /// Parses the stored / requested name (`free`, `pro`, `enterprise`).
-    pub fn parse(raw: &str) -> Option<Plan> {
-        match raw {
-            "free" => Some(Plan::Free),
-            "pro" => Some(Plan::Pro),
-            "enterprise" => Some(Plan::Enterprise),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Plan::Free => "free",
-            Plan::Pro => "pro",
-            Plan::Enterprise => "enterprise",
-        }
-    }
-
     pub fn limits(self) -> PlanLimits {
         match self {
             Plan::Free => PLANS[0],

@@ -2,35 +2,17 @@
 //! admin endpoint goes through, plus the classifier that maps an admin request to its action.
 
 use crate::core::error::GatewayError;
-use serde::{Deserialize, Serialize};
+use crate::core::string_enum::string_enum;
 
-/// A member's role in one organization. Ordered: owner > admin > member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Member,
-    Admin,
-    Owner,
-}
-
-impl Role {
-    /// Parses the stored / requested name (`owner`, `admin`, `member`).
-    pub fn parse(raw: &str) -> Option<Role> {
-        match raw {
-            "owner" => Some(Role::Owner),
-            "admin" => Some(Role::Admin),
-            "member" => Some(Role::Member),
-            _ => None,
-        }
-    }
-
-    /// The name stored in D1 and shown by the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Admin => "admin",
-            Role::Member => "member",
-        }
+string_enum! {
+    #[serde_by_name]
+    /// A member's role in one organization, by the name stored in D1 and shown by the API.
+    /// Ordered: owner > admin > member.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    pub enum Role {
+        Member = "member",
+        Admin = "admin",
+        Owner = "owner",
     }
 }
 

@@ -2,23 +2,25 @@
 //! may spend, account health from a panel error, the UTC day of a check-in, and balance trends.
 
 use crate::core::panels::PanelError;
+use crate::core::string_enum::string_enum;
 use serde::Serialize;
 
-/// The three jobs; each runs on its cron trigger or on demand from the admin API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobKind {
-    Sync,
-    Balance,
-    Checkin,
+string_enum! {
+    #[serde_by_name]
+    /// The three jobs, by the name in `job_runs.job` and in `/api/jobs/:kind/run`; each runs
+    /// on its cron trigger or on demand from the admin API.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum JobKind {
+        Sync = "sync",
+        Balance = "balance",
+        Checkin = "checkin",
+    }
 }
 
 /// A second check-in trigger: failed check-ins of the day are retried (bounded) by it.
 pub const CHECKIN_RETRY_CRON: &str = "45 */4 * * *";
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [JobKind::Sync, JobKind::Balance, JobKind::Checkin];
-
     /// The cron expression in wrangler.toml `[triggers]` that runs this job (UTC).
     pub fn cron(self) -> &'static str {
         match self {
@@ -33,19 +35,6 @@ impl JobKind {
             return Some(JobKind::Checkin);
         }
         JobKind::ALL.into_iter().find(|k| k.cron() == cron)
-    }
-
-    /// The name in `job_runs.job` and in `/api/jobs/:kind/run`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Sync => "sync",
-            JobKind::Balance => "balance",
-            JobKind::Checkin => "checkin",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<JobKind> {
-        JobKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
     /// Upper estimate of the subrequests (outbound fetches + D1 statements) one account costs,
@@ -64,10 +53,6 @@ impl JobKind {
 /// A station's own sync cost besides its accounts: status, reads and the route table rebuild.
 pub const SYNC_STATION_SUBREQUESTS: u32 = 8;
 
-/// Subrequests one run may spend by default. Workers Free allows 50 outbound fetches and 50 D1
-/// queries per invocation; counting both against 40 keeps each under its limit. Paid plans
-/// (1,000 each) raise it with the `JOB_SUBREQUEST_BUDGET` var.
-pub const DEFAULT_SUBREQUEST_BUDGET: u32 = 40;
 /// The most items a run looks at (its cursor page), whatever the budget.
 pub const MAX_ITEMS_PER_RUN: i64 = 100;
 

@@ -1,114 +1,13 @@
-//! Stations: the platform kinds the gateway can manage and validation of admin input.
+//! Stations: validation of the admin input that creates and edits stations and accounts.
 
 use crate::core::error::GatewayError;
+use crate::core::names::{validate_name, validate_optional_name};
 use crate::core::panels::credential::{Credential, CredentialFields};
 use crate::core::panels::generic::default_base_url;
 use crate::core::panels::relay_paths::{parse_override, DialectRoute};
 use crate::core::panels::PanelError;
-use serde::{Deserialize, Serialize};
-
-/// Every kind of station the gateway manages: relay panels, generic API dialects, and official
-/// vendors (presets of the generic kinds). Each has an adapter in `core::panels`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Platform {
-    #[serde(rename = "new-api")]
-    NewApi,
-    #[serde(rename = "one-api")]
-    OneApi,
-    #[serde(rename = "onehub")]
-    OneHub,
-    #[serde(rename = "done-hub")]
-    DoneHub,
-    #[serde(rename = "veloera")]
-    Veloera,
-    #[serde(rename = "anyrouter")]
-    AnyRouter,
-    #[serde(rename = "sub2api")]
-    Sub2Api,
-    #[serde(rename = "openai-compatible")]
-    OpenAiCompatible,
-    #[serde(rename = "anthropic-compatible")]
-    AnthropicCompatible,
-    #[serde(rename = "gemini-compatible")]
-    GeminiCompatible,
-    #[serde(rename = "openai")]
-    OpenAi,
-    #[serde(rename = "anthropic")]
-    Anthropic,
-    #[serde(rename = "gemini")]
-    Gemini,
-    #[serde(rename = "deepseek")]
-    DeepSeek,
-    #[serde(rename = "moonshot")]
-    Moonshot,
-    #[serde(rename = "zhipu")]
-    Zhipu,
-    /// Aliyun DashScope, OpenAI-compatible mode.
-    #[serde(rename = "aliyun")]
-    Aliyun,
-    /// Doubao on Volcengine Ark.
-    #[serde(rename = "doubao")]
-    Doubao,
-    #[serde(rename = "minimax")]
-    MiniMax,
-    #[serde(rename = "modelscope")]
-    ModelScope,
-}
-
-impl Platform {
-    pub const ALL: [Platform; 20] = [
-        Platform::NewApi,
-        Platform::OneApi,
-        Platform::OneHub,
-        Platform::DoneHub,
-        Platform::Veloera,
-        Platform::AnyRouter,
-        Platform::Sub2Api,
-        Platform::OpenAiCompatible,
-        Platform::AnthropicCompatible,
-        Platform::GeminiCompatible,
-        Platform::OpenAi,
-        Platform::Anthropic,
-        Platform::Gemini,
-        Platform::DeepSeek,
-        Platform::Moonshot,
-        Platform::Zhipu,
-        Platform::Aliyun,
-        Platform::Doubao,
-        Platform::MiniMax,
-        Platform::ModelScope,
-    ];
-
-    /// The name used in the API, the database and the UI (same as the serde name).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::NewApi => "new-api",
-            Platform::OneApi => "one-api",
-            Platform::OneHub => "onehub",
-            Platform::DoneHub => "done-hub",
-            Platform::Veloera => "veloera",
-            Platform::AnyRouter => "anyrouter",
-            Platform::Sub2Api => "sub2api",
-            Platform::OpenAiCompatible => "openai-compatible",
-            Platform::AnthropicCompatible => "anthropic-compatible",
-            Platform::GeminiCompatible => "gemini-compatible",
-            Platform::OpenAi => "openai",
-            Platform::Anthropic => "anthropic",
-            Platform::Gemini => "gemini",
-            Platform::DeepSeek => "deepseek",
-            Platform::Moonshot => "moonshot",
-            Platform::Zhipu => "zhipu",
-            Platform::Aliyun => "aliyun",
-            Platform::Doubao => "doubao",
-            Platform::MiniMax => "minimax",
-            Platform::ModelScope => "modelscope",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Platform> {
-        Platform::ALL.into_iter().find(|p| p.as_str() == name)
-    }
-}
+use crate::core::platform::Platform;
+use serde::Deserialize;
 
 /// The credential fields of a station or account body, read according to the platform.
 #[derive(Debug, Default, Deserialize)]
@@ -192,16 +91,12 @@ pub struct NewStation {
 impl NewStationInput {
     pub fn validate(self) -> Result<NewStation, GatewayError> {
         let bad = |m: &str| GatewayError::InvalidRequest(m.to_string());
-        let name = self.name.map(|n| n.trim().to_string()).unwrap_or_default();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(bad("`name` is required (1–100 characters)"));
-        }
+        let name = validate_name(self.name.as_deref().unwrap_or_default())?;
         let platform_name = self.platform.unwrap_or_default();
         let platform = Platform::parse(&platform_name).ok_or_else(|| {
-            let known: Vec<&str> = Platform::ALL.iter().map(|p| p.as_str()).collect();
             bad(&format!(
                 "unknown platform `{platform_name}`; supported: {}",
-                known.join(", ")
+                Platform::NAMES.join(", ")
             ))
         })?;
         let base_url = match self.base_url.filter(|u| !u.trim().is_empty()) {
@@ -211,14 +106,8 @@ impl NewStationInput {
                 .to_string(),
         };
         let credential = self.credential.credential(platform)?;
-        let weight = self.weight.unwrap_or(10);
-        if !(0..=1000).contains(&weight) {
-            return Err(bad("`weight` must be between 0 and 1000"));
-        }
-        let priority = self.priority.unwrap_or(0);
-        if !(-1000..=1000).contains(&priority) {
-            return Err(bad("`priority` must be between -1000 and 1000"));
-        }
+        let weight = check_weight(self.weight.unwrap_or(10))?;
+        let priority = check_priority(self.priority.unwrap_or(0))?;
         let dialects = match &self.dialects {
             Some(value) => parse_override(value)?,
             None => None,
@@ -279,12 +168,11 @@ impl AccountInput {
         platform: Platform,
         require_credential: bool,
     ) -> Result<AccountChange, GatewayError> {
-        let name = self.name.map(|n| n.trim().to_string());
-        if name.as_ref().is_some_and(|n| n.chars().count() > 100) {
-            return Err(GatewayError::InvalidRequest(
-                "`name` must be at most 100 characters".into(),
-            ));
-        }
+        let name = self
+            .name
+            .as_deref()
+            .map(validate_optional_name)
+            .transpose()?;
         let credential = if require_credential || !self.credential.is_empty() {
             Some(self.credential.credential(platform)?)
         } else {
@@ -295,6 +183,91 @@ impl AccountInput {
             credential,
             checkin_enabled: self.checkin_enabled,
             enabled: self.enabled,
+        })
+    }
+}
+
+/// A station's weight: 0–1000.
+fn check_weight(weight: i64) -> Result<i64, GatewayError> {
+    if !(0..=1000).contains(&weight) {
+        return Err(GatewayError::InvalidRequest(
+            "`weight` must be between 0 and 1000".into(),
+        ));
+    }
+    Ok(weight)
+}
+
+/// A station's priority: -1000–1000.
+fn check_priority(priority: i64) -> Result<i64, GatewayError> {
+    if !(-1000..=1000).contains(&priority) {
+        return Err(GatewayError::InvalidRequest(
+            "`priority` must be between -1000 and 1000".into(),
+        ));
+    }
+    Ok(priority)
+}
+
+/// The settings of a station an admin edits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StationSettings {
+    pub name: String,
+    pub base_url: String,
+    pub weight: i64,
+    pub priority: i64,
+    pub enabled: bool,
+    pub checkin_enabled: bool,
+    /// `None`: the platform's dialect table.
+    pub dialects: Option<Vec<DialectRoute>>,
+}
+
+/// `PUT /api/provider/[:id]` body: the fields to change; absent ones stay as they are.
+#[derive(Debug, Default, Deserialize)]
+pub struct StationUpdate {
+    /// The station, when the path does not name it.
+    pub id: Option<i64>,
+    pub name: Option<String>,
+    pub base_url: Option<String>,
+    pub weight: Option<i64>,
+    pub priority: Option<i64>,
+    pub enabled: Option<bool>,
+    pub checkin_enabled: Option<bool>,
+    /// Absent: unchanged; `null`: back to the platform's defaults; a list: the override.
+    #[serde(default, deserialize_with = "present")]
+    pub dialects: Option<serde_json::Value>,
+}
+
+/// Keeps a field's presence: `Some(Value::Null)` for an explicit `null`, `None` when absent.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(deserializer).map(Some)
+}
+
+impl StationUpdate {
+    /// The station's settings after this change, under the rules a new station follows.
+    pub fn apply(self, current: StationSettings) -> Result<StationSettings, GatewayError> {
+        let name = match self.name {
+            Some(name) => validate_name(&name)?,
+            None => validate_name(&current.name)?,
+        };
+        let base_url = match self.base_url {
+            Some(url) => normalize_base_url(&url)?,
+            None => current.base_url,
+        };
+        let weight = check_weight(self.weight.unwrap_or(current.weight))?;
+        let priority = check_priority(self.priority.unwrap_or(current.priority))?;
+        let dialects = match &self.dialects {
+            Some(value) => parse_override(value)?,
+            None => current.dialects,
+        };
+        Ok(StationSettings {
+            name,
+            base_url,
+            weight,
+            priority,
+            enabled: self.enabled.unwrap_or(current.enabled),
+            checkin_enabled: self.checkin_enabled.unwrap_or(current.checkin_enabled),
+            dialects,
         })
     }
 }
@@ -470,5 +443,51 @@ mod tests {
             assert_eq!(err.status(), 400);
             assert!(err.message().contains(needle), "{body}: {}", err.message());
         }
+    }
+
+    #[test]
+    fn updates_keep_absent_fields_and_follow_the_new_station_rules() {
+        let current = StationSettings {
+            name: "Relay".into(),
+            base_url: "http://a".into(),
+            weight: 10,
+            priority: 0,
+            enabled: true,
+            checkin_enabled: false,
+            dialects: None,
+        };
+        let update = |v: serde_json::Value| serde_json::from_value::<StationUpdate>(v).unwrap();
+        assert_eq!(update(json!({})).apply(current.clone()).unwrap(), current);
+        let changed = update(
+            json!({"name":" B ","base_url":"https://b/","weight":0,"priority":-1000,
+            "enabled":false,"checkin_enabled":true}),
+        )
+        .apply(current.clone())
+        .unwrap();
+        assert_eq!(
+            (
+                changed.name.as_str(),
+                changed.base_url.as_str(),
+                changed.weight,
+                changed.priority
+            ),
+            ("B", "https://b", 0, -1000)
+        );
+        assert_eq!((changed.enabled, changed.checkin_enabled), (false, true));
+        let cases = [
+            (json!({"name": "  "}), "name"),
+            (json!({"name": "x".repeat(101)}), "name"),
+            (json!({"base_url": "ftp://x"}), "base_url"),
+            (json!({"weight": 1001}), "weight"),
+            (json!({"priority": 1001}), "priority"),
+        ];
+        for (body, needle) in cases {
+            let err = update(body.clone()).apply(current.clone()).unwrap_err();
+            assert_eq!(err.status(), 400);
+            assert!(err.message().contains(needle), "{body}: {}", err.message());
+        }
+        let present = update(json!({"dialects": null}));
+        assert_eq!(present.dialects, Some(serde_json::Value::Null));
+        assert_eq!(update(json!({})).dialects, None);
     }
 }

@@ -51,8 +51,9 @@ pub fn usage_from_value(v: &Value) -> Option<Usage> {
     None
 }
 
-/// Usage of a whole (non-stream) JSON body, or of a Gemini JSON-array stream (last report wins).
-pub fn usage_from_body(body: &[u8]) -> Option<Usage> {
+/// Usage of a whole (non-stream) JSON body relayed as it came, whatever its family, or of a
+/// Gemini JSON-array stream (last report wins). Converted bodies: `convert::usage_from_body`.
+pub fn passthrough_usage(body: &[u8]) -> Option<Usage> {
     let v: Value = serde_json::from_slice(body).ok()?;
     match &v {
         Value::Array(items) => items.iter().rev().find_map(usage_from_value),
@@ -368,26 +369,26 @@ mod tests {
         let chat =
             br#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#;
         assert_eq!(
-            usage_from_body(chat).map(|u| (u.prompt_tokens, u.completion_tokens)),
+            passthrough_usage(chat).map(|u| (u.prompt_tokens, u.completion_tokens)),
             Some((5, 2))
         );
         let embeddings = br#"{"data":[],"usage":{"prompt_tokens":4,"total_tokens":4}}"#;
         assert_eq!(
-            usage_from_body(embeddings).map(|u| u.prompt_tokens),
+            passthrough_usage(embeddings).map(|u| u.prompt_tokens),
             Some(4)
         );
         let anthropic = br#"{"type":"message","usage":{"input_tokens":3,"output_tokens":9}}"#;
         assert_eq!(
-            usage_from_body(anthropic).map(|u| (u.prompt_tokens, u.completion_tokens)),
+            passthrough_usage(anthropic).map(|u| (u.prompt_tokens, u.completion_tokens)),
             Some((3, 9))
         );
         let gemini_array = br#"[{"usageMetadata":{"promptTokenCount":2}},{"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":5}}]"#;
         assert_eq!(
-            usage_from_body(gemini_array).map(|u| u.completion_tokens),
+            passthrough_usage(gemini_array).map(|u| u.completion_tokens),
             Some(5)
         );
-        assert_eq!(usage_from_body(b"not json"), None);
-        assert_eq!(usage_from_body(br#"{"id":"x"}"#), None);
+        assert_eq!(passthrough_usage(b"not json"), None);
+        assert_eq!(passthrough_usage(br#"{"id":"x"}"#), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Per-request context: bindings, secrets, time, and conversions of platform errors.
 
+use crate::core::config::Config;
 use crate::core::crypto::{secret_weakness, Aad, SecretBox};
 use crate::core::error::GatewayError;
 use crate::core::outbound::OutboundPolicy;
@@ -8,7 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{Context, D1Database, Env, Headers, Response, ResponseBody};
+use worker::{Context, D1Database, Env, Response, ResponseBody};
 
 /// The organization a single-owner deployment acts in (created by the first migration).
 pub const DEFAULT_ORGANIZATION_ID: i64 = 1;
@@ -32,15 +33,14 @@ impl App {
         Ok(self.env.kv("CACHE")?)
     }
 
-    /// A secret or var, `None` when unset or empty.
+    /// A secret, `None` when unset or empty.
     pub fn secret(&self, name: &str) -> Option<String> {
         secret(&self.env, name)
     }
 
-    pub fn var_i64(&self, name: &str, default: i64) -> i64 {
-        self.secret(name)
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(default)
+    /// The typed settings (`[vars]`), read once per isolate.
+    pub fn config(&self) -> Config {
+        config(&self.env)
     }
 
     /// The credential cipher, built once per isolate from `ENCRYPTION_KEY`.
@@ -49,19 +49,43 @@ impl App {
     }
 }
 
-/// Secrets and vars are fixed for an isolate's life (a change deploys new isolates), so each is
-/// read from the environment once: the lookup crosses into JS and builds an error for a var.
+/// Secrets are fixed for an isolate's life (a change deploys new isolates), so each is read
+/// from the environment once: the lookup crosses into JS and builds an error when unset.
 pub fn secret(env: &Env, name: &str) -> Option<String> {
-    if let Some(known) = ENV_VALUES.with(|v| v.borrow().get(name).cloned()) {
+    if let Some(known) = SECRETS.with(|v| v.borrow().get(name).cloned()) {
         return known;
     }
     let value = env
         .secret(name)
         .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
         .ok()
         .filter(|s| !s.is_empty());
-    ENV_VALUES.with(|v| v.borrow_mut().insert(name.to_string(), value.clone()));
+    SECRETS.with(|v| v.borrow_mut().insert(name.to_string(), value.clone()));
+    value
+}
+
+/// The settings, built from the vars on first use (vars, like secrets, live as long as the
+/// isolate).
+pub fn config(env: &Env) -> Config {
+    if let Some(config) = CONFIG.with(Cell::get) {
+        return config;
+    }
+    let config = Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string()));
+    CONFIG.with(|c| c.set(Some(config)));
+    config
+}
+
+/// A text var (`[vars]`, e.g. `ADMIN_ORIGINS`), read once per isolate; `None` when unset or empty.
+pub fn var_text(env: &Env, name: &str) -> Option<String> {
+    if let Some(known) = VARS.with(|v| v.borrow().get(name).cloned()) {
+        return known;
+    }
+    let value = env
+        .var(name)
+        .map(|v| v.to_string())
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    VARS.with(|v| v.borrow_mut().insert(name.to_string(), value.clone()));
     value
 }
 
@@ -87,18 +111,13 @@ pub fn weak_secret(env: &Env) -> Option<String> {
 /// every outbound call site can check URLs without the environment at hand.
 pub fn remember_outbound_policy(env: &Env) {
     if OUTBOUND.with(|o| o.get()).is_none() {
-        let allow = secret(env, "ALLOW_PRIVATE_UPSTREAMS")
+        let allow = var_text(env, "ALLOW_PRIVATE_UPSTREAMS")
             .is_some_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
         OUTBOUND.with(|o| o.set(Some(allow)));
-        let seconds = secret(env, "PANEL_TIMEOUT_SECONDS")
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .map_or(DEFAULT_PANEL_TIMEOUT_S, |s| s.clamp(1, 120));
+        let seconds = u32::try_from(config(env).panel_timeout_seconds).unwrap_or(15);
         PANEL_TIMEOUT_S.with(|t| t.set(seconds));
     }
 }
-
-/// A panel call's whole answer must arrive within this (`PANEL_TIMEOUT_SECONDS`, 1–120).
-const DEFAULT_PANEL_TIMEOUT_S: u32 = 15;
 
 /// The panel-call timeout of this isolate, in milliseconds.
 pub fn panel_timeout_ms() -> u32 {
@@ -116,10 +135,12 @@ const OPENED_KEYS_MAX: usize = 4096;
 
 thread_local! {
     static SECRET_BOX: RefCell<Option<Rc<SecretBox>>> = const { RefCell::new(None) };
+    static SECRETS: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
+    static CONFIG: Cell<Option<Config>> = const { Cell::new(None) };
+    static VARS: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
     static OUTBOUND: Cell<Option<bool>> = const { Cell::new(None) };
-    static PANEL_TIMEOUT_S: Cell<u32> = const { Cell::new(DEFAULT_PANEL_TIMEOUT_S) };
+    static PANEL_TIMEOUT_S: Cell<u32> = const { Cell::new(15) };
     static WEAK_SECRET: RefCell<Option<Option<String>>> = const { RefCell::new(None) };
-    static ENV_VALUES: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
     static OPENED_KEYS: RefCell<HashMap<String, Rc<str>>> = RefCell::new(HashMap::new());
 }
 
@@ -182,6 +203,17 @@ pub async fn body_bytes(resp: &Response) -> Result<Vec<u8>, worker::Error> {
     }
 }
 
+/// A value as sealed JSON (credentials, login sessions), bound to its row.
+pub fn seal_json<T: Serialize>(
+    sb: &SecretBox,
+    value: &T,
+    aad: &Aad,
+) -> Result<String, GatewayError> {
+    let json = serde_json::to_string(value)
+        .map_err(|e| GatewayError::Internal(format!("encoding for sealing: {e}")))?;
+    Ok(sb.seal(&json, aad)?)
+}
+
 pub fn secret_box(env: &Env) -> Result<Rc<SecretBox>, GatewayError> {
     if let Some(sb) = SECRET_BOX.with(|c| c.borrow().clone()) {
         return Ok(sb);
@@ -197,16 +229,6 @@ pub fn secret_box(env: &Env) -> Result<Rc<SecretBox>, GatewayError> {
 /// Milliseconds since the epoch (`Date.now()`: no Date object per call).
 pub fn now_ms() -> i64 {
     js_sys::Date::now() as i64
-}
-
-pub fn json_response<T: Serialize + ?Sized>(body: &T, status: u16) -> Response {
-    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
-    let headers = Headers::new();
-    let _ = headers.set("Content-Type", "application/json");
-    Response::builder()
-        .with_status(status)
-        .with_headers(headers)
-        .fixed(text.into_bytes())
 }
 
 impl From<worker::Error> for GatewayError {

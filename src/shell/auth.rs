@@ -4,6 +4,7 @@
 
 use super::app::{now_ms, App, DEFAULT_ORGANIZATION_ID};
 use super::db::{self, num};
+use super::repo::organizations;
 use crate::core::crypto::{constant_time_eq, hex, sha256_hex};
 use crate::core::error::GatewayError;
 use crate::core::roles::{self, Action, Role};
@@ -74,14 +75,14 @@ fn bearer(req: &Request) -> String {
         .to_string()
 }
 
-/// Whether the bearer token is shaped like a session JWT (three dot-separated parts) rather
-/// than a gateway key or the admin token.
 /// Whether the request presents the instance admin's `AUTH_TOKEN` (compared in constant time).
 pub fn is_admin_token(req: &Request, app: &App) -> bool {
     app.secret("AUTH_TOKEN")
         .is_some_and(|expected| constant_time_eq(bearer(req).as_bytes(), expected.as_bytes()))
 }
 
+/// Whether the bearer token is shaped like a session JWT (three dot-separated parts) rather
+/// than a gateway key or the admin token.
 pub fn is_session(req: &Request) -> bool {
     bearer(req).matches('.').count() == 2
 }
@@ -131,12 +132,6 @@ pub fn jwt_secret(app: &App) -> Result<String, GatewayError> {
         .ok_or_else(|| GatewayError::Internal("JWT_SECRET is not configured".into()))
 }
 
-#[derive(Deserialize)]
-struct MembershipRow {
-    organization_id: i64,
-    role: String,
-}
-
 /// The organization from `X-Organization-Id` (or `org` when the path names it), checked against
 /// the principal's memberships. A foreign or unknown organization is the same 404.
 pub async fn caller(
@@ -158,36 +153,16 @@ pub async fn caller(
     let d1 = app.db()?;
     let Some(user_id) = principal.user_id else {
         let org = org.unwrap_or(DEFAULT_ORGANIZATION_ID);
-        let exists: Option<db::IdRow> = db::first(
-            &d1,
-            "SELECT id FROM organizations WHERE id = ?1",
-            &[num(org)],
-        )
-        .await?;
-        exists.ok_or_else(not_found)?;
+        if !organizations::exists(&d1, org).await? {
+            return Err(not_found());
+        }
         return Ok(Caller {
             user_id: None,
             org,
             role: Role::Owner,
         });
     };
-    let row: Option<MembershipRow> = match org {
-        Some(org) => {
-            db::first(
-                &d1,
-                "SELECT organization_id, role FROM memberships WHERE organization_id = ?1 AND user_id = ?2",
-                &[num(org), num(user_id)],
-            )
-            .await?
-        }
-        None => db::first(
-            &d1,
-            "SELECT organization_id, role FROM memberships WHERE user_id = ?1 ORDER BY created_at, organization_id LIMIT 1",
-            &[num(user_id)],
-        )
-        .await?
-        .or(None),
-    };
+    let row = organizations::membership(&d1, user_id, org).await?;
     let row = match (row, org) {
         (Some(row), _) => row,
         (None, Some(_)) => return Err(not_found()),

@@ -1,14 +1,15 @@
 //! Answers the gateway computes itself for relay clients: model listings in the caller's
 //! dialect, OpenAI-style billing figures for a key, and the files uploaded through it.
 
-use super::app::{json_response, App};
-use super::db::{self, num};
+use super::app::App;
+use super::http::json_response;
 use super::relay::authorize;
+use super::repo::gateway_keys::{self, KeyTotals};
+use super::repo::usage;
 use super::{pins, routes};
 use crate::core::endpoint::PinKind;
 use crate::core::error::GatewayError;
 use crate::core::model_list::{bare_model_name, detect_shape, render_list, render_one, ListQuery};
-use serde::Deserialize;
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -55,42 +56,21 @@ pub async fn models(
     Ok(json_response(&body, 200))
 }
 
-#[derive(Deserialize)]
-struct KeyTotals {
-    cost_limit_usd: Option<f64>,
-    used_cost_usd: f64,
-    expires_at: Option<i64>,
-}
-
 /// What New API and One API answer to `/dashboard/billing/*`: a "hard limit" from the key's
 /// cost limit (100,000,000 when unlimited, as they do) and the usage in cents.
 async fn key_totals(app: &App, req: &Request) -> Result<KeyTotals, GatewayError> {
     let key = authorize(req, app, super::app::now_ms()).await?;
     if key.id == 0 {
         // PROXY_TOKEN: the whole organization's spend.
-        #[derive(Deserialize)]
-        struct Spend {
-            cost: Option<f64>,
-        }
-        let spend: Option<Spend> = db::first(
-            &app.db()?,
-            "SELECT SUM(cost_usd) AS cost FROM usage_daily WHERE organization_id = ?1",
-            &[num(key.organization_id)],
-        )
-        .await?;
         return Ok(KeyTotals {
             cost_limit_usd: None,
-            used_cost_usd: spend.and_then(|s| s.cost).unwrap_or(0.0),
+            used_cost_usd: usage::organization_spend(&app.db()?, key.organization_id).await?,
             expires_at: None,
         });
     }
-    db::first(
-        &app.db()?,
-        "SELECT cost_limit_usd, used_cost_usd, expires_at FROM gateway_keys WHERE id = ?1 AND organization_id = ?2",
-        &[num(key.id), num(key.organization_id)],
-    )
-    .await?
-    .ok_or_else(|| GatewayError::Unauthorized("Invalid API key".into()))
+    gateway_keys::totals(&app.db()?, key.organization_id, key.id)
+        .await?
+        .ok_or_else(|| GatewayError::Unauthorized("Invalid API key".into()))
 }
 
 pub async fn billing_subscription(req: &Request, app: &App) -> Result<Response, GatewayError> {

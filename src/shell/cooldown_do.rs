@@ -1,10 +1,11 @@
 //! The cooldown registry Durable Object: one instance per organization, the single writer of
 //! its channels' failure counts and cooldown ends (kept in the object's SQLite storage).
 
-use crate::core::cooldown::{ChannelCooldown, ChannelOutcome};
+use crate::core::cooldown::ChannelCooldown;
+use crate::core::durable::{CooldownReport, DoCall};
 use serde::Deserialize;
 use worker::{
-    durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorageValue, State,
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorageValue, State,
 };
 
 #[durable_object]
@@ -18,13 +19,6 @@ struct Row {
     failures: i64,
     until_ms: i64,
     last_error: String,
-}
-
-/// The body of `POST /report`.
-#[derive(Deserialize)]
-struct Report {
-    base_ms: i64,
-    outcomes: Vec<ChannelOutcome>,
 }
 
 impl CooldownRegistry {
@@ -93,12 +87,13 @@ impl DurableObject for CooldownRegistry {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let now = super::app::now_ms();
-        match (req.method(), req.path().as_str()) {
-            (Method::Get, "/ping") => Response::ok("pong"),
+        let url = req.url()?;
+        match DoCall::parse(req.method().as_ref(), url.path(), url.query()) {
+            Some(DoCall::CooldownPing) => Response::ok("pong"),
             // Every channel with failures since its last success (cooling or not).
-            (Method::Get, "/snapshot") => Response::from_json(&self.all()?),
-            (Method::Post, "/report") => {
-                let report: Report = req.json().await?;
+            Some(DoCall::CooldownSnapshot) => Response::from_json(&self.all()?),
+            Some(DoCall::CooldownReport) => {
+                let report: CooldownReport = req.json().await?;
                 for outcome in &report.outcomes {
                     let mut c = self.load(outcome.channel_id)?;
                     if outcome.success && c.failures == 0 {
@@ -109,12 +104,7 @@ impl DurableObject for CooldownRegistry {
                 }
                 Response::ok("ok")
             }
-            (Method::Post, "/clear") => {
-                let url = req.url()?;
-                let channel = url
-                    .query_pairs()
-                    .find(|(k, _)| k == "channel")
-                    .and_then(|(_, v)| v.parse::<i64>().ok());
+            Some(DoCall::CooldownClear { channel }) => {
                 match channel {
                     Some(id) => self.store(&ChannelCooldown {
                         channel_id: id,

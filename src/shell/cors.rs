@@ -1,15 +1,15 @@
 //! CORS at the edge of `fetch`: preflights are answered before any authentication, and allowed
 //! origins get their headers on every answer (see `core::cors` for the policy).
 
-use super::app::App;
+use super::app::{var_text, App};
 use crate::core::cors::{CorsPolicy, Surface};
 use crate::core::endpoint::is_relay_path;
 use worker::{Headers, Method, Request, Response};
 
 fn policy(app: &App) -> CorsPolicy {
     CorsPolicy::new(
-        app.secret("ADMIN_ORIGINS").as_deref(),
-        app.secret("RELAY_ORIGINS").as_deref(),
+        var_text(&app.env, "ADMIN_ORIGINS").as_deref(),
+        var_text(&app.env, "RELAY_ORIGINS").as_deref(),
     )
 }
 

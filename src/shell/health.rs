@@ -1,8 +1,9 @@
 //! `GET /health`: a real round trip to D1, KV and the Durable Object. Without the admin token
 //! the answer is only `ok` / `degraded`; the version and each check's error need the token.
 
-use super::app::{json_response, App};
+use super::app::App;
 use super::auth::is_admin_token;
+use super::http::json_response;
 use super::upstream::ping_cooldown;
 use crate::core::error::GatewayError;
 use serde_json::json;

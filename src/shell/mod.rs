@@ -2,9 +2,6 @@
 //! parse, call core logic and repositories, and return; errors become responses in `respond`.
 
 mod admin;
-mod admin_logs;
-mod admin_providers;
-mod admin_routes;
 mod app;
 mod auth;
 mod cache;
@@ -12,22 +9,22 @@ mod catalog;
 mod cooldown_do;
 mod cors;
 mod db;
+mod durable;
 mod embeddings;
-mod gateway_keys;
 mod health;
+mod http;
 mod jobs;
-mod orgs;
 mod panel_session;
 mod pins;
 mod plans;
 mod reencrypt;
 mod relay;
+mod repo;
 mod routes;
 mod stream;
 mod sync;
 mod upstream;
 mod usage_log;
-mod users;
 
 use crate::core::endpoint::{self, is_relay_path, Route};
 use crate::core::error::{ErrorFormat, GatewayError};
@@ -57,7 +54,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             origin,
             &app,
             &path,
-            app::json_response(&body, 500),
+            http::json_response(&body, 500),
         ));
     }
     let format = error_format_for(&path, &req);
@@ -123,7 +120,7 @@ fn respond(result: Result<Response, GatewayError>, format: ErrorFormat) -> Respo
         worker::console_error!("internal error: {}", redact_secrets(detail));
     }
     let (status, body) = err.render(format);
-    let mut resp = app::json_response(&body, status);
+    let mut resp = http::json_response(&body, status);
     if let Some(seconds) = err.retry_after_s() {
         let _ = resp.headers_mut().set("Retry-After", &seconds.to_string());
     }

@@ -5,7 +5,7 @@
 use super::app::{credential_aad, session_aad};
 use super::upstream::{send_panel, PanelResponse};
 use crate::core::panels::credential::Credential;
-use crate::core::panels::{anyrouter, PanelAdapter, PanelError, PanelRequest};
+use crate::core::panels::{waf, PanelAdapter, PanelError, PanelRequest};
 
 /// A station's base URL plus the WAF cookies learned on it (shared by its accounts in one run).
 #[derive(Clone)]
@@ -29,11 +29,11 @@ impl PanelClient {
             req.add_cookie(name, value);
         }
         let resp = send_panel(&self.base_url, &req).await?;
-        if !anyrouter::is_waf_challenge(&resp.body) {
+        if !waf::is_waf_challenge(&resp.body) {
             return Ok(resp);
         }
         let set_cookie: Vec<&str> = resp.set_cookie.iter().map(String::as_str).collect();
-        let Some(cookies) = anyrouter::challenge_cookies(&resp.body, &set_cookie) else {
+        let Some(cookies) = waf::challenge_cookies(&resp.body, &set_cookie) else {
             return Ok(resp);
         };
         for (name, value) in &cookies {
@@ -143,7 +143,7 @@ impl PanelSession {
 /// reads, with the panel user id from its column.
 pub fn account_session(
     sb: &crate::core::crypto::SecretBox,
-    account: &super::db::AccountRow,
+    account: &super::repo::accounts::AccountRow,
     adapter: PanelAdapter,
     client: PanelClient,
 ) -> Result<PanelSession, crate::core::error::GatewayError> {

@@ -2,35 +2,28 @@
 //! counter (a Durable Object per organization) with the relay's check in front of it.
 
 use super::app::{now_ms, App};
-use super::db::{self, num};
+use super::durable;
+use super::repo::organizations;
+use crate::core::durable::{DoCall, Grant};
 use crate::core::error::GatewayError;
 use crate::core::plans::{daily_grant, utc_day_number, Limit, Plan, PlanLimits};
-use serde::{Deserialize, Serialize};
+use crate::core::quota::{Ledger, Next};
+use serde::Deserialize;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::time::Duration;
 use worker::{
-    durable_object, D1Database, Delay, DurableObject, Env, Method, Request, Response,
-    SqlStorageValue, State,
+    durable_object, D1Database, Delay, DurableObject, Env, Request, Response, SqlStorageValue,
+    State,
 };
-
-#[derive(Deserialize)]
-struct PlanRow {
-    plan: String,
-}
 
 /// The limits of the organization's plan (404 for an unknown organization).
 pub async fn org_limits(d1: &D1Database, org: i64) -> Result<PlanLimits, GatewayError> {
-    let row: Option<PlanRow> = db::first(
-        d1,
-        "SELECT plan FROM organizations WHERE id = ?1",
-        &[num(org)],
-    )
-    .await?;
-    let row = row.ok_or_else(|| GatewayError::NotFound("organization not found".into()))?;
-    Plan::parse(&row.plan)
+    let plan = organizations::plan(d1, org)
+        .await?
+        .ok_or_else(|| GatewayError::NotFound("organization not found".into()))?;
+    Plan::parse(&plan)
         .map(Plan::limits)
-        .ok_or_else(|| GatewayError::Internal(format!("unknown plan `{}` in D1", row.plan)))
+        .ok_or_else(|| GatewayError::Internal(format!("unknown plan `{plan}` in D1")))
 }
 
 /// The daily request counter of one organization (one object per org): the single writer of
@@ -40,13 +33,6 @@ pub async fn org_limits(d1: &D1Database, org: i64) -> Result<PlanLimits, Gateway
 #[durable_object]
 pub struct DailyRequestCounter {
     state: State,
-}
-
-/// The counter's answer: slots granted to the asking isolate, and today's count after it.
-#[derive(Clone, Copy, Serialize, Deserialize)]
-struct Grant {
-    granted: i64,
-    count: i64,
 }
 
 #[derive(Deserialize)]
@@ -63,18 +49,16 @@ impl DurableObject for DailyRequestCounter {
         Self { state }
     }
 
-    /// `POST /take?day=D&limit=L&batch=0|1`: grants `daily_grant(L, count, batch)` slots of
-    /// day `D` and counts them. The object handles one request at a time, so the read and the
-    /// write below are one step.
+    /// [`DoCall::DailyTake`]: grants `daily_grant(limit, count, batch)` slots of the day and
+    /// counts them. The object handles one request at a time, so the read and the write below
+    /// are one step.
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
         let url = req.url()?;
-        let param = |name: &str| {
-            url.query_pairs()
-                .find(|(k, _)| k == name)
-                .and_then(|(_, v)| v.parse::<i64>().ok())
-                .unwrap_or(0)
+        let Some(DoCall::DailyTake { day, limit, batch }) =
+            DoCall::parse(req.method().as_ref(), url.path(), url.query())
+        else {
+            return Response::error("not found", 404);
         };
-        let (day, limit, batch) = (param("day"), param("limit"), param("batch") == 1);
         let sql = self.state.storage().sql();
         sql.exec(
             "DELETE FROM counts WHERE day < ?",
@@ -104,145 +88,49 @@ impl DurableObject for DailyRequestCounter {
     }
 }
 
-/// What an isolate holds of an organization's day.
-struct DayState {
-    day: i64,
-    limits: PlanLimits,
-    limits_at: i64,
-    /// Slots granted to this isolate and not used yet.
-    slots: i64,
-    /// The counter reached the limit: refuse from memory until the day or the limit changes.
-    exhausted: bool,
-    /// Calls of this isolate waiting for the counter (a grant still on its way may bring slots).
-    in_flight: i64,
-    /// Whether one of them asked for a batch (one at a time, so an isolate never hoards).
-    batch_in_flight: bool,
-}
-
 thread_local! {
-    static DAYS: RefCell<HashMap<i64, DayState>> = RefCell::new(HashMap::new());
+    /// This isolate's daily-request ledger of every organization it served.
+    static LEDGER: RefCell<Ledger> = RefCell::new(Ledger::default());
 }
-
-/// A plan change reaches the relay's check within this time (at once on the isolate that
-/// changed it, see [`forget_limits`]).
-const LIMITS_TTL_MS: i64 = 60_000;
 
 /// Makes the next relayed call of `org` on this isolate read the plan from D1 again.
 pub fn forget_limits(org: i64) {
-    DAYS.with(|d| {
-        if let Some(s) = d.borrow_mut().get_mut(&org) {
-            s.limits_at = i64::MIN;
-        }
-    });
+    LEDGER.with(|l| l.borrow_mut().forget_limits(org));
 }
 
 /// Today's state of `org` in this isolate with fresh limits: a new day starts empty; a
 /// changed limit lets the counter be asked again.
 async fn day_state(app: &App, org: i64, now: i64) -> Result<(i64, PlanLimits), GatewayError> {
     let day = utc_day_number(now);
-    let fresh = DAYS.with(|d| {
-        d.borrow()
-            .get(&org)
-            .filter(|s| s.day == day && now.saturating_sub(s.limits_at) < LIMITS_TTL_MS)
-            .map(|s| s.limits)
-    });
-    if let Some(limits) = fresh {
+    if let Some(limits) = LEDGER.with(|l| l.borrow().fresh_limits(org, day, now)) {
         return Ok((day, limits));
     }
     let limits = org_limits(&app.db()?, org).await?;
-    DAYS.with(|d| {
-        let mut days = d.borrow_mut();
-        match days.get_mut(&org).filter(|s| s.day == day) {
-            Some(s) => {
-                let (before, after) = (s.limits.daily_requests, limits.daily_requests);
-                // A higher limit may have room again; slots granted under a higher limit
-                // than today's would overshoot the new one.
-                s.exhausted &= after == before;
-                if after < before {
-                    s.slots = 0;
-                }
-                s.limits = limits;
-                s.limits_at = now;
-            }
-            None => {
-                days.insert(
-                    org,
-                    DayState {
-                        day,
-                        limits,
-                        limits_at: now,
-                        slots: 0,
-                        exhausted: false,
-                        in_flight: 0,
-                        batch_in_flight: false,
-                    },
-                );
-            }
-        }
-    });
+    LEDGER.with(|l| l.borrow_mut().set_limits(org, day, limits, now));
     Ok((day, limits))
 }
 
 /// Asks the counter for slots of `day`: one, or a batch.
 async fn take(env: &Env, org: i64, day: i64, limit: i64, batch: bool) -> worker::Result<Grant> {
-    let stub = env
-        .durable_object("DAILY_REQUESTS")?
-        .id_from_name(&format!("org:{org}"))?
-        .get_stub()?;
-    let url = format!(
-        "https://daily/take?day={day}&limit={limit}&batch={}",
-        i64::from(batch)
-    );
-    let mut resp = stub
-        .fetch_with_request(Request::new(&url, Method::Post)?)
-        .await?;
-    resp.json::<Grant>().await
+    let call = DoCall::DailyTake { day, limit, batch };
+    durable::call(env, org, call, None)
+        .await?
+        .json::<Grant>()
+        .await
 }
 
 /// A call of this isolate waiting for the counter; dropping it (also when the client goes
-/// away mid-wait) takes it off the day's `in_flight`.
+/// away mid-wait) ends its wait in the ledger.
 struct InFlight {
     org: i64,
     day: i64,
     batch: bool,
 }
 
-impl InFlight {
-    fn start(org: i64, s: &mut DayState) -> Self {
-        let batch = !s.batch_in_flight;
-        s.batch_in_flight |= batch;
-        s.in_flight += 1;
-        Self {
-            org,
-            day: s.day,
-            batch,
-        }
-    }
-}
-
 impl Drop for InFlight {
     fn drop(&mut self) {
-        DAYS.with(|d| {
-            if let Some(s) = d
-                .borrow_mut()
-                .get_mut(&self.org)
-                .filter(|s| s.day == self.day)
-            {
-                s.in_flight -= 1;
-                s.batch_in_flight &= !self.batch;
-            }
-        });
+        LEDGER.with(|l| l.borrow_mut().end_take(self.org, self.day, self.batch));
     }
-}
-
-enum Next {
-    Go,
-    Refuse,
-    /// The day is used up but grants of this isolate are still on their way: look again soon.
-    Recheck,
-    Take(InFlight),
-    /// UTC midnight passed while this call waited: start over on the new day.
-    NewDay,
 }
 
 /// How often a call looks again for slots a grant on its way may bring, before it gives up.
@@ -263,22 +151,7 @@ pub async fn check_daily_request(app: &App, org: i64) -> Result<(), GatewayError
     let (mut day, mut limits) = day_state(app, org, now_ms()).await?;
     let mut rechecks = 0;
     loop {
-        let next = DAYS.with(|d| {
-            let mut days = d.borrow_mut();
-            let Some(s) = days.get_mut(&org).filter(|s| s.day == day) else {
-                return Next::NewDay;
-            };
-            if s.slots > 0 {
-                s.slots -= 1;
-                Next::Go
-            } else if !s.exhausted {
-                Next::Take(InFlight::start(org, s))
-            } else if s.in_flight > 0 && rechecks < RECHECKS {
-                Next::Recheck
-            } else {
-                Next::Refuse
-            }
-        });
+        let next = LEDGER.with(|l| l.borrow_mut().next(org, day, rechecks, RECHECKS));
         match next {
             Next::Go => return Ok(()),
             Next::Refuse => return Err(limits.exceeded(Limit::DailyRequests)),
@@ -287,23 +160,14 @@ pub async fn check_daily_request(app: &App, org: i64) -> Result<(), GatewayError
                 Delay::from(Duration::from_millis(1)).await;
             }
             Next::NewDay => (day, limits) = day_state(app, org, now_ms()).await?,
-            Next::Take(in_flight) => {
+            Next::Take { batch } => {
+                let in_flight = InFlight { org, day, batch };
                 let limit = limits.daily_requests;
-                let grant = take(&app.env, org, day, limit, in_flight.batch).await;
+                let grant = take(&app.env, org, day, limit, batch).await;
                 drop(in_flight);
                 let grant = grant
                     .map_err(|e| GatewayError::Internal(format!("daily request counter: {e}")))?;
-                let own = DAYS.with(|d| {
-                    let mut days = d.borrow_mut();
-                    let s = days.get_mut(&org).filter(|s| s.day == day)?;
-                    // The plan may have changed while the grant travelled (see `day_state`).
-                    if s.limits.daily_requests >= limit {
-                        s.slots += (grant.granted - 1).max(0);
-                    }
-                    s.exhausted |= grant.count >= limit && s.limits.daily_requests == limit;
-                    Some(())
-                });
-                if grant.granted > 0 && own.is_some() {
+                if LEDGER.with(|l| l.borrow_mut().apply_grant(org, day, limit, grant)) {
                     return Ok(());
                 }
             }

@@ -3,10 +3,10 @@
 //! of the legacy format or of `ENCRYPTION_KEY_PREVIOUS` included. A bounded batch per call (the
 //! answer says how many are left); repeat until `remaining` is 0, then drop the previous key.
 
-use super::admin::ok;
 use super::app::{credential_aad, session_aad, upstream_key_aad, App};
 use super::auth::Principal;
 use super::db::{self, num};
+use super::http::ok;
 use super::routes;
 use crate::core::crypto::{Aad, SecretBox};
 use crate::core::error::GatewayError;

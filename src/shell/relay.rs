@@ -6,9 +6,10 @@ use super::app::{
     body_bytes, now_ms, open_key, outbound_policy, upstream_key_aad, App, DEFAULT_ORGANIZATION_ID,
 };
 use super::embeddings::{self, EmbedCall};
+use super::repo::gateway_keys;
 use super::stream::{self, StreamJob};
 use super::usage_log::{self, UsageEntry};
-use super::{cache, db, pins, routes, upstream};
+use super::{cache, pins, routes, upstream};
 use crate::core::convert::{
     self, convert_request, tokens, GeminiFraming, ResponseContext, StreamConverter,
 };
@@ -26,7 +27,7 @@ use crate::core::multipart;
 use crate::core::redact::{scrub_message, scrub_station};
 use crate::core::request_head::scan_request_head;
 use crate::core::routing::{choose_channel, Channel};
-use crate::core::usage::{usage_from_body, Pricing, WireFamily};
+use crate::core::usage::{passthrough_usage, Pricing, WireFamily};
 use futures::future::{select, Either};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -193,12 +194,7 @@ fn request_model(
 }
 
 fn first_byte_timeout_ms(app: &App) -> u64 {
-    u64::try_from(
-        app.var_i64("FIRST_BYTE_TIMEOUT_SECONDS", 120)
-            .clamp(1, 3600)
-            * 1000,
-    )
-    .unwrap_or(120_000)
+    u64::try_from(app.config().first_byte_timeout_seconds * 1000).unwrap_or(120_000)
 }
 
 struct Attempts<'a> {
@@ -216,9 +212,9 @@ async fn attempt_channels<'a>(
 ) -> Attempts<'a> {
     let now = now_ms();
     let failing = failing_channels(app, org, now).await;
-    let max_attempts =
-        usize::try_from(app.var_i64("RELAY_MAX_ATTEMPTS", 3).clamp(1, 10)).unwrap_or(3);
-    let base_ms = app.var_i64("COOLDOWN_BASE_SECONDS", 600).max(1) * 1000;
+    let config = app.config();
+    let max_attempts = usize::try_from(config.relay_max_attempts).unwrap_or(3);
+    let base_ms = config.cooldown_base_seconds * 1000;
     let mut tried: Vec<i64> = Vec::new();
     let mut outcomes: Vec<ChannelOutcome> = Vec::new();
     let mut rejected_keys: Vec<(i64, String)> = Vec::new();
@@ -385,12 +381,10 @@ async fn deliver(
         .unwrap_or_default()
         .to_ascii_lowercase();
     if content_type.starts_with("text/event-stream") && resp.status_code() < 400 {
-        let keepalive = Duration::from_secs(
-            u64::try_from(app.var_i64("KEEPALIVE_SECONDS", 15).clamp(1, 90)).unwrap_or(15),
-        );
-        let client_stall = Duration::from_secs(
-            u64::try_from(app.var_i64("CLIENT_STALL_SECONDS", 30).clamp(1, 600)).unwrap_or(30),
-        );
+        let config = app.config();
+        let keepalive = Duration::from_secs(u64::try_from(config.keepalive_seconds).unwrap_or(15));
+        let client_stall =
+            Duration::from_secs(u64::try_from(config.client_stall_seconds).unwrap_or(30));
         let job = StreamJob {
             env: app.env.clone(),
             family,
@@ -434,7 +428,7 @@ async fn deliver(
         let copy = resp.cloned()?;
         app.ctx.wait_until(async move {
             let body = body_bytes(&copy).await.unwrap_or_default();
-            log.usage = usage_from_body(&body);
+            log.usage = passthrough_usage(&body);
             if log.status < 400 {
                 log.cost_usd = pricing.cost_usd(log.usage);
                 if let Some(pin) = pin {
@@ -900,7 +894,7 @@ async fn authenticate(
     if let Some(cached) = cache::get_key(&hash, now) {
         return cached.ok_or_else(invalid);
     }
-    let record = db::find_gateway_key(&app.db()?, &hash).await?.map(Rc::new);
+    let record = gateway_keys::find(&app.db()?, &hash).await?.map(Rc::new);
     cache::put_key(&hash, record.clone(), now);
     record.ok_or_else(invalid)
 }

@@ -1,7 +1,8 @@
 //! The organization's route table: built from D1, published to KV, cached in the isolate.
 
 use super::app::{now_ms, App};
-use super::{cache, db};
+use super::cache;
+use super::repo::{route_entries, upstream_keys};
 use crate::core::error::GatewayError;
 use crate::core::routing::RouteTable;
 use std::rc::Rc;
@@ -14,7 +15,7 @@ fn kv_key(org: i64) -> String {
 /// Rebuilds the table from D1 and publishes it to KV and this isolate.
 pub async fn publish(env: &Env, org: i64) -> Result<Rc<RouteTable>, GatewayError> {
     let now = now_ms();
-    let rows = db::route_rows(&env.d1("DB")?, org).await?;
+    let rows = route_entries::table_rows(&env.d1("DB")?, org).await?;
     let table = Rc::new(RouteTable::from_rows(rows, now));
     let json =
         serde_json::to_string(table.as_ref()).map_err(|e| GatewayError::Internal(e.to_string()))?;
@@ -46,21 +47,13 @@ pub async fn invalidate_keys(
     org: i64,
     rejected: &[(i64, String)],
 ) -> Result<(), GatewayError> {
-    let d1 = env.d1("DB")?;
-    let now = now_ms();
-    let mut statements = Vec::new();
-    for (key_id, message) in rejected {
-        let reason: String = format!("rejected by the station: {message}")
-            .chars()
-            .take(300)
-            .collect();
-        statements.push(db::stmt(
-            &d1,
-            "UPDATE upstream_keys SET status = 'invalid', status_reason = ?1, updated_at = ?2 \
-             WHERE organization_id = ?3 AND id = ?4 AND status = 'active'",
-            &[reason.into(), db::num(now), db::num(org), db::num(*key_id)],
-        )?);
-    }
-    db::batch(&d1, statements).await?;
+    let reasons: Vec<(i64, String)> = rejected
+        .iter()
+        .map(|(key_id, message)| {
+            let reason = format!("rejected by the station: {message}");
+            (*key_id, reason.chars().take(300).collect())
+        })
+        .collect();
+    upstream_keys::invalidate(&env.d1("DB")?, org, &reasons, now_ms()).await?;
     publish(env, org).await.map(|_| ())
 }

@@ -1,12 +1,14 @@
 //! Outbound calls: panel management requests, and the cooldown registry's client side.
 
 use super::app::{outbound_policy, panel_timeout_ms};
+use super::durable;
 use crate::core::cooldown::{ChannelCooldown, ChannelOutcome};
+use crate::core::durable::{CooldownReport, DoCall};
 use crate::core::error::GatewayError;
 use crate::core::panels::{PanelError, PanelRequest};
 use futures::StreamExt;
 use wasm_bindgen::JsValue;
-use worker::{AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit, Stub};
+use worker::{AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit};
 
 /// The largest panel answer read (pricing and token lists of big panels stay far below).
 const PANEL_MAX_BYTES: usize = 4 * 1024 * 1024;
@@ -91,18 +93,9 @@ pub async fn send_panel(base_url: &str, call: &PanelRequest) -> Result<PanelResp
     })
 }
 
-fn cooldown_stub(env: &Env, org: i64) -> Result<Stub, GatewayError> {
-    Ok(env
-        .durable_object("COOLDOWN")?
-        .id_from_name(&format!("org:{org}"))?
-        .get_stub()?)
-}
-
 /// Every channel of the organization that failed since its last success.
 pub async fn cooldown_entries(env: &Env, org: i64) -> Result<Vec<ChannelCooldown>, GatewayError> {
-    let mut resp = cooldown_stub(env, org)?
-        .fetch_with_str("https://cooldown/snapshot")
-        .await?;
+    let mut resp = durable::call(env, org, DoCall::CooldownSnapshot, None).await?;
     Ok(resp.json().await?)
 }
 
@@ -112,32 +105,22 @@ pub async fn report_outcomes(
     base_ms: i64,
     outcomes: &[ChannelOutcome],
 ) -> Result<(), GatewayError> {
-    let body = serde_json::json!({ "base_ms": base_ms, "outcomes": outcomes }).to_string();
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&body)));
-    let request = Request::new_with_init("https://cooldown/report", &init)?;
-    cooldown_stub(env, org)?.fetch_with_request(request).await?;
+    let report = CooldownReport {
+        base_ms,
+        outcomes: outcomes.to_vec(),
+    };
+    let body = serde_json::to_string(&report).map_err(|e| GatewayError::Internal(e.to_string()))?;
+    durable::call(env, org, DoCall::CooldownReport, Some(body)).await?;
     Ok(())
 }
 
 /// Clears one channel's cooldown (or all of the organization's when `channel` is None).
 pub async fn clear_cooldown(env: &Env, org: i64, channel: Option<i64>) -> Result<(), GatewayError> {
-    let url = match channel {
-        Some(id) => format!("https://cooldown/clear?channel={id}"),
-        None => "https://cooldown/clear".to_string(),
-    };
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post);
-    cooldown_stub(env, org)?
-        .fetch_with_request(Request::new_with_init(&url, &init)?)
-        .await?;
+    durable::call(env, org, DoCall::CooldownClear { channel }, None).await?;
     Ok(())
 }
 
 pub async fn ping_cooldown(env: &Env) -> Result<String, GatewayError> {
-    let mut resp = cooldown_stub(env, 0)?
-        .fetch_with_str("https://cooldown/ping")
-        .await?;
+    let mut resp = durable::call(env, 0, DoCall::CooldownPing, None).await?;
     Ok(resp.text().await?)
 }

@@ -5,6 +5,7 @@
 //! stores logs goes through `write`, so moving logs to Analytics Engine or a Queue later is a
 //! change of this file only.
 
+use super::app::config;
 use super::cache;
 use super::db::{self, num, opt_f64, opt_num};
 use crate::core::error::GatewayError;
@@ -62,12 +63,7 @@ pub async fn write(env: &Env, e: &UsageEntry) {
     });
     if queued == 1 {
         // First of a batch: wait for company, then write whatever gathered.
-        let wait_ms = env
-            .var("LOG_FLUSH_MS")
-            .ok()
-            .and_then(|v| v.to_string().parse::<u64>().ok())
-            .unwrap_or(1000)
-            .min(10_000);
+        let wait_ms = u64::try_from(config(env).log_flush_ms).unwrap_or(1000);
         Delay::from(Duration::from_millis(wait_ms)).await;
     } else if queued < FLUSH_AT {
         return;

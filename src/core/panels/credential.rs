@@ -1,7 +1,7 @@
-//! Account credentials of every kind a platform may need, and which kinds each platform accepts.
+//! Account credentials of every kind a platform may need (which kinds each platform accepts is
+//! `accepted`).
 
-use super::{PanelAdapter, PanelError};
-use crate::core::station::Platform;
+use crate::core::string_enum::string_enum;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -19,27 +19,20 @@ pub enum Credential {
     ApiKey { key: String },
 }
 
-/// The credential kinds, named as the `accounts.credential_kind` column stores them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialKind {
-    AccessToken,
-    Cookie,
-    Password,
-    ApiKey,
+string_enum! {
+    /// The credential kinds, named as the `accounts.credential_kind` column stores them.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CredentialKind {
+        AccessToken = "access_token",
+        Cookie = "cookie",
+        Password = "password",
+        ApiKey = "api_key",
+    }
 }
 
 impl CredentialKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CredentialKind::AccessToken => "access_token",
-            CredentialKind::Cookie => "cookie",
-            CredentialKind::Password => "password",
-            CredentialKind::ApiKey => "api_key",
-        }
-    }
-
     /// What an admin must supply for this kind, for error messages.
-    fn needs(self, with_user_id: bool) -> &'static str {
+    pub(super) fn needs(self, with_user_id: bool) -> &'static str {
         match (self, with_user_id) {
             (CredentialKind::AccessToken, true) => "`access_token` + `user_id`",
             (CredentialKind::AccessToken, false) => "`access_token`",
@@ -49,28 +42,6 @@ impl CredentialKind {
             (CredentialKind::ApiKey, _) => "`api_key`",
         }
     }
-}
-
-/// Credential kinds each platform can work with, in order of preference.
-pub fn accepted_kinds(platform: Platform) -> &'static [CredentialKind] {
-    use CredentialKind::*;
-    match platform {
-        Platform::NewApi
-        | Platform::OneApi
-        | Platform::OneHub
-        | Platform::DoneHub
-        | Platform::Veloera => &[AccessToken, Cookie, Password],
-        // OAuth-only logins behind a WAF: an imported session is the one thing that works.
-        Platform::AnyRouter => &[Cookie],
-        // JWT login for management; a bare relay key still reads models and balance.
-        Platform::Sub2Api => &[Password, AccessToken, ApiKey],
-        _ => &[ApiKey],
-    }
-}
-
-/// Whether the platform's management calls carry the panel user id in a header.
-fn needs_user_id(platform: Platform) -> bool {
-    matches!(PanelAdapter::for_platform(platform), PanelAdapter::Family(p) if !p.user_headers.is_empty())
 }
 
 /// Raw credential fields from admin input (each trimmed; empty means absent).
@@ -102,95 +73,6 @@ impl Credential {
             _ => "",
         }
     }
-
-    /// Picks the credential the fields describe, preferring the platform's first accepted kind.
-    pub fn from_fields(
-        platform: Platform,
-        fields: CredentialFields,
-    ) -> Result<Credential, PanelError> {
-        let present = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-        let user_id = present(fields.user_id).unwrap_or_default();
-        let (token, cookie, username, password, key) = (
-            present(fields.access_token),
-            present(fields.cookie),
-            present(fields.username),
-            present(fields.password),
-            present(fields.api_key),
-        );
-        let mut chosen = None;
-        for kind in accepted_kinds(platform) {
-            chosen = match kind {
-                CredentialKind::AccessToken => token.clone().map(|token| Credential::AccessToken {
-                    token,
-                    user_id: user_id.clone(),
-                }),
-                CredentialKind::Cookie => cookie.clone().map(|c| Credential::Cookie {
-                    cookie: session_cookie(&c),
-                    user_id: user_id.clone(),
-                }),
-                CredentialKind::Password => username
-                    .clone()
-                    .zip(password.clone())
-                    .map(|(username, password)| Credential::Password { username, password }),
-                CredentialKind::ApiKey => key.clone().map(|key| Credential::ApiKey { key }),
-            };
-            if chosen.is_some() {
-                break;
-            }
-        }
-        let credential = chosen.ok_or_else(|| missing(platform, None))?;
-        credential.check_for(platform)?;
-        Ok(credential)
-    }
-
-    /// Fails with a clear message when this credential cannot serve `platform`.
-    pub fn check_for(&self, platform: Platform) -> Result<(), PanelError> {
-        if !accepted_kinds(platform).contains(&self.kind()) {
-            return Err(missing(platform, Some(self.kind())));
-        }
-        let blank = match self {
-            Credential::AccessToken { token, .. } => token.trim().is_empty(),
-            Credential::Cookie { cookie, .. } => cookie.trim().is_empty(),
-            Credential::Password { username, password } => {
-                username.trim().is_empty() || password.is_empty()
-            }
-            Credential::ApiKey { key } => key.trim().is_empty(),
-        };
-        let needs_id = matches!(
-            self,
-            Credential::AccessToken { .. } | Credential::Cookie { .. }
-        ) && needs_user_id(platform);
-        if blank || (needs_id && self.user_id().is_empty()) {
-            return Err(missing(platform, Some(self.kind())));
-        }
-        Ok(())
-    }
-}
-
-/// "missing credential for that platform", naming what would work.
-fn missing(platform: Platform, got: Option<CredentialKind>) -> PanelError {
-    let with_id = needs_user_id(platform);
-    let options: Vec<&str> = accepted_kinds(platform)
-        .iter()
-        .map(|k| k.needs(with_id))
-        .collect();
-    let got = got
-        .map(|k| format!(" (got an incomplete or unusable {})", k.as_str()))
-        .unwrap_or_default();
-    PanelError::Credential(format!(
-        "missing credential for platform `{}`: provide {}{got}",
-        platform.as_str(),
-        options.join(", or ")
-    ))
-}
-
-/// A pasted cookie: a bare value becomes `session=<value>`; a full cookie string is kept.
-fn session_cookie(raw: &str) -> String {
-    if raw.contains('=') {
-        raw.to_string()
-    } else {
-        format!("session={raw}")
-    }
 }
 
 /// Secrets never reach logs: only the kind and the user id are shown.
@@ -219,7 +101,9 @@ impl Credential {
 
 #[cfg(test)]
 mod tests {
+    use super::super::exchange::PanelError;
     use super::*;
+    use crate::core::platform::Platform;
 
     fn fields(
         token: &str,

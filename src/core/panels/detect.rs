@@ -3,9 +3,11 @@
 //! page title). The shell loops: `detect(url, &answers)` → `Probe(request)` → fetch → push the
 //! answer → again, until `Done(detection)`. At most three probes.
 
+use super::exchange::{PanelError, PanelRequest};
 use super::family::{self, bearer};
-use super::{anyrouter, new_api, PanelError, PanelRequest};
-use crate::core::station::Platform;
+use super::new_api;
+use super::waf::is_waf_challenge;
+use crate::core::platform::Platform;
 use serde_json::Value;
 
 const STATUS_PATH: &str = "/api/status";
@@ -61,7 +63,7 @@ pub fn detect(base_url: &str, answers: &[ProbeAnswer]) -> DetectStep {
         return DetectStep::Probe(family::status_request());
     };
     let on_anyrouter = host.contains("anyrouter");
-    if anyrouter::is_waf_challenge(&status.body) {
+    if is_waf_challenge(&status.body) {
         return if on_anyrouter {
             done(
                 Some(Platform::AnyRouter),

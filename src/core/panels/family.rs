@@ -4,11 +4,12 @@
 //! See shared/refs/upstream-panels.md §0–§6.
 
 use super::credential::Credential;
-use super::{
-    anyrouter, excerpt, CheckinOutcome, GroupInfo, ModelPrice, PanelBalance, PanelError,
-    PanelRequest, PanelStatus, PanelToken, TokenBatch,
+use super::exchange::{
+    excerpt, CheckinOutcome, GroupInfo, ModelPrice, PanelBalance, PanelError, PanelRequest,
+    PanelStatus, PanelToken, TokenBatch,
 };
-use crate::core::station::Platform;
+use super::waf::is_waf_challenge;
+use crate::core::platform::Platform;
 use serde_json::Value;
 
 /// The panels' own default (500000 quota units = 1 USD); used only when /api/status omits it.
@@ -31,7 +32,7 @@ pub struct FamilyProfile {
     pub token_list: TokenList,
     /// Returns the user's model names (a list, or OneHub's name → details map).
     pub models_path: &'static str,
-    pub pricing: Pricing,
+    pub pricing: PriceSource,
     pub groups_path: Option<&'static str>,
     pub checkin: Option<Checkin>,
     /// False where logins are browser-only (OAuth behind a WAF).
@@ -60,7 +61,7 @@ impl TokenList {
 
 /// Where per-model prices come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pricing {
+pub enum PriceSource {
     /// `GET /api/pricing` with ratios and `group_ratio`.
     NewApi,
     /// OneHub's `GET /api/available_model` with `price{type, input, output}`.
@@ -160,13 +161,22 @@ pub fn status_request() -> PanelRequest {
     }
 }
 
+/// The account error a WAF challenge page becomes when it cannot be passed.
+pub fn challenge_error() -> PanelError {
+    PanelError::Blocked(
+        "the station answered with its WAF challenge page instead of JSON; \
+         retry with the solved acw_sc__v2 cookie, or refresh the account's cookie from a browser"
+            .into(),
+    )
+}
+
 /// Unwraps the `{success, message, data}` envelope, classifying failures.
 pub fn parse_envelope(status: u16, body: &str) -> Result<Value, PanelError> {
     if status == 404 {
         return Err(PanelError::NotSupported(excerpt(body)));
     }
-    if anyrouter::is_waf_challenge(body) {
-        return Err(anyrouter::challenge_error());
+    if is_waf_challenge(body) {
+        return Err(challenge_error());
     }
     let parsed: Result<Value, _> = serde_json::from_str(body);
     if status == 401 || status == 403 {

@@ -2,10 +2,10 @@
 //! vendors as presets of them: default base URLs, and models from the dialect's models list.
 
 use super::credential::Credential;
+use super::exchange::{excerpt, PanelError, PanelRequest};
 use super::relay_paths;
-use super::{excerpt, PanelError, PanelRequest};
 use crate::core::dialect::Dialect;
-use crate::core::station::Platform;
+use crate::core::platform::Platform;
 use serde_json::Value;
 
 /// Anthropic's API version header value for the models list.

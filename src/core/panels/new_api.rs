@@ -2,8 +2,8 @@
 //! Its profile in the New-API family; the shared family code tolerates the current (paginated,
 //! masked keys) and legacy (array, 0-based, full keys) shapes.
 
-use super::family::{Checkin, FamilyProfile, Pricing, Reward, TokenList};
-use crate::core::station::Platform;
+use super::family::{Checkin, FamilyProfile, PriceSource, Reward, TokenList};
+use crate::core::platform::Platform;
 
 const CHECKIN: Checkin = Checkin {
     path: "/api/user/checkin",
@@ -24,7 +24,7 @@ pub static PROFILE: FamilyProfile = FamilyProfile {
     ],
     token_list: TokenList::NewApi,
     models_path: "/api/user/models",
-    pricing: Pricing::NewApi,
+    pricing: PriceSource::NewApi,
     groups_path: Some("/api/user/self/groups"),
     checkin: Some(CHECKIN),
     password_login: true,

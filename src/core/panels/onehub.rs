@@ -2,9 +2,9 @@
 //! token pagination, models and prices from `/api/available_model`, no check-in
 //! (upstream-panels.md §3–§4). DoneHub differs only in `/api/status` fields, used by detection.
 
-use super::family::{FamilyProfile, Pricing, TokenList, USD_PER_MTOK_AT_RATIO_1};
-use super::ModelPrice;
-use crate::core::station::Platform;
+use super::exchange::ModelPrice;
+use super::family::{FamilyProfile, PriceSource, TokenList, USD_PER_MTOK_AT_RATIO_1};
+use crate::core::platform::Platform;
 use serde_json::Value;
 
 /// OneHub's price unit: 1.0 = $0.002 (per 1K tokens, or per call for `times` models).
@@ -17,7 +17,7 @@ const fn profile(platform: Platform) -> FamilyProfile {
         token_list: TokenList::OneHub,
         // Session-aware only with a cookie; an access token gets the public-groups view.
         models_path: "/api/available_model",
-        pricing: Pricing::AvailableModel,
+        pricing: PriceSource::AvailableModel,
         groups_path: Some("/api/user_group_map"),
         checkin: None,
         password_login: true,

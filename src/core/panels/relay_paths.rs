@@ -3,7 +3,7 @@
 
 use crate::core::dialect::Dialect;
 use crate::core::error::GatewayError;
-use crate::core::station::Platform;
+use crate::core::platform::Platform;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use Dialect::{AnthropicMessages, Gemini, OpenAiChat, OpenAiCompletions, OpenAiResponses};

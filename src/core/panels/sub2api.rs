@@ -3,10 +3,10 @@
 //! and no `/api/status` (upstream-panels.md §7).
 
 use super::credential::Credential;
-use super::{
-    excerpt, generic, GroupInfo, PanelBalance, PanelError, PanelRequest, PanelStatus, PanelToken,
-    TokenBatch,
+use super::exchange::{
+    excerpt, GroupInfo, PanelBalance, PanelError, PanelRequest, PanelStatus, PanelToken, TokenBatch,
 };
+use super::generic;
 use serde_json::Value;
 
 const KEY_PAGE_SIZE: usize = 100;
@@ -271,7 +271,7 @@ pub fn parse_created_key(status: u16, body: &str) -> Result<PanelToken, PanelErr
 mod tests {
     use super::super::PanelAdapter;
     use super::*;
-    use crate::core::station::Platform;
+    use crate::core::platform::Platform;
 
     fn adapter() -> PanelAdapter {
         PanelAdapter::for_platform(Platform::Sub2Api)

@@ -1,36 +1,24 @@
 //! Organizations, members, ownership transfer and invitations (`/api/organizations/…`,
 //! `/api/invitations/:token`). Every query names the organization; a foreign one is a 404.
 
-use super::admin::{json_body, ok, parse_id};
-use super::app::{json_response, now_ms, App, DEFAULT_ORGANIZATION_ID};
-use super::auth::{self, Caller, Principal};
-use super::db::{self, num};
-use super::plans::{forget_limits, org_limits};
 use crate::core::crypto::random_token;
 use crate::core::error::GatewayError;
 use crate::core::invitation::{
     invitation_hash, mint_invitation, normalize_email, InvitationState, INVITATION_TTL_MS,
 };
-use crate::core::organization::{slug_base, validate_name};
+use crate::core::names::validate_name;
+use crate::core::organization::slug_base;
 use crate::core::plans::{Limit, Plan, PLANS};
 use crate::core::roles::{check_member_change, Action, Role};
-use serde::{Deserialize, Serialize};
+use crate::shell::app::{now_ms, App, DEFAULT_ORGANIZATION_ID};
+use crate::shell::auth::{self, Caller, Principal};
+use crate::shell::http::{created, json_body, ok, parse_id};
+use crate::shell::plans::{forget_limits, org_limits};
+use crate::shell::repo::organizations::{self, InvitationRow, NewInvitation, OrgView};
+use crate::shell::repo::users;
+use serde::Deserialize;
 use serde_json::json;
 use worker::{D1Database, Method, Request, Response};
-
-/// Organizations one user may own unless the `MAX_ORGS_PER_USER` var says otherwise.
-const DEFAULT_MAX_ORGS_PER_USER: i64 = 3;
-
-#[derive(Serialize, Deserialize)]
-struct OrgView {
-    id: i64,
-    name: String,
-    slug: String,
-    plan: String,
-    created_at: i64,
-    #[serde(default)]
-    role: Option<String>,
-}
 
 /// `/api/organizations/…` (segments after `organizations`).
 pub async fn dispatch(
@@ -78,36 +66,16 @@ pub async fn dispatch(
 }
 
 async fn get(app: &App, org: i64) -> Result<OrgView, GatewayError> {
-    let row: Option<OrgView> = db::first(
-        &app.db()?,
-        "SELECT id, name, slug, plan, created_at FROM organizations WHERE id = ?1",
-        &[num(org)],
-    )
-    .await?;
+    let row = organizations::get(&app.db()?, org).await?;
     row.ok_or_else(|| GatewayError::NotFound("organization not found".into()))
 }
 
 /// The instance admin sees every organization; a user sees theirs with their role.
 async fn list(app: &App, principal: &Principal) -> Result<Response, GatewayError> {
     let d1 = app.db()?;
-    let orgs: Vec<OrgView> = match principal.user_id {
-        None => {
-            db::all(
-                &d1,
-                "SELECT id, name, slug, plan, created_at, 'owner' AS role FROM organizations ORDER BY id",
-                &[],
-            )
-            .await?
-        }
-        Some(user) => {
-            db::all(
-                &d1,
-                "SELECT o.id, o.name, o.slug, o.plan, o.created_at, m.role FROM organizations o \
-                 JOIN memberships m ON m.organization_id = o.id WHERE m.user_id = ?1 ORDER BY o.id",
-                &[num(user)],
-            )
-            .await?
-        }
+    let orgs = match principal.user_id {
+        None => organizations::list_all(&d1).await?,
+        Some(user) => organizations::list_of_user(&d1, user).await?,
     };
     ok(orgs)
 }
@@ -121,16 +89,10 @@ struct NewOrg {
     owner_email: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct UserIdRow {
-    id: i64,
-}
-
 /// The id of the registered user with this (normalized) email, or a 404.
 async fn registered_user(d1: &D1Database, email: &str) -> Result<i64, GatewayError> {
-    let user: Option<UserIdRow> =
-        db::first(d1, "SELECT id FROM users WHERE email = ?1", &[email.into()]).await?;
-    user.map(|u| u.id)
+    users::id_by_email(d1, email)
+        .await?
         .ok_or_else(|| GatewayError::NotFound(format!("no registered user has the email {email}")))
 }
 
@@ -168,42 +130,19 @@ async fn create(
     };
     let slug = format!("{}-{}", slug_base(&name), random_token("", 8)?);
     let now = now_ms();
-    // A user owns at most MAX_ORGS_PER_USER organizations (counted in the insert itself, so
-    // parallel creates cannot pass it); the instance admin is not limited.
     let max_owned = match principal.user_id {
-        Some(_) => app.var_i64("MAX_ORGS_PER_USER", DEFAULT_MAX_ORGS_PER_USER),
+        Some(_) => app.config().max_orgs_per_user,
         None => i64::MAX,
     };
-    db::batch(
-        &d1,
-        vec![
-            db::stmt(
-                &d1,
-                "INSERT INTO organizations (name, slug, plan, created_at, updated_at) SELECT ?1, ?2, ?3, ?4, ?4 \
-                 WHERE (SELECT COUNT(*) FROM memberships WHERE user_id = ?5 AND role = 'owner') < ?6",
-                &[name.as_str().into(), slug.as_str().into(), plan.as_str().into(), num(now), num(owner), num(max_owned)],
-            )?,
-            db::stmt(
-                &d1,
-                "INSERT INTO memberships (organization_id, user_id, role, created_at) \
-                 SELECT id, ?1, 'owner', ?2 FROM organizations WHERE slug = ?3",
-                &[num(owner), num(now), slug.as_str().into()],
-            )?,
-        ],
-    )
-    .await?;
-    let org: Option<OrgView> = db::first(
-        &d1,
-        "SELECT id, name, slug, plan, created_at, 'owner' AS role FROM organizations WHERE slug = ?1",
-        &[slug.as_str().into()],
-    )
-    .await?;
-    let org = org.ok_or_else(|| {
-        GatewayError::Forbidden(format!(
-            "org_limit_per_user: a user may own at most {max_owned} organizations"
-        ))
-    })?;
-    Ok(json_response(&json!({"success": true, "data": org}), 201))
+    let row = (name.as_str(), slug.as_str(), plan.as_str());
+    let org = organizations::create(&d1, row, (owner, max_owned), now)
+        .await?
+        .ok_or_else(|| {
+            GatewayError::Forbidden(format!(
+                "org_limit_per_user: a user may own at most {max_owned} organizations"
+            ))
+        })?;
+    created(org)
 }
 
 fn parse_plan(raw: &str) -> Result<Plan, GatewayError> {
@@ -238,12 +177,8 @@ async fn update(req: &mut Request, app: &App, caller: &Caller) -> Result<Respons
     if name.is_none() && plan.is_none() {
         caller.require(Action::UpdateOrganization)?;
     }
-    db::run(
-        &app.db()?,
-        "UPDATE organizations SET name = COALESCE(?1, name), plan = COALESCE(?2, plan), updated_at = ?3 WHERE id = ?4",
-        &[db::opt_str(name.as_deref()), db::opt_str(plan), num(now_ms()), num(caller.org)],
-    )
-    .await?;
+    let change = (name.as_deref(), plan);
+    organizations::update(&app.db()?, caller.org, change, now_ms()).await?;
     // A new plan applies to this isolate's relay calls at once (others within a minute).
     forget_limits(caller.org);
     ok(get(app, caller.org).await?)
@@ -257,62 +192,18 @@ async fn delete(app: &App, caller: &Caller) -> Result<Response, GatewayError> {
             "the default organization cannot be deleted".into(),
         ));
     }
-    let d1 = app.db()?;
-    db::batch(
-        &d1,
-        ["usage_logs", "usage_daily", "settings"]
-            .iter()
-            .map(|table| {
-                db::stmt(
-                    &d1,
-                    &format!("DELETE FROM {table} WHERE organization_id = ?1"),
-                    &[num(caller.org)],
-                )
-            })
-            .chain([db::stmt(
-                &d1,
-                "DELETE FROM organizations WHERE id = ?1",
-                &[num(caller.org)],
-            )])
-            .collect::<Result<Vec<_>, _>>()?,
-    )
-    .await?;
+    organizations::delete(&app.db()?, caller.org).await?;
     ok(json!({"deleted": true}))
 }
 
-#[derive(Serialize, Deserialize)]
-struct MemberView {
-    user_id: i64,
-    email: String,
-    name: String,
-    role: String,
-    created_at: i64,
-}
-
 async fn members(app: &App, org: i64) -> Result<Response, GatewayError> {
-    ok(db::all::<MemberView>(
-        &app.db()?,
-        "SELECT m.user_id, u.email, u.name, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
-         WHERE m.organization_id = ?1 ORDER BY m.created_at, m.user_id",
-        &[num(org)],
-    )
-    .await?)
-}
-
-#[derive(Deserialize)]
-struct RoleRow {
-    role: String,
+    ok(organizations::members(&app.db()?, org).await?)
 }
 
 /// The member's current role, or 404 when `user_id` is not in the organization.
 async fn member_role(app: &App, org: i64, user_id: i64) -> Result<Role, GatewayError> {
-    let row: Option<RoleRow> = db::first(
-        &app.db()?,
-        "SELECT role FROM memberships WHERE organization_id = ?1 AND user_id = ?2",
-        &[num(org), num(user_id)],
-    )
-    .await?;
-    row.and_then(|r| Role::parse(&r.role))
+    let role = organizations::member_role(&app.db()?, org, user_id).await?;
+    role.and_then(|r| Role::parse(&r))
         .ok_or_else(|| GatewayError::NotFound(format!("user {user_id} is not a member")))
 }
 
@@ -338,12 +229,7 @@ async fn change_member(
     caller.require(Action::ManageMembers)?;
     let current = member_role(app, caller.org, user_id).await?;
     check_member_change(caller.role, current, Some(role))?;
-    db::run(
-        &app.db()?,
-        "UPDATE memberships SET role = ?1 WHERE organization_id = ?2 AND user_id = ?3 AND role <> 'owner'",
-        &[role.as_str().into(), num(caller.org), num(user_id)],
-    )
-    .await?;
+    organizations::set_role(&app.db()?, caller.org, user_id, role.as_str()).await?;
     ok(json!({"user_id": user_id, "role": role}))
 }
 
@@ -356,21 +242,7 @@ async fn remove_member(app: &App, caller: &Caller, user_id: i64) -> Result<Respo
     let current = member_role(app, caller.org, user_id).await?;
     let actor = if leaving { Role::Admin } else { caller.role };
     check_member_change(actor, current, None)?;
-    db::batch_sql(
-        &app.db()?,
-        &[
-            (
-                "DELETE FROM memberships WHERE organization_id = ?1 AND user_id = ?2 AND role <> 'owner'",
-                &[num(caller.org), num(user_id)],
-            ),
-            // Their gateway keys in this organization stop working with the membership.
-            (
-                "UPDATE gateway_keys SET enabled = 0, updated_at = ?3 WHERE organization_id = ?1 AND user_id = ?2",
-                &[num(caller.org), num(user_id), num(now_ms())],
-            ),
-        ],
-    )
-    .await?;
+    organizations::remove_member(&app.db()?, caller.org, user_id, now_ms()).await?;
     ok(json!({"removed": user_id}))
 }
 
@@ -398,24 +270,13 @@ async fn add_member(
     let email = normalize_email(&input.email)?;
     let d1 = app.db()?;
     let user_id = registered_user(&d1, &email).await?;
-    if role == Role::Owner {
-        let owner: Option<RoleRow> = db::first(
-            &d1,
-            "SELECT role FROM memberships WHERE organization_id = ?1 AND role = 'owner'",
-            &[num(caller.org)],
-        )
-        .await?;
-        if owner.is_some() {
-            return Err(GatewayError::Conflict(
-                "the organization has an owner: use POST /api/organizations/:id/transfer".into(),
-            ));
-        }
+    if role == Role::Owner && organizations::has_owner(&d1, caller.org).await? {
+        return Err(GatewayError::Conflict(
+            "the organization has an owner: use POST /api/organizations/:id/transfer".into(),
+        ));
     }
     join(app, caller.org, user_id, role).await?;
-    Ok(json_response(
-        &json!({"success": true, "data": {"user_id": user_id, "role": role}}),
-        201,
-    ))
+    created(json!({"user_id": user_id, "role": role}))
 }
 
 /// Adds a membership if the plan's member limit allows it. The count and the insert are one
@@ -423,15 +284,8 @@ async fn add_member(
 async fn join(app: &App, org: i64, user_id: i64, role: Role) -> Result<(), GatewayError> {
     let d1 = app.db()?;
     let limits = org_limits(&d1, org).await?;
-    let inserted: Option<RoleRow> = db::first(
-        &d1,
-        "INSERT INTO memberships (organization_id, user_id, role, created_at) \
-         SELECT ?1, ?2, ?3, ?4 WHERE (SELECT COUNT(*) FROM memberships WHERE organization_id = ?1) < ?5 \
-         ON CONFLICT (organization_id, user_id) DO NOTHING RETURNING role",
-        &[num(org), num(user_id), role.as_str().into(), num(now_ms()), num(limits.members)],
-    )
-    .await?;
-    if inserted.is_some() {
+    let member = (org, user_id, role.as_str());
+    if organizations::join(&d1, member, limits.members, now_ms()).await? {
         return Ok(());
     }
     if member_role(app, org, user_id).await.is_ok() {
@@ -459,48 +313,18 @@ async fn transfer(req: &mut Request, app: &App, caller: &Caller) -> Result<Respo
             "that user is already the owner".into(),
         ));
     }
-    db::batch_sql(
-        &app.db()?,
-        &[
-            (
-                "UPDATE memberships SET role = 'admin' WHERE organization_id = ?1 AND role = 'owner'",
-                &[num(caller.org)],
-            ),
-            (
-                "UPDATE memberships SET role = 'owner' WHERE organization_id = ?1 AND user_id = ?2",
-                &[num(caller.org), num(input.user_id)],
-            ),
-        ],
-    )
-    .await?;
+    organizations::transfer_ownership(&app.db()?, caller.org, input.user_id).await?;
     ok(json!({"owner": input.user_id}))
-}
-
-#[derive(Serialize, Deserialize)]
-struct InvitationView {
-    id: i64,
-    email: String,
-    role: String,
-    expires_at: i64,
-    accepted_at: Option<i64>,
-    cancelled_at: Option<i64>,
-    created_at: i64,
 }
 
 async fn list_invitations(app: &App, caller: &Caller) -> Result<Response, GatewayError> {
     caller.require(Action::ManageInvitations)?;
-    ok(db::all::<InvitationView>(
-        &app.db()?,
-        "SELECT id, email, role, expires_at, accepted_at, cancelled_at, created_at FROM invitations \
-         WHERE organization_id = ?1 ORDER BY created_at DESC, id DESC",
-        &[num(caller.org)],
-    )
-    .await?)
+    ok(organizations::invitations(&app.db()?, caller.org).await?)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewInvitation {
+struct InvitationInput {
     email: String,
     role: String,
 }
@@ -508,7 +332,7 @@ struct NewInvitation {
 /// Invites an email as admin or member; the token is shown once, only its hash is stored.
 async fn invite(req: &mut Request, app: &App, caller: &Caller) -> Result<Response, GatewayError> {
     caller.require(Action::ManageInvitations)?;
-    let input: NewInvitation = json_body(req).await?;
+    let input: InvitationInput = json_body(req).await?;
     let email = normalize_email(&input.email)?;
     let role = parse_role(&input.role)?;
     if role == Role::Owner {
@@ -517,13 +341,7 @@ async fn invite(req: &mut Request, app: &App, caller: &Caller) -> Result<Respons
         ));
     }
     let d1 = app.db()?;
-    let member: Option<RoleRow> = db::first(
-        &d1,
-        "SELECT m.role FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = ?1 AND u.email = ?2",
-        &[num(caller.org), email.as_str().into()],
-    )
-    .await?;
-    if member.is_some() {
+    if organizations::has_member_email(&d1, caller.org, &email).await? {
         return Err(GatewayError::Conflict(
             "already a member of this organization".into(),
         ));
@@ -531,57 +349,32 @@ async fn invite(req: &mut Request, app: &App, caller: &Caller) -> Result<Respons
     let minted = mint_invitation()?;
     let now = now_ms();
     let expires_at = now + INVITATION_TTL_MS;
-    let row: Option<db::IdRow> = db::first(
-        &d1,
-        "INSERT INTO invitations (organization_id, email, role, token_hash, invited_by, expires_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
-        &[num(caller.org), email.as_str().into(), role.as_str().into(), minted.hash.into(), db::opt_num(caller.user_id), num(expires_at), num(now)],
-    )
-    .await?;
-    let id = row
-        .ok_or_else(|| GatewayError::Internal("invitation insert returned no id".into()))?
-        .id;
-    Ok(json_response(
-        &json!({"success": true, "data": {
-            "id": id, "email": email, "role": role, "expires_at": expires_at, "token": minted.token,
-            "note": "Send this token to the invitee now: it is shown only once.",
-        }}),
-        201,
-    ))
+    let invitation = NewInvitation {
+        email: &email,
+        role: role.as_str(),
+        token_hash: minted.hash,
+        invited_by: caller.user_id,
+        expires_at,
+    };
+    let id = organizations::invite(&d1, caller.org, invitation, now).await?;
+    created(json!({
+        "id": id, "email": email, "role": role, "expires_at": expires_at, "token": minted.token,
+        "note": "Send this token to the invitee now: it is shown only once.",
+    }))
 }
 
 async fn cancel_invitation(app: &App, caller: &Caller, id: i64) -> Result<Response, GatewayError> {
     caller.require(Action::ManageInvitations)?;
-    let row: Option<db::IdRow> = db::first(
-        &app.db()?,
-        "UPDATE invitations SET cancelled_at = ?1 WHERE organization_id = ?2 AND id = ?3 AND accepted_at IS NULL AND cancelled_at IS NULL RETURNING id",
-        &[num(now_ms()), num(caller.org), num(id)],
-    )
-    .await?;
-    row.ok_or_else(|| GatewayError::NotFound(format!("open invitation {id} not found")))?;
+    if !organizations::cancel_invitation(&app.db()?, caller.org, id, now_ms()).await? {
+        return Err(GatewayError::NotFound(format!(
+            "open invitation {id} not found"
+        )));
+    }
     ok(json!({"cancelled": id}))
 }
 
-#[derive(Deserialize)]
-struct InvitationRow {
-    id: i64,
-    organization_id: i64,
-    org_name: String,
-    email: String,
-    role: String,
-    expires_at: i64,
-    accepted_at: Option<i64>,
-    cancelled_at: Option<i64>,
-}
-
 async fn find_invitation(app: &App, token: &str) -> Result<InvitationRow, GatewayError> {
-    let row: Option<InvitationRow> = db::first(
-        &app.db()?,
-        "SELECT i.id, i.organization_id, o.name AS org_name, i.email, i.role, i.expires_at, i.accepted_at, i.cancelled_at \
-         FROM invitations i JOIN organizations o ON o.id = i.organization_id WHERE i.token_hash = ?1",
-        &[invitation_hash(token).into()],
-    )
-    .await?;
+    let row = organizations::invitation_by_hash(&app.db()?, invitation_hash(token)).await?;
     let row = row.ok_or_else(|| {
         GatewayError::NotFound("invitation not found, expired, cancelled or already used".into())
     })?;
@@ -617,11 +410,6 @@ pub async fn accept_invitation(
     state(&row).check_acceptable(&principal.email, now)?;
     let role = parse_role(&row.role)?;
     join(app, row.organization_id, user_id, role).await?;
-    db::run(
-        &app.db()?,
-        "UPDATE invitations SET accepted_at = ?1 WHERE id = ?2 AND accepted_at IS NULL",
-        &[num(now), num(row.id)],
-    )
-    .await?;
+    organizations::accept_invitation(&app.db()?, row.id, now).await?;
     ok(json!({"organization_id": row.organization_id, "role": role}))
 }

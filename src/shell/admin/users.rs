@@ -2,18 +2,20 @@
 //! rotation and replay detection, logout, the signed-in user's profile, and the instance admin
 //! disabling a user. Login failures never say whether the email exists.
 
-use super::admin::{json_body, ok};
-use super::app::{json_response, now_ms, App};
-use super::auth::{self, Principal};
-use super::db::{self, num};
 use crate::core::crypto::{constant_time_eq, fill_random, hex, random_token};
 use crate::core::error::GatewayError;
 use crate::core::invitation::normalize_email;
+use crate::core::names::validate_optional_name;
 use crate::core::session::{
     self, check_password_policy, SessionRef, Throttle, TokenKind, LOGIN_PER_EMAIL_IP, LOGIN_PER_IP,
     PASSWORD_CHANGE, PBKDF2_ITERATIONS, REGISTER_PER_IP,
 };
-use serde::{Deserialize, Serialize};
+use crate::shell::app::{now_ms, App};
+use crate::shell::auth::{self, Principal};
+use crate::shell::db::{self, num};
+use crate::shell::http::{created, json_body, ok};
+use crate::shell::repo::users::{self, PasswordHash, UserView};
+use serde::Deserialize;
 use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Request, Response};
@@ -24,25 +26,6 @@ struct Credentials {
     password: String,
     #[serde(default)]
     name: String,
-}
-
-/// A user as the API shows it (never the hash or salt).
-#[derive(Serialize, Deserialize)]
-struct UserView {
-    id: i64,
-    email: String,
-    name: String,
-    created_at: i64,
-    last_login_at: Option<i64>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct OrgMembership {
-    id: i64,
-    name: String,
-    slug: String,
-    plan: String,
-    role: String,
 }
 
 fn new_salt() -> Result<String, GatewayError> {
@@ -100,68 +83,43 @@ pub async fn register(req: &mut Request, app: &App) -> Result<Response, GatewayE
     let input: Credentials = json_body(req).await?;
     let email = normalize_email(&input.email)?;
     check_password_policy(&input.password)?;
-    let name = input.name.trim();
-    if name.chars().count() > 100 {
-        return Err(GatewayError::InvalidRequest(
-            "`name` must be at most 100 characters".into(),
-        ));
-    }
-    let per_hour = app.var_i64("REGISTRATIONS_PER_IP_PER_HOUR", REGISTER_PER_IP.limit);
+    let name = validate_optional_name(&input.name)?;
     let throttle = Throttle {
-        limit: per_hour,
+        limit: app.config().registrations_per_ip_per_hour,
         ..REGISTER_PER_IP
     };
     auth::count_attempts(app, &[(throttle, &auth::client_ip(req))]).await?;
     let d1 = app.db()?;
     // Uniqueness first, so a taken email costs no insert; the hash runs either way, so the
     // answer's timing is the same.
-    let taken: Option<db::IdRow> = db::first(
-        &d1,
-        "SELECT id FROM users WHERE email = ?1",
-        &[email.as_str().into()],
-    )
-    .await?;
+    let taken = users::id_by_email(&d1, &email).await?;
     let salt = new_salt()?;
     let hash = auth::pbkdf2(&input.password, salt.as_bytes(), PBKDF2_ITERATIONS).await?;
     if taken.is_some() {
         return Err(already_registered());
     }
     let now = now_ms();
-    let row: Option<db::IdRow> = db::first(
-        &d1,
-        "INSERT INTO users (email, name, password_hash, password_salt, password_iterations, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (email) DO NOTHING RETURNING id",
-        &[email.as_str().into(), name.into(), hash.into(), salt.into(), num(i64::from(PBKDF2_ITERATIONS)), num(now)],
-    )
-    .await?;
-    let id = row.ok_or_else(already_registered)?.id;
+    let password = PasswordHash {
+        hash,
+        salt,
+        iterations: i64::from(PBKDF2_ITERATIONS),
+    };
+    let id = users::insert(&d1, (&email, &name), password, now)
+        .await?
+        .ok_or_else(already_registered)?;
     let mut data = session_tokens(app, id).await?;
     data["user"] = json!({"id": id, "email": email, "name": name, "created_at": now});
-    Ok(json_response(&json!({"success": true, "data": data}), 201))
+    created(data)
 }
 
 fn already_registered() -> GatewayError {
     GatewayError::Conflict("this email cannot be registered".into())
 }
 
-#[derive(Deserialize)]
-struct PasswordRow {
-    id: i64,
-    password_hash: String,
-    password_salt: String,
-    password_iterations: i64,
-    status: String,
-}
-
 /// Checks `password` against the stored hash; an unknown email still costs one PBKDF2 run so
 /// the answer time does not reveal whether it exists.
 async fn check_password(app: &App, email: &str, password: &str) -> Result<i64, GatewayError> {
-    let row: Option<PasswordRow> = db::first(
-        &app.db()?,
-        "SELECT id, password_hash, password_salt, password_iterations, status FROM users WHERE email = ?1",
-        &[email.into()],
-    )
-    .await?;
+    let row = users::password_by_email(&app.db()?, email).await?;
     let (salt, iterations) = row
         .as_ref()
         .map_or(("no-such-user", PBKDF2_ITERATIONS), |r| {
@@ -196,12 +154,7 @@ pub async fn login(req: &mut Request, app: &App) -> Result<Response, GatewayErro
     auth::count_attempts(app, &subjects).await?;
     let id = check_password(app, &email, &input.password).await?;
     auth::forgive_attempts(app, &subjects[..1], &subjects[1..]).await?;
-    db::run(
-        &app.db()?,
-        "UPDATE users SET last_login_at = ?1 WHERE id = ?2",
-        &[num(now_ms()), num(id)],
-    )
-    .await?;
+    users::set_last_login(&app.db()?, id, now_ms()).await?;
     let mut data = session_tokens(app, id).await?;
     data["user"] = serde_json::to_value(load_user(app, id).await?)
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
@@ -347,12 +300,7 @@ pub async fn set_status(
 }
 
 async fn load_user(app: &App, id: i64) -> Result<UserView, GatewayError> {
-    let user: Option<UserView> = db::first(
-        &app.db()?,
-        "SELECT id, email, name, created_at, last_login_at FROM users WHERE id = ?1 AND status = 'active'",
-        &[num(id)],
-    )
-    .await?;
+    let user = users::active(&app.db()?, id).await?;
     user.ok_or_else(|| GatewayError::Unauthorized("Invalid or expired session token".into()))
 }
 
@@ -360,13 +308,7 @@ async fn load_user(app: &App, id: i64) -> Result<UserView, GatewayError> {
 pub async fn me(app: &App, principal: &Principal) -> Result<Response, GatewayError> {
     let id = principal.user()?;
     let user = load_user(app, id).await?;
-    let orgs: Vec<OrgMembership> = db::all(
-        &app.db()?,
-        "SELECT o.id, o.name, o.slug, o.plan, m.role FROM memberships m JOIN organizations o ON o.id = m.organization_id \
-         WHERE m.user_id = ?1 ORDER BY m.created_at, o.id",
-        &[num(id)],
-    )
-    .await?;
+    let orgs = users::memberships(&app.db()?, id).await?;
     ok(json!({"user": user, "organizations": orgs}))
 }
 
@@ -389,17 +331,7 @@ pub async fn update_me(
     let d1 = app.db()?;
     let now = now_ms();
     if let Some(name) = &change.name {
-        if name.trim().chars().count() > 100 {
-            return Err(GatewayError::InvalidRequest(
-                "`name` must be at most 100 characters".into(),
-            ));
-        }
-        db::run(
-            &d1,
-            "UPDATE users SET name = ?1, updated_at = ?2 WHERE id = ?3",
-            &[name.trim().into(), num(now), num(id)],
-        )
-        .await?;
+        users::set_name(&d1, id, &validate_optional_name(name)?, now).await?;
     }
     let mut view = serde_json::to_value(load_user(app, id).await?)
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
@@ -415,12 +347,12 @@ pub async fn update_me(
         auth::forgive_attempts(app, &[(PASSWORD_CHANGE, &subject)], &[]).await?;
         let salt = new_salt()?;
         let hash = auth::pbkdf2(password, salt.as_bytes(), PBKDF2_ITERATIONS).await?;
-        db::run(
-            &d1,
-            "UPDATE users SET password_hash = ?1, password_salt = ?2, password_iterations = ?3, updated_at = ?4 WHERE id = ?5",
-            &[hash.into(), salt.into(), num(i64::from(PBKDF2_ITERATIONS)), num(now), num(id)],
-        )
-        .await?;
+        let password = PasswordHash {
+            hash,
+            salt,
+            iterations: i64::from(PBKDF2_ITERATIONS),
+        };
+        users::set_password(&d1, id, password, now).await?;
         // Every session ends (a thief's too); the caller gets a fresh one.
         end_all_sessions(&d1, id, now).await?;
         view["session"] = session_tokens(app, id).await?;
