@@ -4,7 +4,7 @@
 //! subrequest budget (outbound fetches + D1 statements) is spent, and is recorded in `job_runs`.
 
 use super::app::{config, now_ms, secret_box};
-use super::db;
+use super::db::{self, num};
 use super::panel_session::{account_session, PanelClient};
 use super::repo::accounts::{self, AccountRow, Due, CHECKIN_IN_PROGRESS};
 use super::repo::history::{self, CheckinRecord, RunEnd};
@@ -40,6 +40,40 @@ pub async fn run_scheduled(cron: &str, env: Env) {
             crate::core::redact::redact_secrets(&format!("{e:?}"))
         );
     }
+    // The daily trigger also prunes the tables that grow with every sign-in and run.
+    if cron == JobKind::Checkin.cron() {
+        if let Err(e) = prune(&env, now_ms()).await {
+            worker::console_error!("pruning failed: {e:?}");
+        }
+    }
+}
+
+/// Job runs are kept this long.
+const JOB_RUN_RETENTION_MS: i64 = 90 * 86_400_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// Deletes throttle counters that are neither locked nor within a day's window, sessions that
+/// expired or were revoked over a day ago, and job runs past their retention.
+async fn prune(env: &Env, now: i64) -> Result<(), GatewayError> {
+    let d1 = env.d1("DB")?;
+    db::batch_sql(
+        &d1,
+        &[
+            (
+                "DELETE FROM login_attempts WHERE locked_until < ?1 AND window_start < ?2",
+                &[num(now), num(now - DAY_MS)],
+            ),
+            (
+                "DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?2",
+                &[num(now), num(now - DAY_MS)],
+            ),
+            (
+                "DELETE FROM job_runs WHERE started_at < ?1",
+                &[num(now - JOB_RUN_RETENTION_MS)],
+            ),
+        ],
+    )
+    .await
 }
 
 /// Counts of one run (per organization, and in total).

@@ -12,6 +12,12 @@ fn kv_key(org: i64) -> String {
     format!("routes:{org}")
 }
 
+/// Drops a deleted organization's published table from KV.
+pub async fn forget(env: &Env, org: i64) -> Result<(), GatewayError> {
+    env.kv("CACHE")?.delete(&kv_key(org)).await?;
+    Ok(())
+}
+
 /// Rebuilds the table from D1 and publishes it to KV and this isolate.
 pub async fn publish(env: &Env, org: i64) -> Result<Rc<RouteTable>, GatewayError> {
     let now = now_ms();

@@ -16,6 +16,8 @@ use crate::shell::http::{created, json_body, ok, parse_id};
 use crate::shell::plans::{forget_limits, org_limits};
 use crate::shell::repo::organizations::{self, InvitationRow, NewInvitation, OrgView};
 use crate::shell::repo::users;
+use crate::shell::routes;
+use crate::shell::upstream::clear_cooldown;
 use serde::Deserialize;
 use serde_json::json;
 use worker::{D1Database, Method, Request, Response};
@@ -193,6 +195,9 @@ async fn delete(app: &App, caller: &Caller) -> Result<Response, GatewayError> {
         ));
     }
     organizations::delete(&app.db()?, caller.org).await?;
+    // Outside D1 too: its published route table and its channels' cooldown state.
+    routes::forget(&app.env, caller.org).await?;
+    clear_cooldown(&app.env, caller.org, None).await?;
     ok(json!({"deleted": true}))
 }
 

@@ -125,7 +125,7 @@ pub async fn update(
 pub async fn delete(db: &D1Database, org: i64) -> Result<(), GatewayError> {
     batch(
         db,
-        ["usage_logs", "usage_daily", "settings"]
+        ["usage_logs", "usage_daily", "settings", "job_runs"]
             .iter()
             .map(|table| {
                 stmt(
