@@ -70,6 +70,10 @@ settings! {
     registrations_per_ip_per_hour: "REGISTRATIONS_PER_IP_PER_HOUR" = 10, 1, 1_000_000;
     /// A panel call's whole answer must arrive within this.
     panel_timeout_seconds: "PANEL_TIMEOUT_SECONDS" = 15, 1, 120;
+    /// The largest JSON (or other non-multipart) request body relayed, in MB; past it, a 413.
+    max_json_body_mb: "MAX_JSON_BODY_MB" = 32, 1, 1024;
+    /// The largest multipart upload relayed, in MB; past it, a 413.
+    max_multipart_body_mb: "MAX_MULTIPART_BODY_MB" = 100, 1, 1024;
 }
 
 #[cfg(test)]
@@ -101,6 +105,8 @@ mod tests {
                 max_orgs_per_user: 3,
                 registrations_per_ip_per_hour: 10,
                 panel_timeout_seconds: 15,
+                max_json_body_mb: 32,
+                max_multipart_body_mb: 100,
             }
         );
         for s in SETTINGS {
@@ -109,7 +115,7 @@ mod tests {
         let mut names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 10);
+        assert_eq!(names.len(), 12);
     }
 
     #[test]

@@ -1,47 +1,30 @@
 //! The wire dialects the gateway speaks, shared by the relay (which endpoint was called) and
 //! the converters (which format a channel serves).
 
-/// One API wire format. Closed on purpose: every converter matches on it exhaustively.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dialect {
-    /// OpenAI `POST /v1/chat/completions`.
-    OpenAiChat,
-    /// OpenAI legacy `POST /v1/completions`.
-    OpenAiCompletions,
-    /// OpenAI `POST /v1/responses`.
-    OpenAiResponses,
-    /// Anthropic `POST /v1/messages`.
-    AnthropicMessages,
-    /// Gemini `POST /v1beta/models/{model}:generateContent` / `:streamGenerateContent`.
-    Gemini,
+use crate::core::string_enum::string_enum;
+
+string_enum! {
+    /// One API wire format, by its name in station overrides. Closed on purpose: every
+    /// converter matches on it exhaustively.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Dialect {
+        /// OpenAI `POST /v1/chat/completions`.
+        OpenAiChat = "openai-chat",
+        /// OpenAI legacy `POST /v1/completions`.
+        OpenAiCompletions = "openai-completions",
+        /// OpenAI `POST /v1/responses`.
+        OpenAiResponses = "openai-responses",
+        /// Anthropic `POST /v1/messages`.
+        AnthropicMessages = "anthropic-messages",
+        /// Gemini `POST /v1beta/models/{model}:generateContent` / `:streamGenerateContent`.
+        Gemini = "gemini",
+    }
 }
 
 impl Dialect {
-    pub const ALL: [Dialect; 5] = [
-        Dialect::OpenAiChat,
-        Dialect::OpenAiCompletions,
-        Dialect::OpenAiResponses,
-        Dialect::AnthropicMessages,
-        Dialect::Gemini,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Dialect::OpenAiChat => "openai-chat",
-            Dialect::OpenAiCompletions => "openai-completions",
-            Dialect::OpenAiResponses => "openai-responses",
-            Dialect::AnthropicMessages => "anthropic-messages",
-            Dialect::Gemini => "gemini",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Dialect> {
-        Dialect::ALL.into_iter().find(|d| d.as_str() == name)
-    }
-
     /// The names [`Dialect::parse`] accepts, for error messages.
     pub fn names() -> String {
-        Dialect::ALL.map(Dialect::as_str).join(", ")
+        Dialect::NAMES.join(", ")
     }
 }
 

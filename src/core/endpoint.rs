@@ -2,9 +2,10 @@
 //! what its response looks like. One table, so the relay itself has no per-endpoint branches.
 
 use crate::core::dialect::Dialect;
-use crate::core::panels::relay_paths::Served;
+use crate::core::learned::{Feature, Serving};
 use crate::core::string_enum::string_enum;
 use crate::core::usage::WireFamily;
+use std::borrow::Cow;
 
 /// How the client's credential is replaced by the upstream key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,7 +250,8 @@ pub fn resolve(method: &str, path: &str) -> Option<Route> {
             gemini_path: true,
             model: Some((*model).to_string()),
         },
-        ("POST", ["v1beta", "models", call]) => Route::Relay(gemini_call(call)?),
+        // google-genai SDKs now default to API version `v1`: the same calls as under `v1beta`.
+        ("POST", ["v1beta" | "v1", "models", call]) => Route::Relay(gemini_call(call)?),
         ("GET", ["dashboard", "billing", "subscription"])
         | ("GET", ["v1", "dashboard", "billing", "subscription"]) => Route::BillingSubscription,
         ("GET", ["dashboard", "billing", "usage"])
@@ -302,6 +304,15 @@ pub fn is_relay_path(path: &str) -> bool {
     path.starts_with("/v1/") || path.starts_with("/v1beta/") || path.starts_with("/dashboard/")
 }
 
+/// A Gemini call's standard path (`/v1beta/models/…`), whichever version the client used:
+/// channels get the version their station serves under its own prefix.
+pub fn gemini_standard_path(path_and_query: &str) -> Cow<'_, str> {
+    match path_and_query.strip_prefix("/v1/models/") {
+        Some(rest) => Cow::Owned(format!("/v1beta/models/{rest}")),
+        None => Cow::Borrowed(path_and_query),
+    }
+}
+
 /// The Gemini URL path for a model and method, with the model name replaced (for mapped models).
 pub fn gemini_path_with_model(path: &str, upstream_model: &str) -> String {
     match path.rsplit_once('/') {
@@ -325,10 +336,16 @@ pub enum CallPlan {
 }
 
 /// Decides how a call with `standard_path` (as the client sent it, with query) goes to a
-/// channel that serves `served` (its station's override or its platform's defaults).
-pub fn plan_call(endpoint: &RelayEndpoint, served: Served<'_>, standard_path: &str) -> CallPlan {
+/// channel that serves `served` (its station's override, or its platform's defaults minus the
+/// dialects it was found to lack).
+pub fn plan_call<'a>(
+    endpoint: &RelayEndpoint,
+    served: impl Into<Serving<'a>>,
+    standard_path: &str,
+) -> CallPlan {
+    let served = served.into();
     if let Some(counted) = endpoint.counts_tokens_of {
-        if served.prefix(counted).is_none() {
+        if !served.counts_tokens(counted) {
             return CallPlan::LocalCount(counted);
         }
     }
@@ -356,10 +373,50 @@ pub fn plan_call(endpoint: &RelayEndpoint, served: Served<'_>, standard_path: &s
     }
 }
 
+/// What an endpoint's "no such route" answer says a station lacks, if it says anything a
+/// conversion can work around. OpenAI embeddings are not evidence against chat.
+pub fn missing_feature(endpoint: &RelayEndpoint) -> Option<Feature> {
+    if let Some(counted) = endpoint.counts_tokens_of {
+        return Some(Feature::TokenCount(counted));
+    }
+    if let Some(dialect) = endpoint.dialect {
+        return Some(Feature::Dialect(dialect));
+    }
+    match endpoint.embeddings {
+        Some(Embeddings::GeminiSingle | Embeddings::GeminiBatch) => {
+            Some(Feature::Dialect(Dialect::Gemini))
+        }
+        _ => None,
+    }
+}
+
+/// What a "no such route" answer to a native call of `endpoint` on a channel served as
+/// `served` teaches: the missing feature, if the call could go another way (converted, or
+/// counted locally) without it. Never the station's primary dialect, never under an explicit
+/// dialect list.
+pub fn learnable(
+    served: Serving<'_>,
+    endpoint: &RelayEndpoint,
+    standard_path: &str,
+) -> Option<Feature> {
+    let feature = missing_feature(endpoint)?;
+    let primary = Feature::Dialect(served.base_primary()?);
+    if served.is_explicit() || served.lacks(feature) || feature == primary {
+        return None;
+    }
+    let native = |s: Serving<'_>| {
+        matches!(
+            plan_call(endpoint, s, standard_path),
+            CallPlan::Native { .. }
+        )
+    };
+    (native(served) && !native(served.without(feature))).then_some(feature)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::panels::relay_paths::{parse_override, DialectRoute};
+    use crate::core::panels::relay_paths::{parse_override, DialectRoute, Served};
 
     fn relay_of(method: &str, path: &str) -> RelayEndpoint {
         match resolve(method, path) {
@@ -466,6 +523,27 @@ mod tests {
         let e = relay_of("POST", "/v1beta/models/gemini-2.5-flash:generateContent");
         assert!(!e.stream_from_path);
         assert_eq!(resolve("POST", "/v1beta/models/x:unknownMethod"), None);
+        // Version v1 is the same surface.
+        for action in [
+            "generateContent",
+            "streamGenerateContent",
+            "countTokens",
+            "embedContent",
+            "batchEmbedContents",
+        ] {
+            let v1 = relay_of("POST", &format!("/v1/models/gemini-2.5-flash:{action}"));
+            let v1beta = relay_of("POST", &format!("/v1beta/models/gemini-2.5-flash:{action}"));
+            assert_eq!(v1, v1beta);
+        }
+        assert_eq!(resolve("POST", "/v1/models/x:unknownMethod"), None);
+        assert_eq!(
+            gemini_standard_path("/v1/models/g:streamGenerateContent?alt=sse"),
+            "/v1beta/models/g:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(
+            gemini_standard_path("/v1beta/models/g:generateContent"),
+            "/v1beta/models/g:generateContent"
+        );
         assert_eq!(resolve("POST", "/v1beta/models/:generateContent"), None);
         assert_eq!(
             gemini_path_with_model(

@@ -32,6 +32,8 @@ pub enum GatewayError {
     ModelNotFound(String),
     MethodNotAllowed,
     Conflict(String),
+    /// The request body is over the gateway's size limit.
+    PayloadTooLarge(String),
     /// Too many requests; `retry_after_s` becomes a `Retry-After` header.
     RateLimited {
         message: String,
@@ -65,6 +67,7 @@ impl GatewayError {
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => 404,
             GatewayError::MethodNotAllowed => 405,
             GatewayError::Conflict(_) => 409,
+            GatewayError::PayloadTooLarge(_) => 413,
             GatewayError::RateLimited { .. } => 429,
             GatewayError::NoChannelAvailable(_) => 503,
             GatewayError::Upstream { status, .. } => *status,
@@ -84,6 +87,7 @@ impl GatewayError {
             GatewayError::ModelNotFound(_) => "model_not_found",
             GatewayError::MethodNotAllowed => "method_not_allowed",
             GatewayError::Conflict(_) => "conflict",
+            GatewayError::PayloadTooLarge(_) => "request_too_large",
             GatewayError::RateLimited { .. } => "rate_limit_exceeded",
             GatewayError::NoChannelAvailable(_) => "no_channel_available",
             GatewayError::Upstream { .. } => "upstream_error",
@@ -100,6 +104,7 @@ impl GatewayError {
             | GatewayError::Forbidden(m)
             | GatewayError::NotFound(m)
             | GatewayError::Conflict(m)
+            | GatewayError::PayloadTooLarge(m)
             | GatewayError::NoChannelAvailable(m)
             | GatewayError::UpstreamTimeout(m)
             | GatewayError::RateLimited { message: m, .. }
@@ -156,7 +161,7 @@ fn gemini_body(err: &GatewayError, status: u16, message: String) -> (u16, Value)
         );
     }
     let grpc_status = match status {
-        400 | 405 | 409 => "INVALID_ARGUMENT",
+        400 | 405 | 409 | 413 => "INVALID_ARGUMENT",
         403 => "PERMISSION_DENIED",
         404 => "NOT_FOUND",
         429 => "RESOURCE_EXHAUSTED",

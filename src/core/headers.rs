@@ -1,5 +1,8 @@
 //! Header policy toward upstreams (DESIGN.md §5): forward the client's headers except
-//! credentials (swapped for the upstream key), proxy/CF headers and hop-by-hop headers.
+//! credentials (swapped for the upstream key), headers that select an account or project at
+//! the upstream vendor (the upstream key is the gateway's, so they mean nothing there — and a
+//! foreign `OpenAI-Organization` makes OpenAI answer 401), proxy/CF headers and hop-by-hop
+//! headers.
 
 /// Whether a client request header may be forwarded to the upstream as is.
 pub fn forwardable_request_header(name: &str) -> bool {
@@ -11,6 +14,12 @@ pub fn forwardable_request_header(name: &str) -> bool {
             "authorization"
                 | "x-api-key"
                 | "x-goog-api-key"
+                // Azure OpenAI's key header.
+                | "api-key"
+                // Account and project selectors: OpenAI, Google Cloud (quota/billing project).
+                | "openai-organization"
+                | "openai-project"
+                | "x-goog-user-project"
                 | "host"
                 | "content-length"
                 | "cookie"
@@ -30,9 +39,65 @@ pub fn forwardable_request_header(name: &str) -> bool {
         ))
 }
 
+/// Whether a station's answer header reaches the client: an allow-list of what clients and SDKs
+/// read (content description, rate limits, request ids, retry hints, the vendors' own
+/// `openai-*` / `anthropic-*` headers). Cookies, CORS headers, hop-by-hop headers and headers
+/// naming the station's software (`Server`, `X-Powered-By`, `X-Oneapi-Request-Id`…) stay behind.
+pub fn relayable_response_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "content-type"
+            | "content-disposition"
+            | "content-language"
+            | "cache-control"
+            | "retry-after"
+            | "request-id"
+            | "x-request-id"
+            | "x-should-retry"
+            | "openai-processing-ms"
+    ) || n.starts_with("x-ratelimit-")
+        || n.starts_with("ratelimit")
+        || n.starts_with("openai-")
+        || n.starts_with("anthropic-ratelimit-")
+        || n == "anthropic-organization-id"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_keep_only_what_clients_read() {
+        for kept in [
+            "Content-Type",
+            "Retry-After",
+            "x-request-id",
+            "request-id",
+            "x-ratelimit-remaining-requests",
+            "anthropic-ratelimit-tokens-remaining",
+            "openai-processing-ms",
+            "Content-Disposition",
+        ] {
+            assert!(relayable_response_header(kept), "{kept}");
+        }
+        for dropped in [
+            "Set-Cookie",
+            "Access-Control-Allow-Origin",
+            "access-control-allow-credentials",
+            "Connection",
+            "Transfer-Encoding",
+            "Keep-Alive",
+            "Server",
+            "X-Powered-By",
+            "X-Oneapi-Request-Id",
+            "Content-Encoding",
+            "Content-Length",
+            "Via",
+        ] {
+            assert!(!relayable_response_header(dropped), "{dropped}");
+        }
+    }
 
     #[test]
     fn drops_credentials_proxy_and_cf_headers_keeps_the_rest() {
@@ -49,6 +114,10 @@ mod tests {
             "Cookie",
             "Host",
             "Connection",
+            "OpenAI-Organization",
+            "openai-project",
+            "X-Goog-User-Project",
+            "api-key",
         ] {
             assert!(!forwardable_request_header(dropped), "{dropped}");
         }
@@ -57,7 +126,7 @@ mod tests {
             "Content-Type",
             "Accept",
             "anthropic-version",
-            "OpenAI-Organization",
+            "OpenAI-Beta",
             "x-stainless-lang",
         ] {
             assert!(forwardable_request_header(kept), "{kept}");

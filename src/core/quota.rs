@@ -30,7 +30,13 @@ struct DayState {
     in_flight: i64,
     /// Whether one of them asked for a batch (one at a time, so an isolate never hoards).
     batch_in_flight: bool,
+    /// Calls let through this day without the counter, whose object failed.
+    unconfirmed: i64,
 }
+
+/// Calls per organization, day and isolate let through while the counter's object errors:
+/// a fault of the platform degrades the limit's precision, not the relay.
+pub const UNCONFIRMED_ALLOWANCE: i64 = 50;
 
 /// What a call does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +92,7 @@ impl Ledger {
                         exhausted: false,
                         in_flight: 0,
                         batch_in_flight: false,
+                        unconfirmed: 0,
                     },
                 );
             }
@@ -118,6 +125,17 @@ impl Ledger {
         } else {
             Next::Refuse
         }
+    }
+
+    /// The counter failed: whether this call may still go, within the isolate's bounded
+    /// allowance of [`UNCONFIRMED_ALLOWANCE`] calls per organization and day.
+    pub fn allow_unconfirmed(&mut self, org: i64, day: i64) -> bool {
+        let Some(s) = self.days.get_mut(&org).filter(|s| s.day == day) else {
+            return false;
+        };
+        let allowed = s.unconfirmed < UNCONFIRMED_ALLOWANCE;
+        s.unconfirmed += i64::from(allowed);
+        allowed
     }
 
     /// A call's wait for the counter is over (answered, failed, or the client went away).
@@ -166,6 +184,19 @@ mod tests {
 
     fn grant(granted: i64, count: i64) -> Grant {
         Grant { granted, count }
+    }
+
+    #[test]
+    fn a_failed_counter_lets_a_bounded_number_of_calls_through() {
+        let mut l = ledger(100);
+        let allowed = (0..UNCONFIRMED_ALLOWANCE + 10)
+            .filter(|_| l.allow_unconfirmed(ORG, DAY))
+            .count();
+        assert_eq!(i64::try_from(allowed).unwrap(), UNCONFIRMED_ALLOWANCE);
+        assert!(!l.allow_unconfirmed(ORG, DAY + 1), "unknown day: nothing");
+        // A new day starts with a fresh allowance.
+        l.set_limits(ORG, DAY + 1, limits(100), 0);
+        assert!(l.allow_unconfirmed(ORG, DAY + 1));
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub fn scan_request_head(body: &[u8]) -> Result<RequestHead, MalformedJson> {
         pos: 0,
     };
     let mut head = RequestHead::default();
+    // Go panels match keys in any letter case and take the last match: a second `model` or
+    // `stream` in any case would make the station read another value than the one checked.
+    let (mut models, mut streams) = (0u8, 0u8);
     s.skip_ws();
     s.expect(b'{', "expected a JSON object")?;
     s.skip_ws();
@@ -49,6 +52,18 @@ pub fn scan_request_head(body: &[u8]) -> Result<RequestHead, MalformedJson> {
             s.skip_ws();
             s.expect(b':', "expected ':' after a key")?;
             s.skip_ws();
+            let key_start = s.pos;
+            if go_folds_to(&key, "model") {
+                models += 1;
+            } else if go_folds_to(&key, "stream") {
+                streams += 1;
+            }
+            if models > 1 || streams > 1 {
+                return Err(MalformedJson {
+                    offset: key_start,
+                    reason: "duplicate top-level key `model` or `stream` (in any letter case)",
+                });
+            }
             match key.as_str() {
                 "model" if s.peek() == Some(b'"') => head.model = Some(s.string()?),
                 "stream" if s.rest().starts_with(b"true") => {
@@ -74,6 +89,17 @@ pub fn scan_request_head(body: &[u8]) -> Result<RequestHead, MalformedJson> {
         return Err(s.error("unexpected data after the JSON object"));
     }
     Ok(head)
+}
+
+/// Whether Go's `encoding/json` would match `key` to the field `name` (ASCII lower case):
+/// case-insensitive, with the Kelvin sign folding to `k` and the long s to `s`.
+fn go_folds_to(key: &str, name: &str) -> bool {
+    let folded = key.chars().map(|c| match c {
+        '\u{212A}' => 'k',
+        '\u{017F}' => 's',
+        c => c.to_ascii_lowercase(),
+    });
+    folded.eq(name.chars())
 }
 
 struct Scanner<'a> {
@@ -261,6 +287,25 @@ mod tests {
                 "accepted {bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_second_model_or_stream_key_in_any_case_is_refused() {
+        for body in [
+            r#"{"model":"cheap","Model":"expensive"}"#,
+            r#"{"model":"a","model":"b"}"#,
+            r#"{"MODEL":"a","messages":[],"model":"b"}"#,
+            r#"{"model":"a","stream":false,"Stream":true}"#,
+            "{\"model\":\"a\",\"stream\":true,\"\u{017F}tream\":false}",
+        ] {
+            let err = scan_request_head(body.as_bytes()).unwrap_err();
+            assert!(err.reason.contains("duplicate"), "{body}");
+        }
+        // Nested keys and other fields are not routing's business.
+        assert_eq!(
+            head(r#"{"model":"a","metadata":{"model":"b","Model":"c"},"models":1}"#).model,
+            Some("a".into())
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The route table and channel choice (DESIGN.md §3.4): priority tiers, weighted random
 //! (weight + 10, the new-api rule), skipping channels in cooldown or already tried.
 
+use crate::core::learned::{deserialize_gaps, Gap, Serving};
 use crate::core::panels::relay_paths::{deserialize_override, DialectRoute, Served};
 use crate::core::usage::Pricing;
 use serde::{Deserialize, Serialize};
@@ -29,12 +30,19 @@ pub struct Channel {
     /// The station's dialect override; `None`: the platform's defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dialects: Option<Vec<DialectRoute>>,
+    /// What its station was found not to serve (ignored under an explicit `dialects` list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<Gap>,
 }
 
 impl Channel {
-    /// The dialects this channel serves natively, and where.
-    pub fn served(&self) -> Served<'_> {
-        Served::of(&self.platform, self.dialects.as_deref())
+    /// The dialects this channel serves natively, and where, at `now_ms`.
+    pub fn serving(&self, now_ms: i64) -> Serving<'_> {
+        Serving::new(
+            Served::of(&self.platform, self.dialects.as_deref()),
+            &self.gaps,
+            now_ms,
+        )
     }
 }
 
@@ -62,6 +70,9 @@ pub struct RouteRow {
     /// The station's dialect override (JSON text in D1).
     #[serde(default, deserialize_with = "deserialize_override")]
     pub dialects: Option<Vec<DialectRoute>>,
+    /// Learned gaps of the station (JSON text in D1).
+    #[serde(default, deserialize_with = "deserialize_gaps")]
+    pub gaps: Vec<Gap>,
     pub input_usd_per_mtok: Option<f64>,
     pub output_usd_per_mtok: Option<f64>,
     pub cache_read_usd_per_mtok: Option<f64>,
@@ -83,6 +94,7 @@ impl RouteTable {
                 key_ciphertext: row.key_ciphertext,
                 platform: row.platform,
                 dialects: row.dialects,
+                gaps: row.gaps,
                 pricing: Pricing {
                     input_per_mtok: row.input_usd_per_mtok,
                     output_per_mtok: row.output_usd_per_mtok,
@@ -186,6 +198,7 @@ mod tests {
             pricing: Pricing::default(),
             platform: "new-api".into(),
             dialects: None,
+            gaps: Vec::new(),
         }
     }
 
@@ -273,6 +286,7 @@ mod tests {
             key_ciphertext: "v1:00".into(),
             platform: "new-api".into(),
             dialects: None,
+            gaps: Vec::new(),
             input_usd_per_mtok: Some(1.0),
             output_usd_per_mtok: None,
             cache_read_usd_per_mtok: None,
@@ -285,7 +299,7 @@ mod tests {
         }]);
         let table = RouteTable::from_rows(vec![row(1, "a", 1), row(2, "b", 2), overridden], 42);
         assert_eq!(
-            table.channels("a").unwrap()[1].served().primary(),
+            table.channels("a").unwrap()[1].serving(0).primary(),
             Some(crate::core::dialect::Dialect::OpenAiResponses)
         );
         assert_eq!(table.channels("a").unwrap().len(), 2);

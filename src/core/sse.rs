@@ -13,6 +13,10 @@ pub struct SseEvent {
 /// The longest unfinished line kept; a peer that never sends a newline cannot grow memory.
 pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 
+/// The most data one event keeps across its `data:` lines: a peer that never ends an event
+/// cannot grow memory either.
+pub const MAX_EVENT_DATA_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     line: Vec<u8>,
@@ -72,7 +76,8 @@ impl SseDecoder {
         out.pop()
     }
 
-    /// Whether a line over [`MAX_LINE_BYTES`] was cut short.
+    /// Whether a line over [`MAX_LINE_BYTES`] or an event over [`MAX_EVENT_DATA_BYTES`] was cut
+    /// short.
     pub fn overflowed(&self) -> bool {
         self.overflowed
     }
@@ -108,6 +113,10 @@ impl SseDecoder {
         };
         match field {
             "data" => {
+                if self.data.len() + value.len() + 1 > MAX_EVENT_DATA_BYTES {
+                    self.overflowed = true;
+                    return;
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
@@ -123,6 +132,21 @@ impl SseDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_event_keeps_at_most_its_data_cap() {
+        let mut d = SseDecoder::new();
+        let line = format!("data: {}\n", "x".repeat(1024 * 1024));
+        for _ in 0..20 {
+            assert!(d.feed(line.as_bytes()).is_empty());
+        }
+        assert!(d.overflowed());
+        let events = d.feed(b"\n");
+        assert_eq!(events.len(), 1);
+        assert!(events[0].data.len() <= MAX_EVENT_DATA_BYTES);
+        // The next event starts afresh.
+        assert_eq!(d.feed(b"data: ok\n\n")[0].data, "ok");
+    }
 
     fn ev(event: &str, data: &str) -> SseEvent {
         SseEvent {

@@ -61,6 +61,48 @@ pub fn passthrough_usage(body: &[u8]) -> Option<Usage> {
     }
 }
 
+/// Usage of a body too big to parse whole, from its last bytes: every dialect writes its usage
+/// object (`usage`, Gemini `usageMetadata`) after the payload, so the last such key in the tail
+/// is read, and only its value is parsed.
+pub fn usage_from_tail(tail: &[u8]) -> Option<Usage> {
+    for key in [&b"\"usageMetadata\""[..], &b"\"usage\""[..]] {
+        let mut end = tail.len();
+        while let Some(at) = find_last(&tail[..end], key) {
+            end = at;
+            let rest = skip_ws(&tail[at + key.len()..]);
+            let Some(rest) = rest.strip_prefix(b":") else {
+                continue;
+            };
+            let rest = skip_ws(rest);
+            if !rest.starts_with(b"{") {
+                continue;
+            }
+            let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<Value>();
+            if let Some(Ok(value)) = values.next() {
+                let name = String::from_utf8_lossy(&key[1..key.len() - 1]).into_owned();
+                let mut wrapper = serde_json::Map::new();
+                wrapper.insert(name, value);
+                if let Some(usage) = usage_from_value(&Value::Object(wrapper)) {
+                    return Some(usage);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn find_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}
+
+fn skip_ws(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
 /// Watches a relayed SSE stream without changing it: usage seen so far, whether the dialect's
 /// terminal event arrived (a stream that ends without one was cut), and how many events passed.
 #[derive(Debug)]
@@ -250,6 +292,20 @@ pub fn at_frame_boundary(tail: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_is_found_in_the_tail_of_a_big_body() {
+        // The tail of an embeddings answer: the cut may fall inside a number.
+        let tail = br#"12345, 0.5]}], "model": "text-embedding-3-small", "usage": {"prompt_tokens": 7, "total_tokens": 7}}"#;
+        let u = usage_from_tail(tail).unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (7, 0));
+        let gemini = br#""text": "a \"usage\": 5"}]}}], "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 4}}"#;
+        let u = usage_from_tail(gemini).unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (3, 4));
+        // A key inside text is skipped when no object follows it.
+        assert_eq!(usage_from_tail(br#"{"text": "the \"usage\" word"}"#), None);
+        assert_eq!(usage_from_tail(b""), None);
+    }
 
     fn scan(family: WireFamily, stream: &str) -> StreamScanner {
         let mut s = StreamScanner::new(family);

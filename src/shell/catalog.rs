@@ -100,7 +100,12 @@ pub async fn billing_usage(req: &Request, app: &App) -> Result<Response, Gateway
 /// `GET /v1/files`: the files the organization uploaded through the gateway, on any station.
 pub async fn file_list(req: &Request, app: &App) -> Result<Response, GatewayError> {
     let key = authorize(req, app, super::app::now_ms()).await?;
-    let files = pins::list(&app.env, key.organization_id, PinKind::File).await?;
+    let owner = pins::Owner {
+        org: key.organization_id,
+        gateway_key_id: key.id,
+        user_id: key.user_id,
+    };
+    let files = pins::list(&app.env, owner, PinKind::File).await?;
     Ok(json_response(
         &json!({"object": "list", "data": files, "has_more": false}),
         200,

@@ -8,6 +8,7 @@ use crate::core::convert::embeddings::{self, EmbedContext};
 use crate::core::convert::{ConvertError, UpstreamError};
 use crate::core::dialect::Dialect;
 use crate::core::endpoint::Embeddings;
+use crate::core::learned::Serving;
 use crate::core::routing::Channel;
 use worker::{Headers, Response};
 
@@ -29,6 +30,7 @@ pub(super) fn prepare(
     kind: Embeddings,
     body: &[u8],
     channel: &Channel,
+    serving: Serving<'_>,
 ) -> Result<EmbedRequest, ConvertError> {
     let model = channel.upstream_model.as_str();
     let target = kind.convert_target();
@@ -43,8 +45,7 @@ pub(super) fn prepare(
             (body, ctx, "/v1/embeddings".to_string())
         }
     };
-    let path = channel
-        .served()
+    let path = serving
         .upstream_path(target, &standard_path)
         .unwrap_or(standard_path);
     Ok(EmbedRequest {

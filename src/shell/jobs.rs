@@ -9,11 +9,11 @@ use super::panel_session::{account_session, PanelClient};
 use super::repo::accounts::{self, AccountRow, Due, CHECKIN_IN_PROGRESS};
 use super::repo::history::{self, CheckinRecord, RunEnd};
 use super::repo::stations::{self, StationView};
-use super::sync::{fetch_status, save_session, station_platform, sync_station};
+use super::sync::{fetch_balance, fetch_status, save_session, station_platform, sync_station};
 use super::upstream::panel_fetches;
 use crate::core::crypto::SecretBox;
 use crate::core::error::GatewayError;
-use crate::core::panels::{CheckinOutcome, PanelAdapter, PanelError};
+use crate::core::panels::{CheckinOutcome, PanelAdapter, PanelBalance, PanelError};
 use crate::core::schedule::{
     estimate_balance, fits, health_after, utc_day, JobKind, MAX_ITEMS_PER_RUN,
     SYNC_STATION_SUBREQUESTS,
@@ -364,11 +364,7 @@ async fn balance_account(
         Ok(qpu) => {
             let mut session =
                 account_session(sb, account, station.adapter, station.client.clone())?;
-            let result = session
-                .call(&|a, c| a.self_request(c), |a, s, b| {
-                    a.parse_balance(s, b, qpu)
-                })
-                .await;
+            let result = fetch_balance(&mut session, qpu).await;
             save_session(d1, sb, org, id, &session).await?;
             station.client = session.client;
             result
@@ -377,8 +373,8 @@ async fn balance_account(
     };
     match measured {
         Ok(b) => {
-            let measured = (Some(b.balance_usd), Some(b.used_usd));
-            store_balance(d1, account, measured, false, now).await?;
+            let snapshot = (b.stored_usd(), Some(b.used_usd));
+            store_balance(d1, account, snapshot, Some(&b), now).await?;
             accounts::set_health(d1, org, id, "healthy", None, now).await?;
             Ok(Ok(()))
         }
@@ -387,32 +383,31 @@ async fn balance_account(
             accounts::set_health(d1, org, id, health_after(&e), Some(&reason), now).await?;
             if !e.is_account_error() {
                 let estimated = estimate(d1, account).await?;
-                store_balance(d1, account, estimated, true, now).await?;
+                store_balance(d1, account, estimated, None, now).await?;
             }
             Ok(Err(format!("account {id}: {reason}")))
         }
     }
 }
 
-/// Appends a snapshot (history for trends); a measured one also updates the account's figures.
+/// Appends a snapshot (history for trends); a `measured` one also updates the account's figures.
 async fn store_balance(
     d1: &D1Database,
     account: &AccountRow,
-    (balance, used): (Option<f64>, Option<f64>),
-    estimated: bool,
+    figures: (Option<f64>, Option<f64>),
+    measured: Option<&PanelBalance>,
     now: i64,
 ) -> Result<(), GatewayError> {
     let (org, id) = (account.organization_id, account.id);
-    let figures = (balance, used);
     let mut statements = vec![history::snapshot_statement(
         d1,
         (org, id),
         figures,
-        estimated,
+        measured.is_none(),
         now,
     )?];
-    if !estimated {
-        statements.push(accounts::balance_statement(d1, org, id, figures, now)?);
+    if let Some(measured) = measured {
+        statements.push(accounts::balance_statement(d1, org, id, measured, now)?);
     }
     db::batch(d1, statements).await
 }

@@ -17,6 +17,7 @@ mod jobs;
 mod panel_session;
 mod pins;
 mod plans;
+mod probe;
 mod reencrypt;
 mod relay;
 mod repo;
@@ -95,7 +96,7 @@ async fn dispatch(mut req: Request, app: &App, path: &str) -> Result<Response, G
 /// Errors are answered in the dialect of the API the request came through.
 fn error_format_for(path: &str, req: &Request) -> ErrorFormat {
     let has = |name: &str| req.headers().has(name).unwrap_or(false);
-    if path.starts_with("/v1beta/") {
+    if path.starts_with("/v1beta/") || (path.starts_with("/v1/models/") && path.contains(':')) {
         ErrorFormat::Gemini
     } else if path.starts_with("/v1/messages")
         || (path.starts_with("/v1/") && has("anthropic-version"))

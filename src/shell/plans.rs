@@ -165,8 +165,23 @@ pub async fn check_daily_request(app: &App, org: i64) -> Result<(), GatewayError
                 let limit = limits.daily_requests;
                 let grant = take(&app.env, org, day, limit, batch).await;
                 drop(in_flight);
-                let grant = grant
-                    .map_err(|e| GatewayError::Internal(format!("daily request counter: {e}")))?;
+                let grant = match grant {
+                    Ok(grant) => grant,
+                    // A fault of the counter's object degrades to the isolate's bounded
+                    // allowance (logged) instead of failing every call.
+                    Err(e) => {
+                        worker::console_error!(
+                            "daily request counter of organization {org} failed: {e}"
+                        );
+                        return if LEDGER.with(|l| l.borrow_mut().allow_unconfirmed(org, day)) {
+                            Ok(())
+                        } else {
+                            Err(GatewayError::Internal(format!(
+                                "daily request counter: {e}"
+                            )))
+                        };
+                    }
+                };
                 if LEDGER.with(|l| l.borrow_mut().apply_grant(org, day, limit, grant)) {
                     return Ok(());
                 }

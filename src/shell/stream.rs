@@ -133,7 +133,7 @@ pub fn relay(
                 .map_err(|e| e.to_string())?;
             headers
         }
-        None => upstream.headers().clone(),
+        None => super::upstream::relayed_headers(upstream.headers()),
     };
     let StreamJob {
         env,
@@ -206,7 +206,7 @@ pub fn relay(
     };
     ctx.wait_until(async move {
         let log = supervisor.run(piped, &client_signal, pricing).await;
-        usage_log::write(&env, &log).await;
+        usage_log::finish(&env, log).await;
         // The callbacks must outlive the pipe: only now may they go.
         drop((start, transform));
     });
@@ -367,7 +367,6 @@ impl Supervisor {
             None => scanner.usage(),
         };
         log.cost_usd = pricing.cost_usd(log.usage);
-        log.latency_ms = now_ms() - log.started_at;
         std::mem::take(log)
     }
 }

@@ -8,13 +8,19 @@ use super::panel_session::{account_session, PanelClient, PanelSession};
 use super::repo::accounts::{self, AccountRow};
 use super::repo::route_entries::{self, StationDefaults};
 use super::repo::stations::{self, StationView};
-use super::repo::upstream_keys::{self, ListedKey};
-use super::{db, routes};
+use super::repo::upstream_keys::{self, ActiveKey, ListedKey};
+use super::{db, probe, routes};
 use crate::core::crypto::{secret_hint, SecretBox};
+use crate::core::dialect::Dialect;
 use crate::core::error::GatewayError;
+use crate::core::failover::ProbeResult;
 use crate::core::panels::credential::Credential;
-use crate::core::panels::family::DEFAULT_QUOTA_PER_UNIT;
-use crate::core::panels::{ModelPrice, PanelAdapter, PanelError, PanelStatus, PanelToken};
+use crate::core::panels::family::{DEFAULT_QUOTA_PER_UNIT, MAX_KEYS_PER_REVEAL};
+use crate::core::panels::relay_paths::{key_dialects, stored_override};
+use crate::core::panels::{
+    GroupInfo, ModelPrice, PanelAdapter, PanelBalance, PanelError, PanelStatus, PanelToken,
+    PriceBasis,
+};
 use crate::core::platform::Platform;
 use crate::core::schedule::health_after;
 use serde::Serialize;
@@ -113,7 +119,8 @@ pub async fn sync_station(
 ) -> Result<SyncReport, GatewayError> {
     let d1 = env.d1("DB")?;
     let station = stations::require(&d1, org, station_id).await?;
-    let adapter = PanelAdapter::for_platform(station_platform(&station)?);
+    let platform = station_platform(&station)?;
+    let adapter = PanelAdapter::for_platform(platform);
     let sb = secret_box(env)?;
     let mut report = SyncReport {
         station_id,
@@ -134,12 +141,15 @@ pub async fn sync_station(
     for account in accounts.iter().filter(|a| a.enabled != 0) {
         let mut session = account_session(&sb, account, adapter, client.clone())?;
         let ctx = AccountSync {
+            env,
             d1: &d1,
             sb: &sb,
             org,
             station: &station,
+            platform,
             account,
             quota_per_unit: status.quota_per_unit,
+            switched_off: &status.switched_off,
             now,
         };
         match ctx.run(&mut session, &mut report).await {
@@ -222,12 +232,16 @@ struct Found {
 
 /// One account's sync: its context, and the steps in `run`.
 struct AccountSync<'a> {
+    env: &'a Env,
     d1: &'a D1Database,
     sb: &'a SecretBox,
     org: i64,
     station: &'a StationView,
+    platform: Platform,
     account: &'a AccountRow,
     quota_per_unit: f64,
+    /// Dialects the panel's admin switched off: no key serves them.
+    switched_off: &'a [Dialect],
     now: i64,
 }
 
@@ -238,25 +252,35 @@ impl AccountSync<'_> {
         report: &mut SyncReport,
     ) -> Result<Found, AccountSyncError> {
         let qpu = self.quota_per_unit;
-        let group = match session
-            .call(&|a, c| a.self_request(c), |a, s, b| {
-                a.parse_balance(s, b, qpu)
-            })
-            .await
-        {
+        let group = match fetch_balance(session, qpu).await {
             Ok(balance) => {
-                report.balance_usd = Some(balance.balance_usd);
+                report.balance_usd = balance.stored_usd();
                 report.used_usd = Some(balance.used_usd);
                 // Snapshots are the balance job's (hourly); sync only keeps the figures fresh.
-                let figures = (Some(balance.balance_usd), Some(balance.used_usd));
-                accounts::set_balance(self.d1, self.org, self.account.id, figures, self.now)
+                accounts::set_balance(self.d1, self.org, self.account.id, &balance, self.now)
                     .await?;
                 balance.group
             }
             Err(PanelError::NotSupported(_)) => String::new(),
             Err(e) => return Err(e.into()),
         };
-        self.sync_groups(session, &group, report).await?;
+        let groups = self.sync_groups(session, &group, report).await?;
+        let group_ratio = groups
+            .iter()
+            .find(|g| g.name == group)
+            .and_then(|g| g.ratio);
+        if group_ratio.is_none() && !group.is_empty() && !groups.is_empty() {
+            // OneHub shows a private group's ratio to a session only (TrySetUserBySession).
+            report.warnings.push(format!(
+                "account {}: the ratio of its group `{group}` is not visible to this credential (a password login shows it); prices assume the panel's public ratio or 1",
+                self.account.id
+            ));
+        }
+        let basis = PriceBasis {
+            group: group.clone(),
+            group_ratio,
+            quota_per_unit: qpu,
+        };
 
         // A relay key (generic providers, a bare Sub2API key) is the channel key itself.
         let single_key = match session.credential() {
@@ -269,36 +293,42 @@ impl AccountSync<'_> {
                 key: key.clone(),
                 name: "account API key".into(),
                 status: 1,
-                group: String::new(),
+                ..PanelToken::default()
             }],
             None => self.list_or_create_tokens(session, report).await?,
         };
-        let prefix_sk = !matches!(session.adapter, PanelAdapter::Generic(_));
-        let active = self.store_keys(session, &tokens, prefix_sk).await?;
+        // The New-API family stores keys bare and relays `sk-` + key; Sub2API lists them exactly as
+        // its relay compares them (prefix configurable, custom keys any `[A-Za-z0-9_-]{16,}`).
+        let prefix_sk = matches!(session.adapter, PanelAdapter::Family(_));
+        let active = self.store_keys(session, &tokens, prefix_sk, report).await?;
         report.keys += active.len();
 
-        let models = match (&single_key, session.adapter) {
-            (None, PanelAdapter::Sub2Api) => {
-                // Sub2API lists models per relay key, never for the JWT.
-                let key = self.first_active_key().await?.ok_or_else(|| {
-                    PanelError::Refused("the account has no active key to list models with".into())
-                })?;
-                let req = session
-                    .adapter
-                    .models_request(&Credential::ApiKey { key })?;
-                session
-                    .send_parsed(req, |a, s, b| a.parse_models(s, b))
-                    .await?
-            }
-            _ => {
+        // The management list is the union over the user's groups; a key is routed only to its
+        // own group's models, listed with one key of each group. Sub2API lists per key only.
+        let listed = match (&single_key, session.adapter) {
+            (None, PanelAdapter::Sub2Api) => None,
+            _ => Some(
                 session
                     .call(&|a, c| a.models_request(c), |a, s, b| a.parse_models(s, b))
-                    .await?
-            }
+                    .await?,
+            ),
         };
+        let by_group = match &single_key {
+            Some(_) => HashMap::new(),
+            None => self.group_models(session, &active, &listed, report).await?,
+        };
+        let mut models: BTreeSet<String> = listed.iter().flatten().cloned().collect();
+        models.extend(by_group.values().flatten().cloned());
+        let key_models: Vec<(i64, &[String])> = active
+            .iter()
+            .filter_map(|k| {
+                let list = by_group.get(&k.group_name).or(listed.as_ref())?;
+                Some((k.id, list.as_slice()))
+            })
+            .collect();
         let prices = match session
             .call(&|a, c| a.pricing_request(c), |a, s, b| {
-                a.parse_pricing(s, b, &group)
+                a.parse_pricing(s, b, &basis)
             })
             .await
         {
@@ -312,16 +342,20 @@ impl AccountSync<'_> {
                 Vec::new()
             }
         };
-        self.insert_routes(&active, &models).await?;
-        Ok(Found { models, prices })
+        self.insert_routes(&key_models).await?;
+        Ok(Found {
+            models: models.into_iter().collect(),
+            prices,
+        })
     }
 
+    /// Stores the groups the account may use (with their ratios, as the account sees them).
     async fn sync_groups(
         &self,
         session: &mut PanelSession,
         group: &str,
         report: &mut SyncReport,
-    ) -> Result<(), AccountSyncError> {
+    ) -> Result<Vec<GroupInfo>, AccountSyncError> {
         let groups = match session
             .call(&|a, c| a.groups_request(c), |a, s, b| a.parse_groups(s, b))
             .await
@@ -333,7 +367,7 @@ impl AccountSync<'_> {
                 report
                     .warnings
                     .push(format!("account {}: groups: {e}", self.account.id));
-                return Ok(());
+                return Ok(Vec::new());
             }
         };
         let json = serde_json::Value::Array(
@@ -344,7 +378,7 @@ impl AccountSync<'_> {
         )
         .to_string();
         accounts::set_groups(self.d1, self.org, self.account.id, json, group).await?;
-        Ok(())
+        Ok(groups)
     }
 
     /// Every token of the account; when none is enabled, one is created (where the panel allows).
@@ -364,8 +398,12 @@ impl AccountSync<'_> {
             )
             .await;
         match created {
-            Ok(Some(token)) => {
+            Ok(Some(mut token)) => {
                 report.keys_created += 1;
+                if token.name.is_empty() {
+                    // DoneHub answers only the id and the key.
+                    token.name = CREATED_KEY_NAME.into();
+                }
                 tokens.push(token);
             }
             Ok(None) => {
@@ -378,32 +416,82 @@ impl AccountSync<'_> {
         Ok(tokens)
     }
 
-    async fn first_active_key(&self) -> Result<Option<String>, GatewayError> {
-        let sealed = upstream_keys::first_active_sealed(self.d1, self.org, self.account.id).await?;
-        let aad = upstream_key_aad(self.org, self.station.id);
-        Ok(sealed.map(|key| self.sb.open(&key, &aad)).transpose()?)
+    /// The models of each key group, listed with the group's first active key. A group whose
+    /// list fails is routed to the management list (a warning); without one (Sub2API) it fails
+    /// the account, as does an account with no active key to list with.
+    async fn group_models(
+        &self,
+        session: &mut PanelSession,
+        active: &[ActiveKey],
+        listed: &Option<Vec<String>>,
+        report: &mut SyncReport,
+    ) -> Result<HashMap<String, Vec<String>>, AccountSyncError> {
+        if active.is_empty() && listed.is_none() {
+            return Err(PanelError::Refused(
+                "the account has no active key to list models with".into(),
+            )
+            .into());
+        }
+        let mut by_group: HashMap<String, Vec<String>> = HashMap::new();
+        for key in active {
+            if by_group.contains_key(&key.group_name) {
+                continue;
+            }
+            let plain = self
+                .sb
+                .open(
+                    &key.key_ciphertext,
+                    &upstream_key_aad(self.org, self.station.id),
+                )
+                .map_err(GatewayError::from)?;
+            let primary = key
+                .dialects
+                .as_ref()
+                .and_then(|d| d.first())
+                .map(|r| r.dialect);
+            let req = session.adapter.key_models_request(&plain, primary)?;
+            match session
+                .send_parsed(req, |a, s, b| a.parse_key_models(s, b, primary))
+                .await
+            {
+                Ok(models) => {
+                    by_group.insert(key.group_name.clone(), models);
+                }
+                Err(e) if listed.is_none() => return Err(e.into()),
+                Err(e) => {
+                    let group = if key.group_name.is_empty() {
+                        "the user's group"
+                    } else {
+                        key.group_name.as_str()
+                    };
+                    report.warnings.push(format!(
+                        "account {}: models of {group}: {e}; its keys take every listed model",
+                        self.account.id
+                    ));
+                }
+            }
+        }
+        Ok(by_group)
     }
 
-    /// Stores the account's tokens (sealed), fetching full keys only for masked tokens we do not
-    /// already hold; keys no longer listed are disabled. Returns the active key ids.
+    /// Stores the account's tokens (sealed), revealing full keys only for masked tokens we do
+    /// not already hold; keys no longer listed are disabled. Returns the active keys. A rate
+    /// limit on the reveals ends them for this run (a warning): what was revealed is kept.
     async fn store_keys(
         &self,
         session: &mut PanelSession,
         tokens: &[PanelToken],
         prefix_sk: bool,
-    ) -> Result<Vec<i64>, AccountSyncError> {
+        report: &mut SyncReport,
+    ) -> Result<Vec<ActiveKey>, AccountSyncError> {
         let (d1, org, account_id, now) = (self.d1, self.org, self.account.id, self.now);
         let known = upstream_keys::synced(d1, org, account_id).await?;
         let mut statements = Vec::new();
         let mut listed = Vec::new();
+        let mut masked = Vec::new();
         for token in tokens {
             let remote_id = token.id.to_string();
             listed.push(remote_id.clone());
-            let listed_key = ListedKey {
-                remote_id: &remote_id,
-                name: &token.name,
-                group: &token.group,
-            };
             let status = if token.is_enabled() {
                 "active"
             } else {
@@ -418,6 +506,24 @@ impl AccountSync<'_> {
                 .iter()
                 .find(|k| k.remote_id == remote_id && k.key_hint.ends_with(&tail))
             {
+                let listed_key = self.listed_key(token, &remote_id)?;
+                // A key that failed its verification probe comes back only when a new probe
+                // passes (the panel listing it as enabled is not proof the station takes it).
+                let status = if k.status == "invalid" && status == "active" {
+                    let at = probe::KeyAt {
+                        base_url: &self.station.base_url,
+                        platform: &self.station.platform,
+                        dialects: self.station.dialects.as_deref(),
+                        key_ciphertext: &k.key_ciphertext,
+                        aad: upstream_key_aad(self.org, self.station.id),
+                    };
+                    match probe::verify(self.env, &at).await.0 {
+                        ProbeResult::Valid => "active",
+                        ProbeResult::Rejected | ProbeResult::Inconclusive => "invalid",
+                    }
+                } else {
+                    status
+                };
                 statements.push(upstream_keys::refresh_statement(
                     d1,
                     org,
@@ -431,52 +537,153 @@ impl AccountSync<'_> {
             if !token.is_enabled() {
                 continue;
             }
-            let key = if token.is_masked() {
-                let id = token.id;
-                session
-                    .call(&|a, c| a.token_key_request(c, id), |a, s, b| {
-                        a.parse_token_key(s, b)
-                    })
-                    .await?
+            if token.is_masked() {
+                masked.push(token);
             } else {
-                token.key.clone()
-            };
-            let relay_key = if prefix_sk {
-                PanelToken::relay_key(&key)
-            } else {
-                key
-            };
-            let sealed = self
-                .sb
-                .seal(&relay_key, &upstream_key_aad(org, self.station.id))
-                .map_err(GatewayError::from)?;
-            let owner = (org, self.station.id, account_id);
-            let stored = (sealed, secret_hint(&relay_key, 3));
-            statements.push(upstream_keys::upsert_statement(
-                d1,
-                owner,
-                &listed_key,
-                stored,
-                now,
-            )?);
+                statements.push(self.insert_key(token, &token.key, prefix_sk)?);
+            }
         }
         for k in known.iter().filter(|k| !listed.contains(&k.remote_id)) {
             statements.push(upstream_keys::unlisted_statement(d1, org, k.id, now)?);
         }
         db::batch(d1, statements).await?;
-        Ok(upstream_keys::active_ids(d1, org, account_id).await?)
+        let mut revealed = 0;
+        match self
+            .reveal_keys(session, &masked, prefix_sk, &mut revealed)
+            .await
+        {
+            Ok(()) => {}
+            Err(AccountSyncError::Panel(e)) if e.is_rate_limited() => {
+                report.warnings.push(format!(
+                    "account {account_id}: key reveal rate-limited by the panel ({e}): {revealed} of {} masked keys revealed, the rest on the next sync",
+                    masked.len()
+                ))
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(upstream_keys::active(d1, org, account_id).await?)
     }
 
-    /// One route entry per (model, active key); existing entries keep their settings, new ones
-    /// take the station's default priority and weight.
-    async fn insert_routes(&self, keys: &[i64], models: &[String]) -> Result<(), GatewayError> {
+    /// Reveals masked keys a hundred at a time (`POST /api/token/batch/keys`), or one by one on
+    /// builds without the batch route; each answer is stored as it comes (`revealed` counts
+    /// them), so an error part-way (New API's 429 after 20 reveals) loses nothing revealed.
+    async fn reveal_keys(
+        &self,
+        session: &mut PanelSession,
+        masked: &[&PanelToken],
+        prefix_sk: bool,
+        revealed: &mut usize,
+    ) -> Result<(), AccountSyncError> {
+        let mut batch_route = true;
+        for chunk in masked.chunks(MAX_KEYS_PER_REVEAL) {
+            if batch_route {
+                let ids: Vec<i64> = chunk.iter().map(|t| t.id).collect();
+                match session
+                    .call(&|a, c| a.token_keys_request(c, &ids), |a, s, b| {
+                        a.parse_token_keys(s, b)
+                    })
+                    .await
+                {
+                    Ok(keys) => {
+                        let mut statements = Vec::new();
+                        for (id, key) in &keys {
+                            if let Some(token) = chunk.iter().find(|t| t.id == *id) {
+                                statements.push(self.insert_key(token, key, prefix_sk)?);
+                            }
+                        }
+                        *revealed += statements.len();
+                        db::batch(self.d1, statements).await?;
+                        continue;
+                    }
+                    // Builds before the batch route (404) or refusing it: one by one.
+                    Err(PanelError::NotSupported(_) | PanelError::Refused(_)) => {
+                        batch_route = false;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            for token in chunk {
+                let id = token.id;
+                let key = session
+                    .call(&|a, c| a.token_key_request(c, id), |a, s, b| {
+                        a.parse_token_key(s, b)
+                    })
+                    .await?;
+                db::batch(self.d1, vec![self.insert_key(token, &key, prefix_sk)?]).await?;
+                *revealed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// A listed token's fields, with the dialects it serves when not its station's table.
+    fn listed_key<'t>(
+        &self,
+        token: &'t PanelToken,
+        remote_id: &'t str,
+    ) -> Result<ListedKey<'t>, GatewayError> {
+        let dialects = key_dialects(self.platform, &token.platform, self.switched_off);
+        Ok(ListedKey {
+            remote_id,
+            name: &token.name,
+            group: &token.group,
+            dialects: stored_override(dialects.as_deref())?,
+        })
+    }
+
+    /// The statement storing one full key (sealed) of a listed token.
+    fn insert_key(
+        &self,
+        token: &PanelToken,
+        key: &str,
+        prefix_sk: bool,
+    ) -> Result<worker::D1PreparedStatement, GatewayError> {
+        let relay_key = if prefix_sk {
+            PanelToken::relay_key(key)
+        } else {
+            key.to_string()
+        };
+        let sealed = self
+            .sb
+            .seal(&relay_key, &upstream_key_aad(self.org, self.station.id))?;
+        let owner = (self.org, self.station.id, self.account.id);
+        let stored = (sealed, secret_hint(&relay_key, 3));
+        let remote_id = token.id.to_string();
+        let listed_key = self.listed_key(token, &remote_id)?;
+        upstream_keys::upsert_statement(self.d1, owner, &listed_key, stored, self.now)
+    }
+
+    /// One route entry per (active key, model of its group).
+    async fn insert_routes(&self, keys: &[(i64, &[String])]) -> Result<(), GatewayError> {
         let s = self.station;
         let defaults = StationDefaults {
             station_id: s.id,
             priority: s.priority,
             weight: s.weight,
         };
-        route_entries::insert_synced(self.d1, self.org, &defaults, keys, models, self.now).await
+        route_entries::insert_synced(self.d1, self.org, &defaults, keys, self.now).await
+    }
+}
+
+/// The account's balance: its own answer joined with its subscriptions where the panel keeps
+/// them apart (Sub2API with a login; builds without the route keep the wallet).
+pub async fn fetch_balance(
+    session: &mut PanelSession,
+    quota_per_unit: f64,
+) -> Result<PanelBalance, PanelError> {
+    let balance = session
+        .call(&|a, c| a.self_request(c), |a, s, b| {
+            a.parse_balance(s, b, quota_per_unit)
+        })
+        .await?;
+    match session
+        .call(&|a, c| a.subscriptions_request(c), |a, s, b| {
+            a.parse_subscriptions(s, b, balance.clone())
+        })
+        .await
+    {
+        Err(PanelError::NotSupported(_)) => Ok(balance),
+        other => other,
     }
 }
 

@@ -1,17 +1,18 @@
-//! Outbound calls: panel management requests, and the cooldown registry's client side.
+//! Outbound calls: panel management requests, the cooldown registry's client side, and bounded
+//! reads of upstream bodies (nothing a station sends is held whole beyond a cap).
 
 use super::app::{outbound_policy, panel_timeout_ms};
 use super::durable;
 use crate::core::cooldown::{ChannelCooldown, ChannelOutcome};
 use crate::core::durable::{CooldownReport, DoCall};
 use crate::core::error::GatewayError;
+use crate::core::headers::relayable_response_header;
 use crate::core::panels::{PanelError, PanelRequest};
-use futures::StreamExt;
-use wasm_bindgen::JsValue;
-use worker::{AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit};
-
-/// The largest panel answer read (pricing and token lists of big panels stay far below).
-const PANEL_MAX_BYTES: usize = 4 * 1024 * 1024;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{
+    AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody,
+};
 
 /// A panel's answer: status, body text, and the Set-Cookie values (logins, WAF cookies).
 pub struct PanelResponse {
@@ -29,6 +30,97 @@ thread_local! {
 pub fn panel_fetches() -> u32 {
     PANEL_FETCHES.with(std::cell::Cell::get)
 }
+
+/// The station's answer headers that may reach the client (`core::headers` allow-list).
+pub fn relayed_headers(upstream: &Headers) -> Headers {
+    let headers = Headers::new();
+    for (name, value) in upstream.entries() {
+        if relayable_response_header(&name) {
+            let _ = headers.append(&name, &value);
+        }
+    }
+    headers
+}
+
+/// What a bounded read kept of a body.
+pub struct Bounded {
+    /// The body's first bytes, up to the cap.
+    pub head: Vec<u8>,
+    /// The last bytes (up to `tail_max`) when the body was longer than the cap.
+    pub tail: Option<Vec<u8>>,
+    /// The body's whole length.
+    pub total: usize,
+}
+
+impl Bounded {
+    /// The body, if it was read whole.
+    pub fn whole(&self) -> Option<&[u8]> {
+        self.tail.is_none().then_some(self.head.as_slice())
+    }
+}
+
+/// Reads a body chunk by chunk, keeping at most its first `cap` bytes and, past that, its last
+/// `tail_max` bytes: memory stays bounded whatever the station sends.
+pub async fn read_bounded(
+    body: &ResponseBody,
+    cap: usize,
+    tail_max: usize,
+) -> Result<Bounded, worker::Error> {
+    let mut read = Bounded {
+        head: Vec::new(),
+        tail: None,
+        total: 0,
+    };
+    let stream = match body {
+        ResponseBody::Stream(stream) => stream,
+        ResponseBody::Body(bytes) => {
+            read.total = bytes.len();
+            read.head = bytes[..bytes.len().min(cap)].to_vec();
+            if bytes.len() > cap {
+                read.tail = Some(bytes[bytes.len().saturating_sub(tail_max)..].to_vec());
+            }
+            return Ok(read);
+        }
+        ResponseBody::Empty => return Ok(read),
+    };
+    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    loop {
+        let step = JsFuture::from(reader.read()).await?;
+        if js_sys::Reflect::get(&step, &JsValue::from_str("done"))?
+            .as_bool()
+            .unwrap_or(true)
+        {
+            break;
+        }
+        let chunk =
+            js_sys::Uint8Array::new(&js_sys::Reflect::get(&step, &JsValue::from_str("value"))?)
+                .to_vec();
+        read.total += chunk.len();
+        let room = cap.saturating_sub(read.head.len());
+        read.head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if chunk.len() > room {
+            let tail = read.tail.get_or_insert_with(Vec::new);
+            tail.extend_from_slice(&chunk[room..]);
+            let excess = tail.len().saturating_sub(tail_max);
+            tail.drain(..excess);
+        }
+    }
+    Ok(read)
+}
+
+/// An upstream's error body as text, at most `ERROR_BODY_MAX` bytes of it (enough for any
+/// error message; a station answering an error with megabytes is not read further).
+pub async fn error_text(resp: &Response) -> String {
+    match read_bounded(resp.body(), ERROR_BODY_MAX, 0).await {
+        Ok(read) => String::from_utf8_lossy(&read.head).into_owned(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The most of an upstream error body that is read.
+pub const ERROR_BODY_MAX: usize = 64 << 10;
+/// The most of a panel's answer that is read (token lists and price tables run to megabytes).
+const PANEL_BODY_MAX: usize = 16 << 20;
 
 /// Sends a panel request built by an adapter.
 pub async fn send_panel(base_url: &str, call: &PanelRequest) -> Result<PanelResponse, PanelError> {
@@ -60,35 +152,25 @@ pub async fn send_panel(base_url: &str, call: &PanelRequest) -> Result<PanelResp
             e.to_string()
         })
     };
-    let mut resp = Fetch::Request(request)
+    let resp = Fetch::Request(request)
         .send_with_signal(&signal)
         .await
         .map_err(timed_out)?;
     // workerd keeps each Set-Cookie separate under getAll (a joined header would be ambiguous).
     let set_cookie = resp.headers().get_all("Set-Cookie").unwrap_or_default();
-    let too_big = || PanelError::Malformed(format!("answer larger than {PANEL_MAX_BYTES} bytes"));
-    let declared = resp
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    if declared.is_some_and(|n| n > PANEL_MAX_BYTES) {
-        return Err(too_big());
+    let read = read_bounded(resp.body(), PANEL_BODY_MAX, 0)
+        .await
+        .map_err(timed_out)?;
+    if read.total > PANEL_BODY_MAX {
+        return Err(PanelError::Unreachable(format!(
+            "the panel's answer is over {} MB",
+            PANEL_BODY_MAX >> 20
+        )));
     }
-    let mut body = Vec::new();
-    if let Ok(mut stream) = resp.stream() {
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(timed_out)?;
-            if body.len() + chunk.len() > PANEL_MAX_BYTES {
-                return Err(too_big());
-            }
-            body.extend_from_slice(&chunk);
-        }
-    }
+    let body = String::from_utf8_lossy(&read.head).into_owned();
     Ok(PanelResponse {
         status: resp.status_code(),
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body,
         set_cookie,
     })
 }

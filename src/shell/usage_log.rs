@@ -51,6 +51,12 @@ pub struct UsageEntry {
     pub client_closed: bool,
 }
 
+/// The one finishing step of every relayed call's entry: its latency up to now, then `write`.
+pub async fn finish(env: &Env, mut e: UsageEntry) {
+    e.latency_ms = super::app::now_ms() - e.started_at;
+    write(env, &e).await;
+}
+
 /// Queues one call's log. Resolves once the entry is stored, or handed to a batch that
 /// another call of this isolate will store (so `waitUntil` keeps the isolate alive until then).
 pub async fn write(env: &Env, e: &UsageEntry) {

@@ -109,9 +109,11 @@ test('every kind registers and its first sync fills keys, models and routes', as
     assert.equal(account.health, 'healthy', `${name}: ${account.health_reason}`);
   }
   const keys = async (name) => (await row("SELECT COUNT(*) AS n FROM upstream_keys WHERE station_id = ? AND status = 'active'", ids[name])).n;
-  // 26 masked New API keys, each fetched in full through /api/token/:id/key.
+  // 26 masked New API keys, fetched in full by one batch reveal (/api/token/batch/keys): 26
+  // single reveals would pass New API's CriticalRateLimit of 20.
   assert.equal(await keys('new-api'), 26);
-  assert.equal(fakes['new-api'].requests.filter((r) => /\/api\/token\/\d+\/key/.test(r.path)).length, 26);
+  assert.equal(fakes['new-api'].requests.filter((r) => r.path === '/api/token/batch/keys').length, 1);
+  assert.equal(fakes['new-api'].requests.filter((r) => /\/api\/token\/\d+\/key/.test(r.path)).length, 0);
   // One API pages by 10 whatever size says: 25 keys over three pages.
   assert.equal(await keys('one-api'), 25);
   assert.deepEqual(fakes['one-api'].requests.filter((r) => r.path.startsWith('/api/token/')).map((r) => r.path), ['/api/token/?p=0', '/api/token/?p=1', '/api/token/?p=2']);
@@ -144,7 +146,7 @@ test('every kind registers and its first sync fills keys, models and routes', as
 
 test('a second sync changes nothing and fetches no key again', async () => {
   const before = await rows('SELECT id, key_ciphertext FROM upstream_keys ORDER BY id');
-  const keyFetches = () => fakes['new-api'].requests.filter((r) => /\/api\/token\/\d+\/key/.test(r.path)).length;
+  const keyFetches = () => fakes['new-api'].requests.filter((r) => /\/api\/token\/(\d+\/key|batch\/keys)/.test(r.path)).length;
   const fetched = keyFetches();
   const res = await sync('new-api');
   assert.equal(res.body.data.keys_created, 0);

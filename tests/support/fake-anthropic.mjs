@@ -5,7 +5,7 @@
 
 import { randomKey } from './fake-http.mjs';
 import { DIALECT_ERRORS } from './fake-errors.mjs';
-import { chargeUsage } from './fake-state.mjs';
+import { chargeUsage, tokenModels } from './fake-state.mjs';
 import { sendStream, sseFraming } from './fake-steering.mjs';
 import { contentText, countWords, planReply, splitText, toolDefinitionTokens } from './fake-reply.mjs';
 import { sendRelayJson } from './fake-openai.mjs';
@@ -115,6 +115,6 @@ function blockEvents(block, index, pieces) {
 
 /** GET /v1/models in the Anthropic shape (chosen when x-api-key and anthropic-version are sent). */
 export function listAnthropicModels(ctx, behavior) {
-  const data = ctx.state.models.map((id) => ({ type: 'model', id, display_name: id, created_at: MODEL_CREATED_AT }));
+  const data = tokenModels(ctx.state, ctx.token).map((id) => ({ type: 'model', id, display_name: id, created_at: MODEL_CREATED_AT }));
   return sendRelayJson(ctx, behavior, { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
 }

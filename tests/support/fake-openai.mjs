@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { JSON_TYPE, randomKey, unixNow } from './fake-http.mjs';
 import { sendOpenAiError } from './fake-errors.mjs';
-import { chargeUsage } from './fake-state.mjs';
+import { chargeUsage, tokenModels } from './fake-state.mjs';
 import { sendPayload, sendStream, sseFraming } from './fake-steering.mjs';
 import { contentText, countWords, planReply, splitText, toolDefinitionTokens } from './fake-reply.mjs';
 
@@ -45,7 +45,7 @@ function ownerOf(id) {
 
 /** New API's OpenAI-shaped model list (it adds `success` and `supported_endpoint_types`). */
 export function listOpenAiModels(ctx, behavior) {
-  const data = ctx.state.models.map((id) => ({
+  const data = tokenModels(ctx.state, ctx.token).map((id) => ({
     id,
     object: 'model',
     created: MODEL_CREATED,

@@ -26,7 +26,9 @@ const AUTH_MESSAGES = {
 const API_ROUTES = [
   route('GET', '/api/status', getStatus, { auth: false }),
   route('GET', '/api/pricing', getPricing, { auth: false }),
-  route('POST', '/api/user/login', login, { auth: false }),
+  // New API router/api-router.go: login, the single and the batch key reveal sit behind
+  // middleware.CriticalRateLimit() (after UserAuth on the token routes).
+  route('POST', '/api/user/login', login, { auth: false, critical: true }),
   route('GET', '/api/user/groups', getGroups, { auth: false }),
   route('GET', '/api/user/self', getSelf),
   route('GET', '/api/user/self/groups', getGroups),
@@ -36,8 +38,8 @@ const API_ROUTES = [
   route('POST', '/api/user/checkin', doCheckin, { when: hasCheckin }),
   route('GET', '/api/token/', listTokens),
   route('POST', '/api/token/', createToken),
-  route('POST', '/api/token/batch/keys', getTokenKeys, { when: hasKeyEndpoints }),
-  route('POST', '/api/token/:id/key', getTokenKey, { when: hasKeyEndpoints }),
+  route('POST', '/api/token/batch/keys', getTokenKeys, { when: hasBatchKeys, critical: true }),
+  route('POST', '/api/token/:id/key', getTokenKey, { when: hasKeyEndpoints, critical: true }),
 ];
 
 /** Answers one /api/* request (authenticated per New API authHelper unless the route is public). */
@@ -45,7 +47,23 @@ export function dispatchApi(ctx) {
   const matched = findRoute(API_ROUTES, ctx);
   if (!matched) return sendInvalidUrl(ctx);
   if (matched.auth && !authenticateUser(ctx)) return;
+  if (matched.critical && !allowCritical(ctx)) return;
   return matched.handler(ctx);
+}
+
+// New API middleware/rate-limit.go CriticalRateLimit (common/init.go: CRITICAL_RATE_LIMIT_NUM 20 per
+// CRITICAL_RATE_LIMIT_DURATION 1200 s, keyed by client IP, shared by every critical route): a
+// sliding window of accepted calls; a refused call is not counted and gets a bare 429.
+function allowCritical(ctx) {
+  const { state } = ctx;
+  const now = Date.now();
+  state.criticalCalls = state.criticalCalls.filter((at) => now - at < state.criticalWindowMs);
+  if (state.criticalCalls.length >= state.criticalLimit) {
+    ctx.res.writeHead(429).end();
+    return false;
+  }
+  state.criticalCalls.push(now);
+  return true;
 }
 
 function hasCheckin(state) {
@@ -54,6 +72,11 @@ function hasCheckin(state) {
 
 function hasKeyEndpoints(state) {
   return state.masked;
+}
+
+// The batch reveal came with masking; `batchKeys: false` plays a build that has only the single one.
+function hasBatchKeys(state) {
+  return state.masked && state.batchKeys;
 }
 
 function ok(ctx, data, message = '') {
@@ -132,7 +155,15 @@ function getStatus(ctx) {
 }
 
 function userSummary(state) {
-  return { id: state.userId, username: state.username, display_name: state.username, role: 1, status: 1, group: 'default' };
+  return { id: state.userId, username: state.username, display_name: state.username, role: 1, status: 1, group: state.group };
+}
+
+// New API service/group.go GetUserUsableGroups: the UserUsableGroups setting (here: every group not
+// marked `public: false`), plus the user's own group when there is a user and it is not listed.
+function usableGroups(state, userGroup) {
+  const usable = Object.fromEntries(Object.entries(state.groups).filter(([, g]) => g.public !== false).map(([name, g]) => [name, g.desc]));
+  if (userGroup && !(userGroup in usable)) usable[userGroup] = '用户分组';
+  return usable;
 }
 
 function login(ctx) {
@@ -175,12 +206,20 @@ function getSelf(ctx) {
   });
 }
 
+// New API controller/group.go GetUserGroups: the user's usable groups with their ratios ("自动" for auto).
 function getGroups(ctx) {
-  ok(ctx, ctx.state.groups);
+  const { state } = ctx;
+  const usable = usableGroups(state, state.group);
+  const groups = Object.entries(state.groups).filter(([name]) => name in usable);
+  ok(ctx, Object.fromEntries(groups.map(([name, g]) => [name, { ratio: g.ratio, desc: usable[name] }])));
 }
 
+// New API controller/user.go GetUserModels: the models enabled in every group the user may use.
 function getUserModels(ctx) {
-  ok(ctx, ctx.state.models);
+  const { state } = ctx;
+  if (!state.groupModels) return ok(ctx, state.models);
+  const groups = Object.keys(usableGroups(state, state.group));
+  ok(ctx, [...new Set(groups.flatMap((group) => state.groupModels[group] ?? []))]);
 }
 
 function regenerateAccessToken(ctx) {
@@ -188,14 +227,23 @@ function regenerateAccessToken(ctx) {
   ok(ctx, ctx.state.accessToken);
 }
 
+// New API controller/pricing.go GetPricing behind middleware.TryUserAuth, which reads only the
+// session cookie: with an access token the caller is anonymous, and every group outside the
+// usable groups is deleted from group_ratio, and models only such groups enable leave `data`.
 function getPricing(ctx) {
   const { state } = ctx;
-  const groups = Object.entries(state.groups);
+  const userGroup = sessionFromCookie(state, ctx.req.headers.cookie) ? state.group : '';
+  const usable = usableGroups(state, userGroup);
+  const groups = Object.entries(state.groups).filter(([name]) => name in usable);
+  const data = state.models
+    .map((model) => pricingEntry(state, model))
+    .map((entry) => ({ ...entry, enable_groups: entry.enable_groups.filter((g) => g in usable) }))
+    .filter((entry) => entry.enable_groups.length > 0);
   const payload = {
     success: true,
-    data: state.models.map((model) => pricingEntry(state, model)),
+    data,
     group_ratio: Object.fromEntries(groups.filter(([, g]) => typeof g.ratio === 'number').map(([name, g]) => [name, g.ratio])),
-    usable_group: Object.fromEntries(groups.map(([name, g]) => [name, g.desc])),
+    usable_group: usable,
   };
   if (state.legacy) return sendJson(ctx.res, 200, payload);
   const pricingVersion = createHash('sha256').update(JSON.stringify(payload.data)).digest('hex').slice(0, 16);

@@ -42,7 +42,7 @@ const RELAY_MOUNTS = {
   'one-api': OPENAI_ONLY,
   onehub: ONE_HUB_RELAY,
   'done-hub': ONE_HUB_RELAY,
-  veloera: [['/v1', '/v1', ['openai', 'anthropic']]],
+  veloera: [['/v1', '/v1', ['openai', 'anthropic']]], // Veloera router/relay-router.go: /v1/responses too, no Gemini
   anyrouter: [['/v1', '/v1', ['openai', 'anthropic']]],
   sub2api: [['/v1', '/v1', ['anthropic', 'openai']], ['/v1beta', '/v1beta', ['gemini']]],
   'openai-compatible': OPENAI_ONLY,
@@ -66,7 +66,7 @@ const PROFILES = {
     groupsPath: '/api/user_group_map',
   },
   'done-hub': {
-    status: { system_name: 'Done Hub', version: 'v1.1', PaymentUSDRate: 7.3, chat_links: '[]', GeminiAPIEnabled: true, linuxDo_oauth: false, invite_code_register: false },
+    status: { system_name: 'Done Hub', version: 'v1.1', PaymentUSDRate: 7.3, chat_links: '[]', linuxDo_oauth: false, invite_code_register: false },
     tokens: 'onehub',
     modelsPath: '/api/available_model',
     groupsPath: '/api/user_group_map',
@@ -120,6 +120,7 @@ function createState(kind, options) {
     password: options.password ?? 'secret',
     accessToken: options.accessToken ?? 'fake-access-token',
     apiKey: options.apiKey ?? `sk-${randomKey(32)}`,
+    organization: options.organization ?? 'org-fake-own',
     mounts: options.mounts ?? RELAY_MOUNTS[kind],
     quotaPerUnit: options.quotaPerUnit ?? 500000,
     quota: options.quota ?? 2500000,
@@ -136,9 +137,22 @@ function createState(kind, options) {
     // family trims `sk-` and a channel suffix); one group at ratio 1, no per-model pricing.
     wholeKeys: kind === 'sub2api' || GENERIC_KINDS.includes(kind),
     relayErrorType: RELAY_ERROR_TYPES[kind],
-    groups: { default: { ratio: 1, desc: '默认分组' } },
+    // name → {ratio, desc, public}; `group` is the user's, `groupModels` the models each group
+    // enables (fake-state.mjs tokenModels: what a key of that group may call).
+    groups: options.groups ?? { default: { ratio: 1, desc: '默认分组', public: true } },
+    group: options.group ?? 'default',
+    groupModels: options.groupModels,
+    // Sub2API: the groups keys belong to (`platform` decides what a key serves), models per
+    // platform, the key prefix (default.api_key_prefix), a TOTP login, active subscriptions.
+    keyGroups: options.keyGroups ?? [{ id: 3, name: 'claude', platform: 'anthropic', rate_multiplier: 1, status: 'active', subscription_type: 'standard' }],
+    platformModels: options.platformModels,
+    keyPrefix: options.keyPrefix ?? 'sk-',
+    requires2fa: options.requires2fa ?? false,
+    subscriptions: options.subscriptions ?? [],
+    switchedOff: options.switchedOff ?? [], // OneHub/DoneHub relays switched off: 'gemini', 'claude' 
     pricing: {},
     requestCount: 0,
+    responses: new Map(), // stored Responses API objects (fake-openai.mjs)
     streamChunks: 3,
     includeUsageAlways: false,
   };
@@ -146,12 +160,12 @@ function createState(kind, options) {
   return state;
 }
 
-function addToken(state, name) {
+function addToken(state, name, groupId = state.keyGroups[0].id) {
   const id = state.nextId++;
-  const key = state.kind === 'sub2api' ? `sk-${randomBytes(32).toString('hex')}`
+  const key = state.kind === 'sub2api' ? `${state.keyPrefix}${randomBytes(32).toString('hex')}`
     : GENERIC_KINDS.includes(state.kind) ? state.apiKey
     : state.profile?.tokens === 'onehub' ? `${randomKey(16)}_${randomKey(43)}` : randomKey(48);
-  const token = { id, user_id: state.userId, key, name, status: 1, group: '', expired_time: -1, unlimited_quota: true, remain_quota: 0, used_quota: 0 };
+  const token = { id, user_id: state.userId, key, name, status: 1, group: '', group_id: groupId, expired_time: -1, unlimited_quota: true, remain_quota: 0, used_quota: 0 };
   state.tokens.push(token);
   return token;
 }
@@ -235,16 +249,34 @@ function fail(ctx, message, status = 200) {
 
 // ---- New-API family (one-api, onehub, done-hub, veloera, anyrouter) ----
 
+// DoneHub controller/misc.go GetStatus publishes GeminiAPIEnabled/ClaudeAPIEnabled.
+function apiSwitches(state) {
+  if (state.kind !== 'done-hub') return {};
+  return { GeminiAPIEnabled: !state.switchedOff.includes('gemini'), ClaudeAPIEnabled: !state.switchedOff.includes('claude') };
+}
+
+// DoneHub middleware/api-enabled.go: a switched-off /gemini or /claude answers 403 before auth.
+function switchedOffAnswer(ctx) {
+  if (ctx.state.switchedOff.includes('gemini') && ctx.path.startsWith('/gemini/')) {
+    return sendJson(ctx.res, 403, { error: { code: 500, status: 'one_hub_error', message: 'Gemini API is not supported' } }), true;
+  }
+  if (ctx.state.switchedOff.includes('claude') && ctx.path.startsWith('/claude/')) {
+    return sendJson(ctx.res, 403, { type: 'one_hub_error', error: { type: 'api_not_supported', message: 'Claude API is not supported' } }), true;
+  }
+  return false;
+}
+
 function handleFamily(ctx) {
   const { state, req, path, res } = ctx;
   const profile = state.profile;
+  if (switchedOffAnswer(ctx)) return;
   // Relay calls carry a key, not a browser: AnyRouter serves Claude Code without the challenge.
   const mount = relayMount(ctx);
   if (mount) return relay(ctx, mount);
   if (profile.waf && !passesWaf(ctx)) return sendChallenge(ctx);
   if (!path.startsWith('/api')) return sendBytes(res, 200, 'text/html', `<html><head><title>${profile.status.system_name}</title></head></html>`);
   const route = `${req.method} ${path}`;
-  if (route === 'GET /api/status') return ok(ctx, { ...profile.status, quota_per_unit: state.quotaPerUnit, turnstile_check: false });
+  if (route === 'GET /api/status') return ok(ctx, { ...profile.status, ...apiSwitches(state), quota_per_unit: state.quotaPerUnit, turnstile_check: false });
   if (route === 'POST /api/user/login') return login(ctx);
   const known = familyRoutes(profile);
   const handler = known[route];
@@ -256,11 +288,11 @@ function handleFamily(ctx) {
 function familyRoutes(profile) {
   const routes = {
     'GET /api/user/self': (ctx) => ok(ctx, selfData(ctx.state)),
-    [`GET ${profile.modelsPath}`]: (ctx) => ok(ctx, profile.modelsPath === '/api/available_model' ? availableModels(ctx.state) : ctx.state.models),
+    [`GET ${profile.modelsPath}`]: (ctx) => ok(ctx, profile.modelsPath === '/api/available_model' ? availableModels(ctx) : userModels(ctx.state)),
     'GET /api/token/': listTokens,
     'POST /api/token/': createToken,
   };
-  if (profile.groupsPath) routes[`GET ${profile.groupsPath}`] = (ctx) => ok(ctx, groups(profile));
+  if (profile.groupsPath) routes[`GET ${profile.groupsPath}`] = (ctx) => ok(ctx, groups(ctx));
   if (profile.pricing) routes['GET /api/pricing'] = pricing;
   if (profile.checkin) routes[`POST ${profile.checkin.path}`] = checkin;
   return routes;
@@ -307,18 +339,51 @@ function authenticate(ctx) {
 }
 
 function selfData(state) {
-  return { id: state.userId, username: state.username, role: 1, status: 1, group: 'default', quota: state.quota, used_quota: state.usedQuota, request_count: 3, access_token: '' };
+  return { id: state.userId, username: state.username, role: 1, status: 1, group: state.group, quota: state.quota, used_quota: state.usedQuota, request_count: 3, access_token: '' };
 }
 
-function availableModels(state) {
-  return Object.fromEntries(state.models.map((m) => [m, { groups: ['default'], owned_by: 'OpenAI', price: { model: m, type: 'tokens', channel_type: 1, input: 1.25, output: 5, locked: false } }]));
+// OneHub router/api-router.go: /api/available_model and /api/user_group_map sit behind
+// TrySetUserBySession, so only a session cookie makes the caller a user; an access token is
+// anonymous there and sees the public groups alone.
+function sessionUser(ctx) {
+  return ctx.state.sessions.has(cookies(ctx.req).session ?? '');
 }
 
-function groups(profile) {
-  if (profile.groupsPath === '/api/user_group_map') {
-    return { default: { id: 1, symbol: 'default', name: '默认分组', ratio: 1, api_rate: 600, public: true, promotion: false, min: 0, max: 0, enable: true } };
+// The groups a caller sees: OneHub controller/group.go GetUserGroupRatio (public, plus the user's
+// own with a session); the New API family's /api/user/self/groups (service/group.go
+// GetUserUsableGroups: public, plus the user's own, for any authenticated caller).
+function visibleGroups(ctx) {
+  const { state } = ctx;
+  const withUser = state.profile.groupsPath !== '/api/user_group_map' || sessionUser(ctx);
+  return Object.entries(state.groups).filter(([name, g]) => g.public !== false || (withUser && name === state.group));
+}
+
+const groupHas = (state, group, model) => !state.groupModels || (state.groupModels[group] ?? []).includes(model);
+
+// New API family GetUserModels: every model of the user's usable groups.
+function userModels(state) {
+  if (!state.groupModels) return state.models;
+  const usable = Object.entries(state.groups).filter(([name, g]) => g.public !== false || name === state.group);
+  return state.models.filter((m) => usable.some(([name]) => groupHas(state, name, m)));
+}
+
+// OneHub relay/model.go getAvailableModels: each model with the visible groups that enable it.
+function availableModels(ctx) {
+  const { state } = ctx;
+  const visible = visibleGroups(ctx).map(([name]) => name);
+  const entries = state.models
+    .map((m) => [m, visible.filter((g) => groupHas(state, g, m))])
+    .filter(([, groups]) => groups.length > 0)
+    .map(([m, groups]) => [m, { groups, owned_by: 'OpenAI', price: { model: m, type: 'tokens', channel_type: 1, input: 1.25, output: 5, locked: false } }]);
+  return Object.fromEntries(entries);
+}
+
+function groups(ctx) {
+  const visible = visibleGroups(ctx);
+  if (ctx.state.profile.groupsPath === '/api/user_group_map') {
+    return Object.fromEntries(visible.map(([symbol, g], i) => [symbol, { id: i + 1, symbol, name: g.desc, ratio: g.ratio, api_rate: 600, public: g.public !== false, promotion: false, min: 0, max: 0, enable: true }]));
   }
-  return { default: { ratio: 1, desc: '默认分组' }, vip: { ratio: 0.8, desc: 'VIP' } };
+  return Object.fromEntries(visible.map(([name, g]) => [name, { ratio: g.ratio, desc: g.desc }]));
 }
 
 function pricing(ctx) {
@@ -353,8 +418,10 @@ function listTokens(ctx) {
 
 function createToken(ctx) {
   const token = addToken(ctx.state, String(ctx.json?.name ?? ''));
-  // One API answers with the created token (key included); the others with success only.
+  // One API answers with the created token (key included); DoneHub with {id, key}
+  // (done-hub controller/token.go AddToken); OneHub, Veloera and AnyRouter with success only.
   if (ctx.state.kind === 'one-api') return ok(ctx, token);
+  if (ctx.state.kind === 'done-hub') return ok(ctx, { id: token.id, key: token.key });
   return sendJson(ctx.res, 200, { success: true, message: '' });
 }
 
@@ -384,6 +451,8 @@ function handleSub2Api(ctx) {
   if (route === 'GET /api/v1/settings/public') return code0({ site_name: 'Sub2API', version: '0.1.0', turnstile_enabled: false, registration_enabled: true });
   if (route === 'POST /api/v1/auth/login') {
     if (ctx.json?.email !== state.username || ctx.json?.password !== state.password) return sendJson(res, 401, { code: 401, message: 'invalid email or password', reason: 'INVALID_CREDENTIALS' });
+    // Sub2API handler/auth_handler.go Login (builds with TOTP): a second step is required.
+    if (state.requires2fa) return code0({ requires_2fa: true, temp_token: randomKey(32), user_email_masked: 'a***@b.c' });
     const jwt = `eyJ${randomKey(40)}`;
     state.sessions.add(jwt);
     return code0({ access_token: jwt, token_type: 'Bearer', user: { id: state.userId, email: state.username } });
@@ -395,7 +464,7 @@ function handleSub2Api(ctx) {
   if (state.steer === 'expired' || !state.sessions.has(auth.slice(7))) return sendJson(res, 401, { code: 'TOKEN_EXPIRED', message: 'token has expired' });
   const page = Math.max(goAtoi(ctx.url.searchParams.get('page')) ?? 1, 1);
   const size = Math.min(goAtoi(ctx.url.searchParams.get('page_size')) || 20, 100);
-  const keyView = (t) => ({ id: t.id, user_id: state.userId, key: t.key, name: t.name, group_id: 3, status: t.status === 1 ? 'active' : 'disabled', created_at: '2025-12-01T00:00:00Z' });
+  const keyView = (t) => ({ id: t.id, user_id: state.userId, key: t.key, name: t.name, group_id: t.group_id, status: t.status === 1 ? 'active' : 'disabled', created_at: '2025-12-01T00:00:00Z', group: keyGroup(state, t) });
   switch (route) {
     case 'GET /api/v1/auth/me':
       return code0({ id: state.userId, email: state.username, username: 'alice', role: 'user', balance: state.balance, concurrency: 3, status: 'active' });
@@ -405,21 +474,69 @@ function handleSub2Api(ctx) {
     }
     case 'POST /api/v1/keys':
       if (!ctx.json?.name) return sendJson(res, 400, { code: 400, message: 'name is required' });
-      return code0(keyView(addToken(state, ctx.json.name)), 201);
+      return code0(keyView(addToken(state, ctx.json.name, ctx.json.group_id ?? undefined)), 201);
     case 'GET /api/v1/groups/available':
-      return code0([{ id: 3, name: 'claude', platform: 'anthropic', rate_multiplier: 1, status: 'active', subscription_type: 'standard' }]);
+      return code0(state.keyGroups);
+    case 'GET /api/v1/subscriptions/progress':
+      return code0(state.subscriptions.map((sub) => ({ subscription: { id: sub.id, group_id: sub.group_id, status: 'active' }, progress: subscriptionProgress(state, sub) })));
     default:
       return sendBytes(res, 404, 'text/plain', '404 page not found');
   }
 }
 
+function keyGroup(state, token) {
+  return state.keyGroups.find((g) => g.id === token.group_id) ?? null;
+}
+
+const modelsOf = (state, platform) => state.platformModels?.[platform] ?? state.models;
+
+// service/subscription_service.go SubscriptionProgress: the windows the group limits.
+function subscriptionProgress(state, sub) {
+  const group = state.keyGroups.find((g) => g.id === sub.group_id);
+  const window = (period) => {
+    const limit = sub[`${period}_limit_usd`];
+    if (limit === undefined) return undefined;
+    const used = sub[`${period}_used_usd`] ?? 0;
+    return { limit_usd: limit, used_usd: used, remaining_usd: Math.max(limit - used, 0), percentage: (100 * used) / limit, window_start: '2025-12-01T00:00:00Z', resets_at: sub[`${period}_resets_at`], resets_in_seconds: 3600 };
+  };
+  return { id: sub.id, group_name: group?.name ?? '', expires_at: sub.expires_at, expires_in_days: 20, daily: window('daily'), weekly: window('weekly'), monthly: window('monthly') };
+}
+
+// handler/gateway_handler.go Usage: a subscription group's smallest remaining limit, -1 with none.
+function usage(state, token) {
+  const group = keyGroup(state, token);
+  const sub = group?.subscription_type === 'subscription' && state.subscriptions.find((s) => s.group_id === group.id);
+  if (!sub) return { isValid: true, planName: '钱包余额', remaining: state.balance, unit: 'USD' };
+  const progress = subscriptionProgress(state, sub);
+  const remaining = ['daily', 'weekly', 'monthly'].map((p) => progress[p]?.remaining_usd).filter((r) => r !== undefined);
+  return { isValid: true, planName: group.name, remaining: remaining.length ? Math.min(...remaining) : -1, unit: 'USD' };
+}
+
+// Sub2API routes/gateway.go: every relay route takes the key exactly as listed; what it serves
+// depends on the key's group platform (gateway_handler.go Models, Messages; gemini_v1beta_handler.go).
 function sub2apiRelay(ctx) {
   const { state, req, res } = ctx;
-  const key = req.headers['x-api-key'] ?? stripBearer(req.headers.authorization ?? '');
-  if (!state.tokens.some((t) => t.key === key && t.status === 1)) return sendJson(res, 401, { code: 'INVALID_API_KEY', message: 'Invalid API key' });
-  if (ctx.path === '/v1/usage') return sendJson(res, 200, { isValid: true, planName: '钱包余额', remaining: state.balance, unit: 'USD' });
+  const key = req.headers['x-api-key'] ?? req.headers['x-goog-api-key'] ?? ctx.url.searchParams.get('key') ?? stripBearer(req.headers.authorization ?? '');
+  const token = state.tokens.find((t) => t.key === key && t.status === 1);
+  if (!token) return sendJson(res, 401, { code: 'INVALID_API_KEY', message: 'Invalid API key' });
+  const platform = keyGroup(state, token)?.platform ?? 'anthropic';
+  if (ctx.path === '/v1/usage') return sendJson(res, 200, usage(state, token));
   if (ctx.path === '/v1/models') {
-    return sendJson(res, 200, { object: 'list', data: state.models.map((id) => ({ id, type: 'model', display_name: id, created_at: '2025-09-29T00:00:00Z' })) });
+    // The OpenAI list for OpenAI groups, the Claude list for every other group.
+    const models = modelsOf(state, platform === 'openai' ? 'openai' : 'anthropic');
+    return sendJson(res, 200, { object: 'list', data: models.map((id) => ({ id, type: 'model', display_name: id, created_at: '2025-09-29T00:00:00Z' })) });
+  }
+  if (ctx.path.startsWith('/v1beta/') && platform !== 'gemini') {
+    return sendJson(res, 400, { error: { code: 400, message: 'API key group platform is not gemini', status: 'INVALID_ARGUMENT' } });
+  }
+  if (ctx.path === '/v1beta/models') {
+    return sendJson(res, 200, { models: modelsOf(state, 'gemini').map((m) => ({ name: `models/${m}`, displayName: m, supportedGenerationMethods: ['generateContent'] })) });
+  }
+  // /v1/messages picks the group's Claude accounts (or the Gemini compatibility path); /v1/responses
+  // its OpenAI accounts: a group without such accounts has none available.
+  const serves = { '/v1/messages': ['anthropic', 'gemini'], '/v1/responses': ['openai'] }[ctx.path];
+  if (serves && !serves.includes(platform)) {
+    return sendJson(res, 503, { type: 'error', error: { type: 'api_error', message: 'No available accounts' } });
   }
   return relay(ctx, relayMount(ctx));
 }
@@ -444,6 +561,11 @@ function handleGeneric(ctx) {
   } else {
     if (stripBearer(req.headers.authorization ?? '') !== state.apiKey || state.steer === 'expired') {
       return sendJson(res, 401, { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' } });
+    }
+    // As OpenAI: a key used with an organization it does not belong to is refused.
+    const org = req.headers['openai-organization'];
+    if (org !== undefined && org !== state.organization) {
+      return sendJson(res, 401, { error: { message: `OpenAI-Organization header should match organization for API key`, type: 'invalid_request_error', code: 'mismatched_organization' } });
     }
     if (ctx.path.endsWith('/models')) return sendJson(res, 200, { object: 'list', data: state.models.map((id) => ({ id, object: 'model', created: 1700000000, owned_by: 'system' })) });
   }

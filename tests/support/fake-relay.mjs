@@ -6,7 +6,7 @@
 
 import { findRoute, pause, route, stripBearer } from './fake-http.mjs';
 import { DIALECT_ERRORS, sendInvalidUrl } from './fake-errors.mjs';
-import { findRelayToken } from './fake-state.mjs';
+import { findRelayToken, tokenModels } from './fake-state.mjs';
 import { resolveBehavior } from './fake-steering.mjs';
 import { parseMultipart } from './fake-multipart.mjs';
 import {
@@ -123,7 +123,7 @@ function admitRequest(ctx, matched, errors) {
   }
   const model = { body: ctx.json?.model, form: ctx.form?.fields.model, path: ctx.params.model }[matched.model] ?? matched.defaultModel;
   if (matched.model && (typeof model !== 'string' || model === '')) return errors.reject(ctx, 400, '未指定模型名称，模型名称不能为空');
-  if (matched.model && !state.models.includes(model)) {
+  if (matched.model && !tokenModels(state, ctx.token).includes(model)) {
     return errors.reject(ctx, 503, `分组 default 下模型 ${model} 无可用渠道（distributor）`, 'model_not_found');
   }
   ctx.model = model;

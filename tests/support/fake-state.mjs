@@ -32,8 +32,11 @@ const DEFAULT_PRICING = {
 
 /**
  * Fresh state from the options given to startFakeStation (also what reset() restores). Options:
- * userId, username, password, accessToken, quotaPerUnit, quota, usedQuota, models, groups, pricing,
+ * userId, username, password, accessToken, quotaPerUnit, quota, usedQuota, models, groups (name →
+ * {ratio, desc, public}), group (the user's), groupModels (group → models), pricing,
  * dialects (subset of ALL_DIALECTS; the others answer 404), legacy, masked, checkinEnabled,
+ * batchKeys (the batch key reveal route; default true), criticalRateLimit (calls per 20 minutes to
+ * login and the key reveals, default 20 as New API's CriticalRateLimit),
  * turnstile, checkinQuota, includeUsageAlways, behavior (station-wide steering spec), streamChunks
  * (text pieces per stream), embeddingDimensions, videoPollsToComplete, tokenLimit, tokens (count).
  */
@@ -50,10 +53,16 @@ export function createState(options) {
     requestCount: 0,
     models: [...new Set([...(options.models ?? DEFAULT_MODELS), ...Object.keys(STEERING_MODELS)])],
     groups: structuredClone(options.groups ?? DEFAULT_GROUPS),
+    group: options.group ?? 'default', // the user's group; a group marked `public: false` is private
+    groupModels: options.groupModels, // group → the models enabled in it (none: every model everywhere)
     pricing: { ...DEFAULT_PRICING, ...options.pricing },
     dialects: [...(options.dialects ?? ALL_DIALECTS)],
     legacy,
     masked: options.masked ?? !legacy,
+    batchKeys: options.batchKeys ?? true,
+    criticalLimit: options.criticalRateLimit ?? 20,
+    criticalWindowMs: 1200 * 1000,
+    criticalCalls: [],
     checkinEnabled: options.checkinEnabled ?? true,
     turnstile: options.turnstile ?? false,
     checkinQuota: options.checkinQuota ?? 250000,
@@ -122,6 +131,16 @@ function isUsableToken(token) {
   return token.status === 1 && notExpired && hasQuota;
 }
 
+/**
+ * The models a relay token may call. With `groupModels` (group → models) the token's group's, else
+ * the user's (New API controller/model.go ListModels, OneHub relay/model.go ListModelsByToken: a
+ * token without a group lists its user's group); without it every model.
+ */
+export function tokenModels(state, token) {
+  if (!state.groupModels) return state.models;
+  return state.groupModels[token?.group || state.group] ?? [];
+}
+
 /** The /api/pricing entry of a model: defaults overlaid with options.pricing. */
 export function pricingEntry(state, model) {
   return {
@@ -138,10 +157,11 @@ export function pricingEntry(state, model) {
 }
 
 // New API billing: (prompt + completion × completion_ratio) × model_ratio × group_ratio, at least 1;
-// per-call models (quota_type 1) cost model_price USD.
+// per-call models (quota_type 1) cost model_price USD. A token without a group uses the user's
+// (middleware/auth.go TokenAuth: "token_group" falls back to the user group).
 function usageCost(state, model, promptTokens, completionTokens, token) {
   const price = pricingEntry(state, model);
-  const groupRatio = Number(state.groups[token.group || 'default']?.ratio) || 1;
+  const groupRatio = Number(state.groups[token.group || state.group]?.ratio) || 1;
   if (price.quota_type === 1) return Math.round(price.model_price * state.quotaPerUnit * groupRatio);
   const weighted = promptTokens + completionTokens * price.completion_ratio;
   return Math.max(1, Math.round(weighted * price.model_ratio * groupRatio));

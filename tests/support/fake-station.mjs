@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import { newRequestId, parseJson, readBody, sendBytes, sendJson } from './fake-http.mjs';
 import { dispatchApi } from './fake-panel.mjs';
 import { dispatchRelay } from './fake-relay.mjs';
+import { sendInvalidUrl } from './fake-errors.mjs';
 import { createState } from './fake-state.mjs';
 
 export { STEERING_MODELS } from './fake-steering.mjs';
@@ -68,7 +69,12 @@ async function handleRequest(station, req, res) {
   const url = new URL(req.url, 'http://fake-station.invalid');
   const ctx = { station, state: station.state, req, res, url, body, json, params: {}, requestId: newRequestId() };
   res.setHeader('X-Oneapi-Request-Id', ctx.requestId);
+  // Extra answer headers a test wants on every response (cookies, CORS, server names…).
+  for (const [name, value] of Object.entries(station.state.answerHeaders ?? {})) res.setHeader(name, value);
   if (url.pathname.startsWith('/api')) return dispatchApi(ctx);
+  // An older panel that serves only some relay routes answers the rest 404 before any token check.
+  const only = station.state.onlyRelayPaths;
+  if (only && url.pathname.startsWith('/v1') && !only.includes(url.pathname)) return sendInvalidUrl(ctx);
   if (url.pathname.startsWith('/v1')) return dispatchRelay(ctx);
   return sendBytes(res, 200, 'text/html; charset=utf-8', INDEX_HTML, { 'Cache-Control': 'no-cache' });
 }

@@ -199,6 +199,27 @@ describe('management API', () => {
     });
   });
 
+  test('CriticalRateLimit: 20 login and key-reveal calls per 20 minutes, then a bare 429', async () => {
+    await withStation({ tokens: 2 }, async (station) => {
+      const [token] = station.state.tokens;
+      const login = await call(station, '/api/user/login', { method: 'POST', body: { username: 'alice', password: 'secret' } });
+      assert.equal(login.json.success, true);
+      for (let i = 0; i < 18; i += 1) assert.equal((await manage(station, `/api/token/${token.id}/key`, { method: 'POST' })).status, 200);
+      assert.equal((await manage(station, '/api/token/batch/keys', { method: 'POST', body: { ids: [token.id] } })).status, 200);
+      const limited = await manage(station, `/api/token/${token.id}/key`, { method: 'POST' });
+      assert.equal(limited.status, 429);
+      assert.equal(limited.text, '');
+      assert.equal((await manage(station, '/api/token/batch/keys', { method: 'POST', body: { ids: [token.id] } })).status, 429);
+      assert.equal((await call(station, '/api/user/login', { method: 'POST', body: { username: 'alice', password: 'secret' } })).status, 429);
+      // Other management routes are not limited; an unauthenticated reveal fails auth first.
+      assert.equal((await manage(station, '/api/user/self')).status, 200);
+      assert.equal((await call(station, `/api/token/${token.id}/key`, { method: 'POST' })).status, 401);
+    });
+    await withStation({ tokens: 1, batchKeys: false }, async (station) => {
+      assert.equal((await manage(station, '/api/token/batch/keys', { method: 'POST', body: { ids: [1] } })).status, 404);
+    });
+  });
+
   test('POST /api/token/ returns no key; name length and token limit are enforced', async () => {
     await withStation({ tokens: 1, tokenLimit: 2 }, async (station) => {
       const body = { name: 'gateway', remain_quota: 0, unlimited_quota: true, expired_time: -1, model_limits_enabled: false, model_limits: '', allow_ips: '', group: '' };

@@ -1,7 +1,8 @@
 //! What goes to a panel and what comes back: the request an adapter builds, the errors a
 //! panel call can end in, and the figures its answers carry. A leaf the adapters share.
 
-use serde::Deserialize;
+use crate::core::dialect::Dialect;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An HTTP call to make against a panel, built without touching the network.
@@ -50,6 +51,12 @@ pub enum PanelError {
 }
 
 impl PanelError {
+    /// The panel's rate limiter said no (HTTP 429): New API answers its `CriticalRateLimit`
+    /// (20 calls per 20 minutes per IP, shared by login and key reveals) with a bare 429.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, PanelError::Http(429))
+    }
+
     /// True when the account itself needs attention (mark it unhealthy), not the station.
     pub fn is_account_error(&self) -> bool {
         matches!(
@@ -87,6 +94,9 @@ pub struct PanelStatus {
     pub checkin_enabled: bool,
     pub turnstile_check: bool,
     pub system_name: String,
+    /// Dialects the panel's admin switched off (DoneHub `GeminiAPIEnabled`/`ClaudeAPIEnabled`:
+    /// its `/gemini` and `/claude` routes then answer 403, done-hub `middleware/api-enabled.go`).
+    pub switched_off: Vec<Dialect>,
 }
 
 impl PanelStatus {
@@ -97,6 +107,7 @@ impl PanelStatus {
             checkin_enabled: false,
             turnstile_check: false,
             system_name: String::new(),
+            switched_off: Vec::new(),
         }
     }
 }
@@ -110,10 +121,60 @@ pub struct PanelBalance {
     pub balance_usd: f64,
     /// Spent so far; 0 where the panel does not report it (Sub2API).
     pub used_usd: f64,
+    /// A wallet, or Sub2API subscriptions (then `balance_usd` is the smallest remaining limit).
+    pub kind: BalanceKind,
+}
+
+impl PanelBalance {
+    /// The balance to store: none for an unlimited subscription (never "low", never $-1).
+    pub fn stored_usd(&self) -> Option<f64> {
+        (!matches!(self.kind, BalanceKind::Unlimited { .. })).then_some(self.balance_usd)
+    }
+}
+
+/// What an account's balance is (stored as `accounts.subscription_json`, shown by the admin API).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BalanceKind {
+    /// A wallet: `balance_usd` is what remains.
+    #[default]
+    Wallet,
+    /// Subscriptions with limits; spending stops at the first exhausted window.
+    Subscription {
+        subscriptions: Vec<SubscriptionPlan>,
+        /// The wallet beside them, when known (a login sees it; a relay key does not).
+        wallet_usd: Option<f64>,
+    },
+    /// Subscriptions without any limit.
+    Unlimited {
+        subscriptions: Vec<SubscriptionPlan>,
+        wallet_usd: Option<f64>,
+    },
+}
+
+/// One active subscription: its group, expiry, and its usage windows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubscriptionPlan {
+    pub group: String,
+    pub expires_at: Option<String>,
+    /// Daily, weekly and monthly limits that are set (none: unlimited).
+    pub windows: Vec<LimitWindow>,
+    /// The smallest remaining limit where only that is known (a relay key's `/v1/usage`).
+    pub remaining_usd: Option<f64>,
+}
+
+/// A usage window of a subscription: its limit, use, and when it resets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LimitWindow {
+    pub period: String,
+    pub limit_usd: f64,
+    pub used_usd: f64,
+    pub remaining_usd: f64,
+    pub resets_at: Option<String>,
 }
 
 /// One token (upstream key) as listed; `key` may be masked (contains `*`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct PanelToken {
     pub id: i64,
     #[serde(default)]
@@ -125,6 +186,10 @@ pub struct PanelToken {
     pub status: i64,
     #[serde(default)]
     pub group: String,
+    /// The platform of the key's group where the panel has one (Sub2API: `anthropic`, `openai`,
+    /// `gemini`, …): it decides which dialects the key serves.
+    #[serde(default)]
+    pub platform: String,
 }
 
 fn enabled_status() -> i64 {
@@ -168,6 +233,26 @@ pub enum ModelPrice {
     PerCall {
         usd: f64,
     },
+}
+
+/// What a station's prices are computed from: the panel charges (prompt + completion ×
+/// completion ratio) × model ratio × group ratio quota units, and a dollar is `quota_per_unit`
+/// units (New API `relay/helper/price.go`, OneHub `relay/relay_util/quota.go`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceBasis {
+    /// The group the account's keys bill to (the user's group: keys with no group of their own).
+    pub group: String,
+    /// That group's ratio as the authenticated account sees it; None: unknown (the pricing
+    /// answer's public `group_ratio` is used, else 1).
+    pub group_ratio: Option<f64>,
+    pub quota_per_unit: f64,
+}
+
+impl PriceBasis {
+    /// USD per million tokens at a price ratio (quota units per token), this group's ratio applied.
+    pub fn usd_per_mtok(&self, ratio: f64, group_ratio: f64) -> f64 {
+        ratio * group_ratio * 1_000_000.0 / self.quota_per_unit
+    }
 }
 
 /// A user group the account may use, with its price multiplier when numeric.

@@ -5,17 +5,16 @@
 
 use super::credential::Credential;
 use super::exchange::{
-    excerpt, CheckinOutcome, GroupInfo, ModelPrice, PanelBalance, PanelError, PanelRequest,
-    PanelStatus, PanelToken, TokenBatch,
+    excerpt, BalanceKind, CheckinOutcome, GroupInfo, ModelPrice, PanelBalance, PanelError,
+    PanelRequest, PanelStatus, PanelToken, PriceBasis, TokenBatch,
 };
 use super::waf::is_waf_challenge;
+use crate::core::dialect::Dialect;
 use crate::core::platform::Platform;
 use serde_json::Value;
 
 /// The panels' own default (500000 quota units = 1 USD); used only when /api/status omits it.
 pub const DEFAULT_QUOTA_PER_UNIT: f64 = 500_000.0;
-/// Ratio 1 = $0.002 per 1K tokens = $2 per 1M tokens.
-pub(crate) const USD_PER_MTOK_AT_RATIO_1: f64 = 2.0;
 /// The most tokens a New API or OneHub page may hold.
 pub const TOKEN_PAGE_SIZE: usize = 100;
 /// One API ignores `size` and always pages by 10 (upstream-panels.md §9 #6).
@@ -228,6 +227,15 @@ pub fn parse_status(envelope: &Value) -> PanelStatus {
         checkin_enabled: flag("checkin_enabled") || flag("check_in_enabled"),
         turnstile_check: flag("turnstile_check"),
         system_name: data["system_name"].as_str().unwrap_or_default().to_string(),
+        // Only DoneHub publishes these (done-hub `controller/misc.go` GetStatus).
+        switched_off: [
+            ("ClaudeAPIEnabled", Dialect::AnthropicMessages),
+            ("GeminiAPIEnabled", Dialect::Gemini),
+        ]
+        .into_iter()
+        .filter(|(flag, _)| data[*flag].as_bool() == Some(false))
+        .map(|(_, dialect)| dialect)
+        .collect(),
     }
 }
 
@@ -249,6 +257,7 @@ pub fn parse_self(envelope: &Value, quota_per_unit: f64) -> Result<PanelBalance,
             .to_string(),
         balance_usd: quota / quota_per_unit,
         used_usd: data["used_quota"].as_f64().unwrap_or(0.0) / quota_per_unit,
+        kind: BalanceKind::Wallet,
     })
 }
 
@@ -273,9 +282,15 @@ pub fn parse_models(envelope: &Value) -> Result<Vec<String>, PanelError> {
     Ok(models)
 }
 
-/// `/api/pricing` (New API, Veloera) at the `group`'s ratio.
-pub fn parse_pricing(envelope: &Value, group: &str) -> Vec<(String, ModelPrice)> {
-    let group_ratio = envelope["group_ratio"][group].as_f64().unwrap_or(1.0);
+/// `/api/pricing` (New API, Veloera) in USD. Its `group_ratio` is the anonymous view with an
+/// access token (New API `controller/pricing.go`: `TryUserAuth` reads only the session, and every
+/// group outside the public usable groups is deleted), so the authenticated ratio comes first.
+/// Per-call models cost `model_price` USD × group ratio whatever the quota unit.
+pub fn parse_pricing(envelope: &Value, basis: &PriceBasis) -> Vec<(String, ModelPrice)> {
+    let group_ratio = basis
+        .group_ratio
+        .or_else(|| envelope["group_ratio"][&basis.group].as_f64())
+        .unwrap_or(1.0);
     let Some(items) = envelope["data"].as_array() else {
         return vec![];
     };
@@ -288,7 +303,7 @@ pub fn parse_pricing(envelope: &Value, group: &str) -> Vec<(String, ModelPrice)>
                     usd: item["model_price"].as_f64()? * group_ratio,
                 }
             } else {
-                let input = item["model_ratio"].as_f64()? * USD_PER_MTOK_AT_RATIO_1 * group_ratio;
+                let input = basis.usd_per_mtok(item["model_ratio"].as_f64()?, group_ratio);
                 ModelPrice::Tokens {
                     input_usd_per_mtok: input,
                     output_usd_per_mtok: input * item["completion_ratio"].as_f64().unwrap_or(1.0),
@@ -421,6 +436,43 @@ pub fn token_key_path(token_id: i64) -> String {
     format!("/api/token/{token_id}/key")
 }
 
+/// The most ids one `POST /api/token/batch/keys` takes (New API `controller/token.go`
+/// GetTokenKeysBatch: more is refused with "MsgBatchTooMany").
+pub const MAX_KEYS_PER_REVEAL: usize = 100;
+
+/// The batch reveal of masked keys: `{"ids": […]}` (at most [`MAX_KEYS_PER_REVEAL`]).
+pub fn token_keys_request(
+    profile: &FamilyProfile,
+    cred: &Credential,
+    ids: &[i64],
+) -> Result<PanelRequest, PanelError> {
+    let body = serde_json::json!({ "ids": ids }).to_string();
+    authed(
+        profile,
+        cred,
+        "POST",
+        "/api/token/batch/keys".into(),
+        Some(body),
+    )
+}
+
+/// `data.keys` (`{"<id>": "<full key>"}`); ids the panel did not answer (not the user's, or
+/// deleted meanwhile) are simply absent. Some derivatives put the map in `data` itself.
+pub fn parse_token_keys(envelope: &Value) -> Result<Vec<(i64, String)>, PanelError> {
+    let data = &envelope["data"];
+    let map = data["keys"]
+        .as_object()
+        .or_else(|| data.as_object().filter(|m| !m.contains_key("keys")))
+        .ok_or_else(|| PanelError::Malformed("batch key answer without data.keys".into()))?;
+    Ok(map
+        .iter()
+        .filter_map(|(id, key)| {
+            let key = key.as_str().filter(|k| !k.is_empty() && !k.contains('*'))?;
+            Some((id.parse().ok()?, key.to_string()))
+        })
+        .collect())
+}
+
 pub fn parse_token_key(envelope: &Value) -> Result<String, PanelError> {
     envelope["data"]["key"]
         .as_str()
@@ -453,7 +505,8 @@ pub fn create_token_body(name: &str) -> String {
     .to_string()
 }
 
-/// One API returns the created token with its key; the others only `{success:true}`.
+/// One API returns the created token with its key, DoneHub `data:{id, key}` (done-hub
+/// `controller/token.go` AddToken); the others only `{success:true}`.
 pub fn parse_created_token(envelope: &Value) -> Result<Option<PanelToken>, PanelError> {
     let data = &envelope["data"];
     if data["key"].as_str().is_none_or(str::is_empty) {
@@ -584,7 +637,7 @@ pub fn parse_login(status: u16, body: &str, set_cookie: &[&str]) -> Result<Crede
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::{new_api, PanelAdapter};
     use super::*;
 
@@ -630,7 +683,8 @@ mod tests {
                 quota_per_unit: 500_000.0,
                 checkin_enabled: true,
                 turnstile_check: false,
-                system_name: "New API".into()
+                system_name: "New API".into(),
+                switched_off: vec![],
             }
         );
         let b = adapter()
@@ -706,6 +760,40 @@ mod tests {
     }
 
     #[test]
+    fn masked_keys_are_revealed_a_hundred_at_a_time() {
+        let a = adapter();
+        let r = a.token_keys_request(&token(), &[7, 8]).unwrap();
+        assert_eq!(
+            (r.method, r.path.as_str(), r.body.as_deref()),
+            ("POST", "/api/token/batch/keys", Some(r#"{"ids":[7,8]}"#))
+        );
+        assert!(r.headers.contains(&("New-Api-User", "42".to_string())));
+        let mut keys = a
+            .parse_token_keys(
+                200,
+                r#"{"success":true,"message":"","data":{"keys":{"8":"full-8","7":"full-7","9":"ab**cd"}}}"#,
+            )
+            .unwrap();
+        keys.sort();
+        assert_eq!(keys, vec![(7, "full-7".into()), (8, "full-8".into())]);
+        // A derivative answering the map bare is read too; a build without the route is a 404.
+        assert_eq!(
+            a.parse_token_keys(200, r#"{"success":true,"data":{"11":"k11"}}"#),
+            Ok(vec![(11, "k11".into())])
+        );
+        assert!(matches!(
+            a.parse_token_keys(404, fixture!("invalid_url_404.json")),
+            Err(PanelError::NotSupported(_))
+        ));
+        // CriticalRateLimit answers a bare 429.
+        let limited = a.parse_token_keys(429, "").unwrap_err();
+        assert!(limited.is_rate_limited() && !limited.is_account_error());
+        assert!(PanelAdapter::for_platform(Platform::OneHub)
+            .token_keys_request(&token(), &[1])
+            .is_err());
+    }
+
+    #[test]
     fn legacy_token_list_pages_from_zero() {
         let legacy =
             parse_tokens(&serde_json::from_str(fixture!("new_api_tokens_legacy.json")).unwrap())
@@ -723,13 +811,48 @@ mod tests {
         assert_eq!(next_token_page(&full_page(false), 2, 200), Some(3));
     }
 
+    /// The basis of a 500000-units-per-USD station (the panels' default).
+    pub(crate) fn basis(group: &str, group_ratio: Option<f64>) -> PriceBasis {
+        PriceBasis {
+            group: group.into(),
+            group_ratio,
+            quota_per_unit: DEFAULT_QUOTA_PER_UNIT,
+        }
+    }
+
+    #[test]
+    fn a_private_groups_ratio_and_the_stations_quota_unit_set_the_price() {
+        // The anonymous /api/pricing has no `svip`; /api/user/self/groups said 0.5.
+        let svip = PriceBasis {
+            quota_per_unit: 1_000_000.0,
+            ..basis("svip", Some(0.5))
+        };
+        let prices = adapter()
+            .parse_pricing(200, fixture!("new_api_pricing.json"), &svip)
+            .unwrap();
+        // 1.25 quota units per token × 0.5, at 1,000,000 units per USD: $0.625 per M tokens.
+        assert_eq!(
+            prices[0].1,
+            ModelPrice::Tokens {
+                input_usd_per_mtok: 0.625,
+                output_usd_per_mtok: 2.5,
+                cache_read_usd_per_mtok: Some(0.3125)
+            }
+        );
+        assert_eq!(prices[1].1, ModelPrice::PerCall { usd: 0.02 });
+        // Unknown to both: ratio 1.
+        let unknown = adapter()
+            .parse_pricing(200, fixture!("new_api_pricing.json"), &basis("svip", None))
+            .unwrap();
+        assert_eq!(unknown[1].1, ModelPrice::PerCall { usd: 0.04 });
+    }
+
     fn legacy_token() -> PanelToken {
         PanelToken {
             id: 1,
             key: "k".into(),
-            name: String::new(),
             status: 1,
-            group: String::new(),
+            ..PanelToken::default()
         }
     }
 
@@ -758,7 +881,7 @@ mod tests {
         let a = adapter();
         assert_eq!(a.pricing_request(&token()).unwrap().path, "/api/pricing");
         let prices = a
-            .parse_pricing(200, fixture!("new_api_pricing.json"), "vip")
+            .parse_pricing(200, fixture!("new_api_pricing.json"), &basis("vip", None))
             .unwrap();
         assert_eq!(
             prices,

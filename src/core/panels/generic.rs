@@ -33,6 +33,17 @@ pub struct GenericApi {
 }
 
 impl GenericApi {
+    /// The OpenAI models list under `/v1`, which every relay panel serves to its keys.
+    pub const OPENAI_V1: GenericApi = GenericApi {
+        models: ModelsApi::OpenAi,
+        root: "/v1",
+    };
+    /// Gemini's models list under `/v1beta`.
+    pub const GEMINI_V1BETA: GenericApi = GenericApi {
+        models: ModelsApi::Gemini,
+        root: "/v1beta",
+    };
+
     /// The platform's primary API (first row of its dialect table).
     pub fn for_platform(platform: Platform) -> GenericApi {
         let (dialect, root) = relay_paths::dialects(platform)

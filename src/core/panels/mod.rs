@@ -16,8 +16,8 @@
 //! };
 //! adapter.self_request(&cred)?            → adapter.parse_balance(s, &b, status.quota_per_unit)?
 //! adapter.models_request(&cred)?          → adapter.parse_models(s, &b)?
-//! adapter.pricing_request(&cred)?         → adapter.parse_pricing(s, &b, &balance.group)?
-//! adapter.groups_request(&cred)?          → adapter.parse_groups(s, &b)?
+//! adapter.groups_request(&cred)?          → adapter.parse_groups(s, &b)?   (the group's ratio)
+//! adapter.pricing_request(&cred)?         → adapter.parse_pricing(s, &b, &PriceBasis{..})?
 //! let mut page = adapter.first_token_page();             // keys, 25+ per account
 //! loop { adapter.tokens_request(&cred, page)? → adapter.parse_tokens(s, &b, page, seen)?
 //!        (masked keys: adapter.token_key_request(&cred, id)? → adapter.parse_token_key(s, &b)?)
@@ -65,11 +65,12 @@ pub mod sub2api;
 pub mod veloera;
 pub mod waf;
 
+use crate::core::dialect::Dialect;
 use crate::core::platform::Platform;
 use credential::Credential;
 pub use exchange::{
-    CheckinOutcome, GroupInfo, ModelPrice, PanelBalance, PanelError, PanelRequest, PanelStatus,
-    PanelToken, TokenBatch,
+    BalanceKind, CheckinOutcome, GroupInfo, LimitWindow, ModelPrice, PanelBalance, PanelError,
+    PanelRequest, PanelStatus, PanelToken, PriceBasis, SubscriptionPlan, TokenBatch,
 };
 use family::FamilyProfile;
 use generic::GenericApi;
@@ -171,11 +172,68 @@ impl PanelAdapter {
         }
     }
 
+    /// The account's subscriptions beside its wallet (Sub2API with a login); NotSupported elsewhere.
+    pub fn subscriptions_request(&self, cred: &Credential) -> Result<PanelRequest, PanelError> {
+        match (self, cred) {
+            (PanelAdapter::Sub2Api, Credential::AccessToken { .. }) => {
+                sub2api::subscriptions_request(cred)
+            }
+            _ => Err(PanelError::NotSupported("subscriptions".into())),
+        }
+    }
+
+    /// `balance` with the subscriptions read: their limits and resets, or unlimited.
+    pub fn parse_subscriptions(
+        &self,
+        status: u16,
+        body: &str,
+        balance: PanelBalance,
+    ) -> Result<PanelBalance, PanelError> {
+        Ok(sub2api::with_subscriptions(
+            balance,
+            sub2api::parse_subscriptions(status, body)?,
+        ))
+    }
+
     pub fn models_request(&self, cred: &Credential) -> Result<PanelRequest, PanelError> {
         match self {
             PanelAdapter::Family(p) => family::get(p, cred, p.models_path),
             PanelAdapter::Sub2Api => sub2api::models_request(cred),
             PanelAdapter::Generic(api) => api.models_request(cred),
+        }
+    }
+
+    /// The models one relay key may call: the relay's own `/v1/models`, which every panel answers
+    /// for the key's group (New API `controller/model.go` ListModels and OneHub `relay/model.go`
+    /// ListModelsByToken: the token's group, else the user's; Sub2API a static list per group
+    /// platform), where the management list is the union over all the user's groups.
+    /// `primary`: the key's first dialect when it has its own ([`relay_paths::key_dialects`]): a
+    /// Sub2API Gemini-group key lists `/v1beta/models` (its `/v1/models` is the Claude list).
+    pub fn key_models_request(
+        &self,
+        key: &str,
+        primary: Option<Dialect>,
+    ) -> Result<PanelRequest, PanelError> {
+        let cred = Credential::ApiKey {
+            key: key.to_string(),
+        };
+        self.key_models_api(primary).models_request(&cred)
+    }
+
+    pub fn parse_key_models(
+        &self,
+        status: u16,
+        body: &str,
+        primary: Option<Dialect>,
+    ) -> Result<Vec<String>, PanelError> {
+        self.key_models_api(primary).parse_models(status, body)
+    }
+
+    fn key_models_api(&self, primary: Option<Dialect>) -> GenericApi {
+        match self {
+            PanelAdapter::Sub2Api if primary == Some(Dialect::Gemini) => GenericApi::GEMINI_V1BETA,
+            PanelAdapter::Family(_) | PanelAdapter::Sub2Api => GenericApi::OPENAI_V1,
+            PanelAdapter::Generic(api) => *api,
         }
     }
 
@@ -199,20 +257,20 @@ impl PanelAdapter {
         }
     }
 
-    /// Prices at the account's `group` ratio (OneHub prices are base prices: ratio 1).
+    /// Prices in USD at the account's group ratio and the station's quota unit.
     pub fn parse_pricing(
         &self,
         status: u16,
         body: &str,
-        group: &str,
+        basis: &PriceBasis,
     ) -> Result<Vec<(String, ModelPrice)>, PanelError> {
         let PanelAdapter::Family(p) = self else {
             return Err(PanelError::NotSupported("per-model pricing".into()));
         };
         let envelope = family::parse_envelope(status, body)?;
         Ok(match p.pricing {
-            family::PriceSource::NewApi => family::parse_pricing(&envelope, group),
-            family::PriceSource::AvailableModel => onehub::parse_pricing(&envelope),
+            family::PriceSource::NewApi => family::parse_pricing(&envelope, basis),
+            family::PriceSource::AvailableModel => onehub::parse_pricing(&envelope, basis),
             family::PriceSource::None => vec![],
         })
     }
@@ -291,6 +349,32 @@ impl PanelAdapter {
         family::parse_token_key(&family::parse_envelope(status, body)?)
     }
 
+    /// The full keys of up to [`family::MAX_KEYS_PER_REVEAL`] masked tokens in one call (New API
+    /// `POST /api/token/batch/keys`); builds without it answer 404 (`NotSupported`).
+    pub fn token_keys_request(
+        &self,
+        cred: &Credential,
+        token_ids: &[i64],
+    ) -> Result<PanelRequest, PanelError> {
+        match self {
+            PanelAdapter::Family(p) if p.token_list == family::TokenList::NewApi => {
+                family::token_keys_request(p, cred, token_ids)
+            }
+            _ => Err(PanelError::NotSupported(
+                "keys are listed in full here".into(),
+            )),
+        }
+    }
+
+    /// `(token id, full key)` pairs of a batch reveal.
+    pub fn parse_token_keys(
+        &self,
+        status: u16,
+        body: &str,
+    ) -> Result<Vec<(i64, String)>, PanelError> {
+        family::parse_token_keys(&family::parse_envelope(status, body)?)
+    }
+
     pub fn create_token_request(
         &self,
         cred: &Credential,
@@ -303,7 +387,7 @@ impl PanelAdapter {
         }
     }
 
-    /// The created token when the panel returns it (One API, Sub2API); None: list again.
+    /// The created token when the panel returns it (One API, DoneHub, Sub2API); None: list again.
     pub fn parse_created_token(
         &self,
         status: u16,

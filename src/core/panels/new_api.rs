@@ -145,9 +145,8 @@ mod tests {
                 .map(|i| PanelToken {
                     id: i,
                     key: "k".into(),
-                    name: String::new(),
                     status: 1,
-                    group: String::new(),
+                    ..PanelToken::default()
                 })
                 .collect(),
             legacy,
@@ -182,7 +181,7 @@ mod tests {
             {"model_name":"gpt-4o","quota_type":0,"model_ratio":1.25,"completion_ratio":4,"model_price":0},
             {"model_name":"dall-e-3","quota_type":1,"model_ratio":0,"model_price":0.04}],
             "group_ratio":{"default":1,"vip":0.5}});
-        let prices = parse_pricing(&p, "vip");
+        let prices = parse_pricing(&p, &super::super::family::tests::basis("vip", None));
         assert_eq!(
             prices[0],
             (

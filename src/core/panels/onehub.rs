@@ -1,14 +1,16 @@
 //! OneHub (MartialBE/one-hub) and its fork DoneHub (deanxv/done-hub): no user header, `page`/`size`
 //! token pagination, models and prices from `/api/available_model`, no check-in
-//! (upstream-panels.md §3–§4). DoneHub differs only in `/api/status` fields, used by detection.
+//! (upstream-panels.md §3–§4). DoneHub differs in `/api/status` fields (detection, and its
+//! `GeminiAPIEnabled`/`ClaudeAPIEnabled`) and in AddToken answering `data:{id, key}`.
 
-use super::exchange::ModelPrice;
-use super::family::{FamilyProfile, PriceSource, TokenList, USD_PER_MTOK_AT_RATIO_1};
+use super::exchange::{ModelPrice, PriceBasis};
+use super::family::{FamilyProfile, PriceSource, TokenList};
 use crate::core::platform::Platform;
 use serde_json::Value;
 
-/// OneHub's price unit: 1.0 = $0.002 (per 1K tokens, or per call for `times` models).
-const USD_PER_UNIT: f64 = 0.002;
+/// A `times` model costs 1000 × input × group ratio quota units a call (OneHub
+/// `relay/relay_util/quota.go` GetTotalQuota).
+const TIMES_UNITS_PER_INPUT: f64 = 1000.0;
 
 const fn profile(platform: Platform) -> FamilyProfile {
     FamilyProfile {
@@ -27,11 +29,14 @@ const fn profile(platform: Platform) -> FamilyProfile {
 pub static ONEHUB: FamilyProfile = profile(Platform::OneHub);
 pub static DONEHUB: FamilyProfile = profile(Platform::DoneHub);
 
-/// Base prices (group ratio 1) from `/api/available_model`'s `price{type, input, output}`.
-pub fn parse_pricing(envelope: &Value) -> Vec<(String, ModelPrice)> {
+/// Prices from `/api/available_model`'s `price{type, input, output}` (quota units per token, or
+/// per 1000 calls for `times`), times the group ratio (`/api/user_group_map`; the panel charges
+/// `price × groupRatio`, OneHub `relay/relay_util/quota.go` NewQuota), at the station's unit.
+pub fn parse_pricing(envelope: &Value, basis: &PriceBasis) -> Vec<(String, ModelPrice)> {
     let Some(models) = envelope["data"].as_object() else {
         return vec![];
     };
+    let group_ratio = basis.group_ratio.unwrap_or(1.0);
     models
         .iter()
         .filter_map(|(name, model)| {
@@ -39,13 +44,13 @@ pub fn parse_pricing(envelope: &Value) -> Vec<(String, ModelPrice)> {
             let input = price["input"].as_f64()?;
             let price = if price["type"].as_str() == Some("times") {
                 ModelPrice::PerCall {
-                    usd: input * USD_PER_UNIT,
+                    usd: TIMES_UNITS_PER_INPUT * input * group_ratio / basis.quota_per_unit,
                 }
             } else {
                 ModelPrice::Tokens {
-                    input_usd_per_mtok: input * USD_PER_MTOK_AT_RATIO_1,
-                    output_usd_per_mtok: price["output"].as_f64().unwrap_or(input)
-                        * USD_PER_MTOK_AT_RATIO_1,
+                    input_usd_per_mtok: basis.usd_per_mtok(input, group_ratio),
+                    output_usd_per_mtok: basis
+                        .usd_per_mtok(price["output"].as_f64().unwrap_or(input), group_ratio),
                     cache_read_usd_per_mtok: None,
                 }
             };
@@ -93,7 +98,11 @@ mod tests {
             vec!["dall-e-3", "gpt-4o"]
         );
         let prices = a
-            .parse_pricing(200, fixture!("onehub_available_model.json"), "default")
+            .parse_pricing(
+                200,
+                fixture!("onehub_available_model.json"),
+                &super::super::family::tests::basis("default", None),
+            )
             .unwrap();
         assert_eq!(
             prices[0],
@@ -110,6 +119,49 @@ mod tests {
                 }
             )
         );
+    }
+
+    #[test]
+    fn prices_carry_the_group_ratio_and_the_quota_unit() {
+        let a = PanelAdapter::for_platform(Platform::DoneHub);
+        let svip = PriceBasis {
+            group: "svip".into(),
+            group_ratio: Some(0.5),
+            quota_per_unit: 1_000_000.0,
+        };
+        let prices = a
+            .parse_pricing(200, fixture!("onehub_available_model.json"), &svip)
+            .unwrap();
+        // dall-e-3 `times` input 20: 1000 × 20 × 0.5 units = $0.01; gpt-4o 1.25/5 units a token.
+        assert_eq!(prices[0].1, ModelPrice::PerCall { usd: 0.01 });
+        assert_eq!(
+            prices[1].1,
+            ModelPrice::Tokens {
+                input_usd_per_mtok: 0.625,
+                output_usd_per_mtok: 2.5,
+                cache_read_usd_per_mtok: None
+            }
+        );
+    }
+
+    #[test]
+    fn done_hub_status_says_which_dialects_its_admin_switched_off() {
+        let a = PanelAdapter::for_platform(Platform::DoneHub);
+        let off = a
+            .parse_status(
+                200,
+                r#"{"success":true,"data":{"system_name":"Done Hub","GeminiAPIEnabled":false,"ClaudeAPIEnabled":true}}"#,
+            )
+            .unwrap();
+        assert_eq!(
+            off.switched_off,
+            vec![crate::core::dialect::Dialect::Gemini]
+        );
+        // OneHub publishes neither flag: nothing is known to be off.
+        let onehub = a
+            .parse_status(200, r#"{"success":true,"data":{"system_name":"One Hub"}}"#)
+            .unwrap();
+        assert!(onehub.switched_off.is_empty());
     }
 
     #[test]
@@ -138,8 +190,21 @@ mod tests {
             a.checkin_request(&token()),
             Err(PanelError::NotSupported("done-hub has no check-in".into()))
         );
+        // DoneHub's AddToken answers the new token's id and key; OneHub's nothing.
+        let created = a
+            .parse_created_token(
+                200,
+                r#"{"success":true,"message":"","data":{"id":12,"key":"Xy7pQ2mN9aB3cD4_sig"}}"#,
+            )
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            a.parse_created_token(200, r#"{"success":true,"message":""}"#),
+            (created.id, created.key.as_str(), created.is_enabled()),
+            (12, "Xy7pQ2mN9aB3cD4_sig", true)
+        );
+        assert_eq!(
+            PanelAdapter::for_platform(Platform::OneHub)
+                .parse_created_token(200, r#"{"success":true,"message":""}"#),
             Ok(None)
         );
     }

@@ -26,10 +26,12 @@ const ONE_HUB: &[(Dialect, &str)] = &[
     (AnthropicMessages, "/claude/v1"),
     (Gemini, "/gemini/v1beta"),
 ];
-/// No Gemini route in Veloera's router.
+/// Veloera `router/relay-router.go`: chat, completions, `/v1/responses` and `/v1/messages`; no
+/// Gemini route.
 const VELOERA: &[(Dialect, &str)] = &[
     (OpenAiChat, "/v1"),
     (OpenAiCompletions, "/v1"),
+    (OpenAiResponses, "/v1"),
     (AnthropicMessages, "/v1"),
 ];
 /// Mostly Claude Code traffic; chat completions as New API.
@@ -83,6 +85,40 @@ pub fn dialects(platform: Platform) -> &'static [(Dialect, &'static str)] {
         Platform::Aliyun => DASHSCOPE,
         Platform::Doubao => ARK,
     }
+}
+
+/// The dialects one key serves when they differ from its station's platform table (None: the
+/// table). A Sub2API key serves what its group's platform does (Sub2API
+/// `backend/internal/server/routes/gateway.go` and `handler/gateway_handler.go` Messages: Claude
+/// groups `/v1/messages`, OpenAI groups `/v1/responses`, Gemini groups `/v1beta` and `/v1/messages`
+/// through its Gemini compatibility path); dialects the panel's admin `switched_off` are dropped.
+pub fn key_dialects(
+    platform: Platform,
+    key_platform: &str,
+    switched_off: &[Dialect],
+) -> Option<Vec<DialectRoute>> {
+    let rows: &[(Dialect, &str)] = match (platform, key_platform) {
+        (Platform::Sub2Api, "anthropic") => &[(AnthropicMessages, "/v1")],
+        (Platform::Sub2Api, "openai") => &[(OpenAiResponses, "/v1")],
+        (Platform::Sub2Api, "gemini") => &[(Gemini, "/v1beta"), (AnthropicMessages, "/v1")],
+        _ => dialects(platform),
+    };
+    let kept: Vec<(Dialect, &str)> = rows
+        .iter()
+        .filter(|(d, _)| !switched_off.contains(d))
+        .copied()
+        .collect();
+    if kept.is_empty() || kept == dialects(platform) {
+        return None;
+    }
+    Some(
+        kept.into_iter()
+            .map(|(dialect, prefix)| DialectRoute {
+                dialect,
+                prefix: prefix.into(),
+            })
+            .collect(),
+    )
 }
 
 /// The version root of a dialect's standard paths (`/v1/chat/completions`, `/v1beta/models/…`).
@@ -384,6 +420,7 @@ mod tests {
     fn missing_dialects_mean_conversion() {
         assert_eq!(prefix(Platform::OneApi, AnthropicMessages), None);
         assert_eq!(prefix(Platform::Veloera, Gemini), None);
+        assert_eq!(prefix(Platform::Veloera, OpenAiResponses), Some("/v1"));
         assert_eq!(prefix(Platform::Sub2Api, OpenAiChat), None);
         assert_eq!(
             upstream_path(Platform::OneApi, Gemini, "/v1beta/models/x"),
@@ -393,6 +430,34 @@ mod tests {
         assert_eq!(
             upstream_path(Platform::NewApi, OpenAiChat, "/chat/completions"),
             None
+        );
+    }
+
+    #[test]
+    fn a_key_serves_its_groups_platform_and_not_what_the_admin_switched_off() {
+        let only = |rows: Option<Vec<DialectRoute>>| -> Vec<Dialect> {
+            rows.unwrap().into_iter().map(|r| r.dialect).collect()
+        };
+        assert_eq!(
+            only(key_dialects(Platform::Sub2Api, "gemini", &[])),
+            vec![Gemini, AnthropicMessages]
+        );
+        assert_eq!(
+            only(key_dialects(Platform::Sub2Api, "anthropic", &[])),
+            vec![AnthropicMessages]
+        );
+        assert_eq!(
+            only(key_dialects(Platform::Sub2Api, "openai", &[])),
+            vec![OpenAiResponses]
+        );
+        // An unknown group platform keeps the station's table.
+        assert_eq!(key_dialects(Platform::Sub2Api, "antigravity", &[]), None);
+        assert_eq!(key_dialects(Platform::NewApi, "", &[]), None);
+        let done_hub = key_dialects(Platform::DoneHub, "", &[AnthropicMessages]).unwrap();
+        assert!(done_hub.iter().all(|r| r.dialect != AnthropicMessages));
+        assert_eq!(
+            Served::Override(&done_hub).prefix(Gemini),
+            Some("/gemini/v1beta")
         );
     }
 

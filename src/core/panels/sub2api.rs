@@ -4,7 +4,8 @@
 
 use super::credential::Credential;
 use super::exchange::{
-    excerpt, GroupInfo, PanelBalance, PanelError, PanelRequest, PanelStatus, PanelToken, TokenBatch,
+    excerpt, BalanceKind, GroupInfo, LimitWindow, PanelBalance, PanelError, PanelRequest,
+    PanelStatus, PanelToken, SubscriptionPlan, TokenBatch,
 };
 use super::generic;
 use serde_json::Value;
@@ -106,6 +107,13 @@ pub fn parse_login(status: u16, body: &str) -> Result<Credential, PanelError> {
         other => other,
     })?;
     let data = &v["data"];
+    // Newer builds answer a TOTP account's login with `requires_2fa` and a temp token for a second
+    // step (Sub2API `handler/auth_handler.go` Login); a headless sync cannot answer it.
+    if data["requires_2fa"].as_bool() == Some(true) {
+        return Err(PanelError::Credential(
+            "needs 2FA: this account has two-factor authentication on; register it with a token (the JWT of a browser login) instead of the password".into(),
+        ));
+    }
     let token = data["access_token"]
         .as_str()
         .filter(|t| !t.is_empty())
@@ -134,7 +142,12 @@ pub fn balance_request(cred: &Credential) -> Result<PanelRequest, PanelError> {
     }
 }
 
-/// `data.balance` (USD) from `/auth/me`, or `remaining` (USD) from `/v1/usage`.
+/// The plan name `/v1/usage` gives a wallet balance (Sub2API `handler/gateway_handler.go` Usage).
+const WALLET_PLAN: &str = "钱包余额";
+
+/// `data.balance` (USD) from `/auth/me`, or `/v1/usage` with a relay key: the wallet, or for a
+/// subscription group the smallest remaining limit, `-1` meaning no limit at all
+/// (`calculateSubscriptionRemaining`).
 pub fn parse_balance(status: u16, body: &str) -> Result<PanelBalance, PanelError> {
     let usage: Option<Value> = serde_json::from_str(body).ok();
     if let Some(remaining) = usage
@@ -142,15 +155,36 @@ pub fn parse_balance(status: u16, body: &str) -> Result<PanelBalance, PanelError
         .filter(|_| status == 200)
         .and_then(|u| u["remaining"].as_f64())
     {
+        let plan = usage
+            .as_ref()
+            .and_then(|u| u["planName"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let subscription = || {
+            vec![SubscriptionPlan {
+                group: plan.clone(),
+                expires_at: None,
+                windows: Vec::new(),
+                remaining_usd: (remaining >= 0.0).then_some(remaining),
+            }]
+        };
+        let kind = match (plan.as_str(), remaining < 0.0) {
+            (WALLET_PLAN, _) => BalanceKind::Wallet,
+            (_, true) => BalanceKind::Unlimited {
+                subscriptions: subscription(),
+                wallet_usd: None,
+            },
+            (_, false) => BalanceKind::Subscription {
+                subscriptions: subscription(),
+                wallet_usd: None,
+            },
+        };
         return Ok(PanelBalance {
             user_id: 0,
-            group: usage
-                .as_ref()
-                .and_then(|u| u["planName"].as_str())
-                .unwrap_or_default()
-                .to_string(),
-            balance_usd: remaining,
+            group: plan.clone(),
+            balance_usd: remaining.max(0.0),
             used_usd: 0.0,
+            kind,
         });
     }
     let data = &parse_envelope(status, body)?["data"];
@@ -162,7 +196,88 @@ pub fn parse_balance(status: u16, body: &str) -> Result<PanelBalance, PanelError
         group: String::new(),
         balance_usd: balance,
         used_usd: 0.0,
+        kind: BalanceKind::Wallet,
     })
+}
+
+/// `GET /api/v1/subscriptions/progress` (Sub2API `handler/subscription_handler.go` GetProgress):
+/// each active subscription with its daily, weekly and monthly windows and their resets.
+pub fn subscriptions_request(cred: &Credential) -> Result<PanelRequest, PanelError> {
+    Ok(request(
+        "GET",
+        "/api/v1/subscriptions/progress".into(),
+        Some(jwt(cred)?),
+        None,
+    ))
+}
+
+/// `data: [{subscription, progress: {group_name, expires_at, daily?, weekly?, monthly?}}]`, each
+/// window `{limit_usd, used_usd, remaining_usd, resets_at}` (`service/subscription_service.go`
+/// SubscriptionProgress); a window that is absent has no limit.
+pub fn parse_subscriptions(status: u16, body: &str) -> Result<Vec<SubscriptionPlan>, PanelError> {
+    let v = parse_envelope(status, body)?;
+    let items = v["data"]
+        .as_array()
+        .ok_or_else(|| PanelError::Malformed("subscriptions: data is not a list".into()))?;
+    Ok(items
+        .iter()
+        .map(|item| {
+            let progress = &item["progress"];
+            let text = |v: &Value| v.as_str().map(str::to_owned);
+            SubscriptionPlan {
+                group: progress["group_name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                expires_at: text(&progress["expires_at"]),
+                windows: ["daily", "weekly", "monthly"]
+                    .into_iter()
+                    .filter_map(|period| {
+                        let w = &progress[period];
+                        Some(LimitWindow {
+                            period: period.to_string(),
+                            limit_usd: w["limit_usd"].as_f64()?,
+                            used_usd: w["used_usd"].as_f64().unwrap_or(0.0),
+                            remaining_usd: w["remaining_usd"].as_f64().unwrap_or(0.0),
+                            resets_at: text(&w["resets_at"]),
+                        })
+                    })
+                    .collect(),
+                remaining_usd: None,
+            }
+        })
+        .collect())
+}
+
+/// The wallet balance of `/auth/me` joined with the subscriptions: with any limited window the
+/// balance is the smallest remaining limit; with subscriptions but no limit it is unlimited.
+pub fn with_subscriptions(balance: PanelBalance, plans: Vec<SubscriptionPlan>) -> PanelBalance {
+    if plans.is_empty() {
+        return balance;
+    }
+    let wallet_usd = Some(balance.balance_usd);
+    let smallest = plans
+        .iter()
+        .flat_map(|p| &p.windows)
+        .map(|w| w.remaining_usd.max(0.0))
+        .reduce(f64::min);
+    match smallest {
+        Some(remaining) => PanelBalance {
+            balance_usd: remaining,
+            kind: BalanceKind::Subscription {
+                subscriptions: plans,
+                wallet_usd,
+            },
+            ..balance
+        },
+        None => PanelBalance {
+            kind: BalanceKind::Unlimited {
+                subscriptions: plans,
+                wallet_usd,
+            },
+            ..balance
+        },
+    }
 }
 
 /// `/v1/models` answers only to a relay key (a JWT gets 401 `INVALID_API_KEY`).
@@ -182,7 +297,13 @@ pub fn parse_models(status: u16, body: &str) -> Result<Vec<String>, PanelError> 
     generic::parse_model_list(status, body, generic::ModelsApi::OpenAi)
 }
 
+/// The groups need the login; a bare relay key has none to read (NotSupported, not an error).
 pub fn groups_request(cred: &Credential) -> Result<PanelRequest, PanelError> {
+    if matches!(cred, Credential::ApiKey { .. }) {
+        return Err(PanelError::NotSupported(
+            "groups without a login (a relay key)".into(),
+        ));
+    }
     Ok(request(
         "GET",
         "/api/v1/groups/available".into(),
@@ -229,6 +350,10 @@ fn key_token(key: &Value) -> Result<PanelToken, PanelError> {
             2
         },
         group: key["group"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        platform: key["group"]["platform"]
             .as_str()
             .unwrap_or_default()
             .to_string(),
@@ -349,6 +474,88 @@ mod tests {
     }
 
     #[test]
+    fn a_2fa_login_asks_for_a_token_instead() {
+        let answer = r#"{"code":0,"message":"success","data":{"requires_2fa":true,"temp_token":"tmp","user_email_masked":"a***@b.c"}}"#;
+        let e = adapter().parse_login(200, answer, &[]).unwrap_err();
+        assert!(e.is_account_error());
+        assert!(e.to_string().contains("needs 2FA"), "{e}");
+    }
+
+    #[test]
+    fn subscriptions_with_limits_without_limits_and_through_a_key() {
+        let a = adapter();
+        let jwt = Credential::access_token("jwt", "12");
+        assert_eq!(
+            a.subscriptions_request(&jwt).unwrap().path,
+            "/api/v1/subscriptions/progress"
+        );
+        assert!(a
+            .subscriptions_request(&Credential::ApiKey { key: "k".into() })
+            .is_err());
+        let wallet = || {
+            a.parse_balance(200, fixture!("sub2api_me.json"), 1.0)
+                .unwrap()
+        };
+        let progress = r#"{"code":0,"message":"success","data":[{"subscription":{"id":4},"progress":{"id":4,"group_name":"Claude Max",
+            "expires_at":"2026-01-01T00:00:00Z","expires_in_days":20,
+            "daily":{"limit_usd":20,"used_usd":18.5,"remaining_usd":1.5,"percentage":92.5,"resets_at":"2025-12-28T00:00:00Z","resets_in_seconds":3600},
+            "monthly":{"limit_usd":200,"used_usd":30,"remaining_usd":170,"percentage":15,"resets_at":"2026-01-01T00:00:00Z","resets_in_seconds":86400}}}]}"#;
+        let limited = a.parse_subscriptions(200, progress, wallet()).unwrap();
+        assert_eq!(limited.balance_usd, 1.5);
+        assert_eq!(limited.stored_usd(), Some(1.5));
+        let BalanceKind::Subscription {
+            subscriptions,
+            wallet_usd,
+        } = &limited.kind
+        else {
+            panic!("{:?}", limited.kind)
+        };
+        assert_eq!(*wallet_usd, Some(12.5));
+        assert_eq!(subscriptions[0].group, "Claude Max");
+        assert_eq!(
+            subscriptions[0]
+                .windows
+                .iter()
+                .map(|w| (w.period.as_str(), w.limit_usd, w.resets_at.as_deref()))
+                .collect::<Vec<_>>(),
+            vec![
+                ("daily", 20.0, Some("2025-12-28T00:00:00Z")),
+                ("monthly", 200.0, Some("2026-01-01T00:00:00Z"))
+            ]
+        );
+        let unlimited = r#"{"code":0,"message":"success","data":[{"progress":{"group_name":"VIP","expires_at":"2026-01-01T00:00:00Z"}}]}"#;
+        let unlimited = a.parse_subscriptions(200, unlimited, wallet()).unwrap();
+        assert!(matches!(unlimited.kind, BalanceKind::Unlimited { .. }));
+        assert_eq!(unlimited.stored_usd(), None);
+        let none = a
+            .parse_subscriptions(200, r#"{"code":0,"data":[]}"#, wallet())
+            .unwrap();
+        assert_eq!(
+            (none.stored_usd(), none.kind),
+            (Some(12.5), BalanceKind::Wallet)
+        );
+        // A relay key of a subscription group: the smallest remaining limit, or -1 for none.
+        let key = a
+            .parse_balance(
+                200,
+                r#"{"isValid":true,"planName":"Claude Max","remaining":1.5,"unit":"USD"}"#,
+                1.0,
+            )
+            .unwrap();
+        assert!(matches!(key.kind, BalanceKind::Subscription { .. }));
+        assert_eq!(key.stored_usd(), Some(1.5));
+        let key = a
+            .parse_balance(
+                200,
+                r#"{"isValid":true,"planName":"VIP","remaining":-1,"unit":"USD"}"#,
+                1.0,
+            )
+            .unwrap();
+        assert!(matches!(key.kind, BalanceKind::Unlimited { .. }));
+        assert_eq!(key.stored_usd(), None);
+    }
+
+    #[test]
     fn keys_are_full_and_paginated_by_pages() {
         let a = adapter();
         let batch = a
@@ -396,6 +603,13 @@ mod tests {
         );
         assert!(matches!(
             a.groups_request(&key),
+            Err(PanelError::NotSupported(_))
+        ));
+        assert!(matches!(
+            a.groups_request(&Credential::Password {
+                username: "a@b.c".into(),
+                password: "pw".into()
+            }),
             Err(PanelError::Credential(_))
         ));
         let groups = a

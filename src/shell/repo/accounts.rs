@@ -2,6 +2,7 @@
 //! figures and panel groups, and the cascade that deletes what hangs off them.
 
 use crate::core::error::GatewayError;
+use crate::core::panels::{BalanceKind, PanelBalance};
 use crate::core::plans::{Limit, PlanLimits};
 use crate::shell::db::{all, batch, first, num, opt_f64, opt_num, run, stmt, IdRow};
 use serde::{Deserialize, Serialize};
@@ -146,10 +147,21 @@ pub struct AccountView {
     pub balance_updated_at: Option<i64>,
     pub panel_group: String,
     pub groups_json: String,
+    /// What the balance is: null for a wallet; Sub2API subscriptions with their limits and
+    /// resets (`{"kind":"subscription",…}`) or `{"kind":"unlimited",…}` (then no balance).
+    #[serde(default, deserialize_with = "json_text")]
+    pub subscription: Option<serde_json::Value>,
     pub checkin_enabled: i64,
     pub enabled: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A JSON column read as JSON (text that does not parse reads as none).
+fn json_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
 /// The accounts of a station for the admin API.
@@ -161,7 +173,7 @@ pub async fn views(
     all(
         db,
         "SELECT id, station_id, name, credential_kind, panel_user_id, health, health_reason, health_changed_at, balance_usd, used_usd, \
-                balance_updated_at, panel_group, groups_json, checkin_enabled, enabled, created_at, updated_at \
+                balance_updated_at, panel_group, groups_json, subscription_json AS subscription, checkin_enabled, enabled, created_at, updated_at \
          FROM accounts WHERE organization_id = ?1 AND station_id = ?2 ORDER BY id",
         &[num(org), num(station_id)],
     )
@@ -293,13 +305,20 @@ pub fn balance_statement(
     db: &D1Database,
     org: i64,
     id: i64,
-    (balance, used): (Option<f64>, Option<f64>),
+    balance: &PanelBalance,
     now: i64,
 ) -> Result<D1PreparedStatement, GatewayError> {
+    // What the balance is: NULL for a wallet, else the subscriptions (limits, resets) as JSON.
+    let kind = match balance.kind {
+        BalanceKind::Wallet => JsValue::NULL,
+        ref kind => serde_json::to_string(kind)
+            .map_err(|e| GatewayError::Internal(format!("subscription encoding: {e}")))?
+            .into(),
+    };
     stmt(
         db,
-        "UPDATE accounts SET balance_usd = ?1, used_usd = ?2, balance_updated_at = ?3 WHERE organization_id = ?4 AND id = ?5",
-        &[opt_f64(balance), opt_f64(used), num(now), num(org), num(id)],
+        "UPDATE accounts SET balance_usd = ?1, used_usd = ?2, balance_updated_at = ?3, subscription_json = ?6 WHERE organization_id = ?4 AND id = ?5",
+        &[opt_f64(balance.stored_usd()), opt_f64(Some(balance.used_usd)), num(now), num(org), num(id), kind],
     )
 }
 
@@ -308,10 +327,10 @@ pub async fn set_balance(
     db: &D1Database,
     org: i64,
     id: i64,
-    figures: (Option<f64>, Option<f64>),
+    balance: &PanelBalance,
     now: i64,
 ) -> Result<(), GatewayError> {
-    balance_statement(db, org, id, figures, now)?.run().await?;
+    balance_statement(db, org, id, balance, now)?.run().await?;
     Ok(())
 }
 

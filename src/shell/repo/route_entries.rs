@@ -12,7 +12,9 @@ use worker::D1Database;
 pub async fn table_rows(db: &D1Database, org: i64) -> Result<Vec<RouteRow>, GatewayError> {
     all(
         db,
-        "SELECT r.id, r.model, r.upstream_model, r.station_id, r.upstream_key_id, s.base_url, s.platform, s.dialects, r.priority, r.weight, k.key_ciphertext, \
+        "SELECT r.id, r.model, r.upstream_model, r.station_id, r.upstream_key_id, s.base_url, s.platform, COALESCE(s.dialects, k.dialects) AS dialects, r.priority, r.weight, k.key_ciphertext, \
+                (SELECT json_group_array(json_object('feature', g.feature, 'until_ms', g.until_ms)) FROM station_dialect_gaps g \
+                 WHERE g.organization_id = r.organization_id AND g.station_id = r.station_id) AS gaps, \
                 m.input_usd_per_mtok, m.output_usd_per_mtok, m.cache_read_usd_per_mtok, \
                 CASE WHEN m.billing = 'per_call' THEN m.usd_per_call END AS usd_per_call \
          FROM route_entries r \
@@ -184,20 +186,28 @@ pub struct StationDefaults {
     pub weight: i64,
 }
 
-/// One entry per (model, active key); existing entries keep their settings, new ones take the
-/// station's default priority and weight.
+/// One entry per (active key, model of its group); existing entries keep their settings, new
+/// ones take the station's default priority and weight, and sync-made entries of a model the
+/// key's group no longer serves go.
 pub async fn insert_synced(
     db: &D1Database,
     org: i64,
     s: &StationDefaults,
-    keys: &[i64],
-    models: &[String],
+    keys: &[(i64, &[String])],
     now: i64,
 ) -> Result<(), GatewayError> {
-    let mut inserts = Vec::new();
-    for key_id in keys {
-        for model in models {
-            inserts.push(stmt(
+    let mut statements = Vec::new();
+    for (key_id, models) in keys {
+        let names = serde_json::to_string(models)
+            .map_err(|e| GatewayError::Internal(format!("model list encoding: {e}")))?;
+        statements.push(stmt(
+            db,
+            "DELETE FROM route_entries WHERE organization_id = ?1 AND upstream_key_id = ?2 AND manual = 0 \
+             AND model NOT IN (SELECT value FROM json_each(?3))",
+            &[num(org), num(*key_id), names.into()],
+        )?);
+        for model in *models {
+            statements.push(stmt(
                 db,
                 "INSERT INTO route_entries (organization_id, model, upstream_model, station_id, upstream_key_id, priority, weight, created_at, updated_at) \
                  VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT (organization_id, model, upstream_key_id) DO NOTHING",
@@ -205,7 +215,7 @@ pub async fn insert_synced(
             )?);
         }
     }
-    batch(db, inserts).await
+    batch(db, statements).await
 }
 
 /// Drops sync-made entries whose key is no longer active and, when the model list is

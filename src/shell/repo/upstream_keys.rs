@@ -2,7 +2,8 @@
 //! and the admin's view of them (hint only).
 
 use crate::core::error::GatewayError;
-use crate::shell::db::{all, batch, first, num, stmt, IdRow};
+use crate::core::panels::relay_paths::{deserialize_override, DialectRoute};
+use crate::shell::db::{all, batch, first, num, opt_str, stmt, IdRow};
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement};
 
@@ -50,32 +51,33 @@ pub async fn exists(db: &D1Database, org: i64, id: i64) -> Result<bool, GatewayE
     Ok(row.is_some())
 }
 
-#[derive(Deserialize)]
-struct Sealed {
-    key_ciphertext: String,
-}
-
-/// The sealed key of the account's first active key.
-pub async fn first_active_sealed(
+/// Puts a key of the station back into service (clearing its reason); false when the
+/// organization has no such key on that station.
+pub async fn enable(
     db: &D1Database,
     org: i64,
-    account_id: i64,
-) -> Result<Option<String>, GatewayError> {
-    let row: Option<Sealed> = first(
+    station_id: i64,
+    id: i64,
+    now: i64,
+) -> Result<bool, GatewayError> {
+    let row: Option<IdRow> = first(
         db,
-        "SELECT key_ciphertext FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND status = 'active' ORDER BY id LIMIT 1",
-        &[num(org), num(account_id)],
+        "UPDATE upstream_keys SET status = 'active', status_reason = NULL, updated_at = ?1 \
+         WHERE organization_id = ?2 AND station_id = ?3 AND id = ?4 RETURNING id",
+        &[num(now), num(org), num(station_id), num(id)],
     )
     .await?;
-    Ok(row.map(|r| r.key_ciphertext))
+    Ok(row.is_some())
 }
 
-/// A key sync stored before: its panel id and hint.
+/// A key sync stored before: its panel id, hint, status and sealed key (for re-probing).
 #[derive(Deserialize)]
 pub struct KnownKey {
     pub id: i64,
     pub remote_id: String,
     pub key_hint: String,
+    pub status: String,
+    pub key_ciphertext: String,
 }
 
 /// The keys sync stored for the account.
@@ -86,25 +88,35 @@ pub async fn synced(
 ) -> Result<Vec<KnownKey>, GatewayError> {
     all(
         db,
-        "SELECT id, remote_id, key_hint FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND source = 'sync'",
+        "SELECT id, remote_id, key_hint, status, key_ciphertext FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND source = 'sync'",
         &[num(org), num(account_id)],
     )
     .await
 }
 
-/// The ids of the account's active keys.
-pub async fn active_ids(
+/// An active key of an account: its group picks the models it is routed to, its own dialects
+/// (if any) which models list to read.
+#[derive(Deserialize)]
+pub struct ActiveKey {
+    pub id: i64,
+    pub group_name: String,
+    pub key_ciphertext: String,
+    #[serde(default, deserialize_with = "deserialize_override")]
+    pub dialects: Option<Vec<DialectRoute>>,
+}
+
+/// The account's active keys.
+pub async fn active(
     db: &D1Database,
     org: i64,
     account_id: i64,
-) -> Result<Vec<i64>, GatewayError> {
-    let rows: Vec<IdRow> = all(
+) -> Result<Vec<ActiveKey>, GatewayError> {
+    all(
         db,
-        "SELECT id FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND status = 'active' ORDER BY id",
+        "SELECT id, group_name, key_ciphertext, dialects FROM upstream_keys WHERE organization_id = ?1 AND account_id = ?2 AND status = 'active' ORDER BY id",
         &[num(org), num(account_id)],
     )
-    .await?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
+    .await
 }
 
 /// A listed token's fields as sync stores them.
@@ -112,10 +124,12 @@ pub struct ListedKey<'a> {
     pub remote_id: &'a str,
     pub name: &'a str,
     pub group: &'a str,
+    /// The dialects the key serves when not its station's table (JSON; None: the table).
+    pub dialects: Option<String>,
 }
 
-/// Refreshes a known key from the panel's list. A key the station rejected stays invalid
-/// although the panel still lists it; an admin re-enables it.
+/// Refreshes a known key from the panel's list with the status sync decided (an invalid key
+/// stays invalid unless its new verification probe passed); a changed status drops the reason.
 pub fn refresh_statement(
     db: &D1Database,
     org: i64,
@@ -126,9 +140,9 @@ pub fn refresh_statement(
 ) -> Result<D1PreparedStatement, GatewayError> {
     stmt(
         db,
-        "UPDATE upstream_keys SET status = CASE WHEN status = 'invalid' AND ?1 = 'active' THEN 'invalid' ELSE ?1 END, \
-         name = ?2, group_name = ?3, updated_at = ?4 WHERE organization_id = ?5 AND id = ?6",
-        &[status.into(), key.name.into(), key.group.into(), num(now), num(org), num(id)],
+        "UPDATE upstream_keys SET status = ?1, status_reason = CASE WHEN ?1 = status THEN status_reason END, \
+         name = ?2, group_name = ?3, dialects = ?7, updated_at = ?4 WHERE organization_id = ?5 AND id = ?6",
+        &[status.into(), key.name.into(), key.group.into(), num(now), num(org), num(id), opt_str(key.dialects.as_deref())],
     )
 }
 
@@ -142,12 +156,12 @@ pub fn upsert_statement(
 ) -> Result<D1PreparedStatement, GatewayError> {
     stmt(
         db,
-        "INSERT INTO upstream_keys (organization_id, station_id, account_id, remote_id, name, key_ciphertext, key_hint, status, group_name, source, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', ?8, 'sync', ?9, ?9) \
+        "INSERT INTO upstream_keys (organization_id, station_id, account_id, remote_id, name, key_ciphertext, key_hint, status, group_name, dialects, source, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', ?8, ?10, 'sync', ?9, ?9) \
          ON CONFLICT (account_id, remote_id) DO UPDATE SET key_ciphertext = excluded.key_ciphertext, key_hint = excluded.key_hint, \
-         status = 'active', name = excluded.name, group_name = excluded.group_name, updated_at = excluded.updated_at",
+         status = 'active', name = excluded.name, group_name = excluded.group_name, dialects = excluded.dialects, updated_at = excluded.updated_at",
         &[num(org), num(station_id), num(account_id), key.remote_id.into(), key.name.into(), sealed.into(),
-          hint.into(), key.group.into(), num(now)],
+          hint.into(), key.group.into(), num(now), opt_str(key.dialects.as_deref())],
     )
 }
 

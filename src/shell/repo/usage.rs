@@ -115,6 +115,7 @@ pub async fn page(
 
 #[derive(Serialize, Deserialize)]
 pub struct Totals {
+    /// 0 when the period has no traffic (the SQL turns SUM's NULL over no rows into 0).
     pub requests: i64,
     pub errors: Option<i64>,
     pub prompt_tokens: Option<i64>,
@@ -144,7 +145,7 @@ pub async fn daily(
 ) -> Result<Daily, GatewayError> {
     let daily = |group: &str, select: &str| {
         format!(
-            "SELECT {select} SUM(requests) AS requests, SUM(errors) AS errors, SUM(prompt_tokens) AS prompt_tokens, \
+            "SELECT {select} COALESCE(SUM(requests), 0) AS requests, SUM(errors) AS errors, SUM(prompt_tokens) AS prompt_tokens, \
              SUM(completion_tokens) AS completion_tokens, SUM(cost_usd) AS cost_usd, SUM(latency_ms_sum) AS latency_ms_sum \
              FROM usage_daily d WHERE d.organization_id = ?1 AND d.day >= ?2 AND d.day <= ?3 {group}"
         )
