@@ -34,6 +34,8 @@ impl fmt::Display for CryptoError {
     }
 }
 
+impl std::error::Error for CryptoError {}
+
 /// Before key versions: `v1:` + hex(nonce ‖ ciphertext ‖ tag), key = SHA-256 of the secret,
 /// no associated data. Still opened (and re-sealed by the re-encrypt route), never written.
 const LEGACY_PREFIX: &str = "v1:";

@@ -180,6 +180,16 @@ pub fn credential_aad(org: i64, account_id: i64) -> Aad<'static> {
     }
 }
 
+/// The binding of a ComfyUI server's sealed auth header: its organization (the row id does not
+/// exist yet when it is sealed).
+pub fn assistant_auth_aad(org: i64) -> Aad<'static> {
+    Aad {
+        org,
+        table: "assistant_servers.auth",
+        row: 0,
+    }
+}
+
 /// The row binding of an account's sealed login session.
 pub fn session_aad(org: i64, account_id: i64) -> Aad<'static> {
     Aad {
