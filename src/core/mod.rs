@@ -1,5 +1,6 @@
 //! Platform-free core: everything here compiles and is unit-tested natively (no `worker` types).
 
+pub mod comfy;
 pub mod config;
 pub mod convert;
 pub mod cooldown;
@@ -30,3 +31,4 @@ pub mod sse;
 pub mod station;
 pub mod string_enum;
 pub mod usage;
+pub mod wire_error;

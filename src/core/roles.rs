@@ -51,6 +51,10 @@ pub enum Action {
     ManageAllKeys,
     /// Alert channels.
     ManageAlerts,
+    /// Chat with the assistant, run templates, upload templates (one's own conversations).
+    UseAssistant,
+    /// Add and remove ComfyUI servers; switch the assistant on or off.
+    ManageAssistant,
 }
 
 /// Whether `role` may perform `action`. Owner: everything; admin: everything except the
@@ -62,8 +66,10 @@ pub fn can(role: Role, action: Action) -> bool {
             role == Role::Owner
         }
         ManageMembers | ManageInvitations | ReadStations | ManageStations | ReadRoutes
-        | ManageRoutes | ReadOrganizationLogs | ManageAllKeys | ManageAlerts => role >= Role::Admin,
-        ReadOrganization | ReadModels | ManageOwnKeys => true,
+        | ManageRoutes | ReadOrganizationLogs | ManageAllKeys | ManageAlerts | ManageAssistant => {
+            role >= Role::Admin
+        }
+        ReadOrganization | ReadModels | ManageOwnKeys | UseAssistant => true,
     }
 }
 
@@ -99,6 +105,8 @@ fn describe(action: Action) -> &'static str {
         ManageOwnKeys => "manage gateway keys",
         ManageAllKeys => "manage other members' gateway keys",
         ManageAlerts => "manage alerts",
+        UseAssistant => "use the assistant",
+        ManageAssistant => "manage the assistant's servers and settings",
     }
 }
 
@@ -118,6 +126,8 @@ pub fn action_for(method: &str, segments: &[&str]) -> Action {
         ["log" | "dashboard", ..] => Action::ReadOrganizationLogs,
         ["agg-token" | "user-api-keys", ..] => Action::ManageOwnKeys,
         ["alert" | "alerts", ..] => Action::ManageAlerts,
+        ["assistant", "servers" | "settings", ..] if !read => Action::ManageAssistant,
+        ["assistant", ..] => Action::UseAssistant,
         _ => Action::DeleteOrganization,
     }
 }

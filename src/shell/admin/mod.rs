@@ -3,8 +3,8 @@
 //! Answers `{"success":true,"data":…}`; errors are rendered by `shell::respond`.
 
 mod accounts;
+mod assistant;
 mod channels;
-mod console_reads;
 mod jobs;
 mod keys;
 mod logs;
@@ -60,10 +60,7 @@ pub async fn dispatch(
     caller.require(action_for(req.method().as_ref(), segments))?;
     let org = caller.org;
     match (req.method(), segments) {
-        (Method::Get, ["provider", id, "models"]) => {
-            console_reads::station_models(app, org, id).await
-        }
-        (Method::Get, ["dashboard", "keys"]) => console_reads::usage_by_key(req, app, org).await,
+        (Method::Get, ["dashboard", "keys"]) => logs::usage_by_key(req, app, org).await,
         (_, ["provider", _, "dialects", ..] | ["provider", _, "tokens", _, "enable"]) => {
             channels::dispatch(req, app, org, &segments[1..]).await
         }
@@ -74,6 +71,7 @@ pub async fn dispatch(
         }
         (Method::Get, ["route", "pins"]) => channels::list_pins(req, app, org).await,
         (_, ["route", rest @ ..]) => routes::dispatch(req, app, org, rest).await,
+        (_, ["assistant", rest @ ..]) => assistant::dispatch(req, app, &caller, rest).await,
         (Method::Get, ["log"]) => logs::list(req, app, org, LogScope::Organization).await,
         (Method::Get, ["log", "self"]) => {
             logs::list(req, app, org, LogScope::KeysOf(caller.user_id)).await

@@ -2,6 +2,7 @@
 //! parameters only and every tenant-scoped statement filtered by `organization_id`.
 
 pub mod accounts;
+pub mod assistant;
 pub mod dialect_gaps;
 pub mod gateway_keys;
 pub mod history;
