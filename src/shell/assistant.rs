@@ -12,7 +12,9 @@ use crate::core::comfy::events::{
 use crate::core::comfy::fill::Filled;
 use crate::core::comfy::object_info::ObjectInfo;
 use crate::core::convert::embeddings::base64_encode;
+use crate::core::endpoint::{self, Route};
 use crate::core::error::GatewayError;
+use crate::core::gateway_key::GatewayKeyRecord;
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::future::{select, Either};
 use futures::StreamExt;
@@ -238,6 +240,85 @@ pub async fn queue_all(
         runs.push((id, prompt_id));
     }
     Ok(runs)
+}
+
+/// One LLM turn through the gateway's own relay: the organization's routes, counted against its
+/// daily limit and written to its usage log under `user`; answers `choices[0].message`.
+pub async fn llm_message(
+    app: &App,
+    org: i64,
+    user: i64,
+    body: &Value,
+) -> Result<Value, GatewayError> {
+    const PATH: &str = "/v1/chat/completions";
+    let Some(Route::Relay(endpoint)) = endpoint::resolve("POST", PATH) else {
+        return Err(GatewayError::Internal(
+            "no chat completions endpoint".into(),
+        ));
+    };
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json")?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(JsValue::from_str(&body.to_string())));
+    let mut req = Request::new_with_init(&format!("https://assistant.internal{PATH}"), &init)?;
+    let mut key = GatewayKeyRecord::unrestricted(org);
+    key.user_id = (user != 0).then_some(user);
+    let mut resp = super::relay::handle_internal(&mut req, app, endpoint, key).await?;
+    let status = resp.status_code();
+    let text = resp.text().await?;
+    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    match answer.pointer("/choices/0/message") {
+        Some(message) if status == 200 => Ok(message.clone()),
+        _ => Err(GatewayError::Upstream {
+            status: 502,
+            message: format!(
+                "the assistant's model answered {status}: {}",
+                text.chars().take(300).collect::<String>()
+            ),
+            retry_after_s: None,
+        }),
+    }
+}
+
+/// An SSE response of one assistant message.
+pub fn message_response(text: &str) -> Result<Response, GatewayError> {
+    let (tx, rx) = unbounded::<String>();
+    let _ = tx.unbounded_send(assistant_message(text).frame());
+    drop(tx);
+    sse_response(rx)
+}
+
+/// The `message` event of the assistant's text.
+pub fn assistant_message(text: &str) -> RunEvent {
+    RunEvent {
+        name: "message",
+        data: json!({"role": "assistant", "content": text}),
+    }
+}
+
+/// Queues the prompts and answers with their SSE stream: `preface`, a `run` event per prompt,
+/// then their progress.
+pub async fn queue_and_follow(
+    app: &App,
+    comfy: Comfy,
+    conversation: &repo::Conversation,
+    template_id: &str,
+    prompts: &[Filled],
+    mut preface: Vec<RunEvent>,
+) -> Result<Response, GatewayError> {
+    let runs = queue_all(app, &comfy, conversation, template_id, prompts).await?;
+    preface.extend(
+        runs.iter()
+            .zip(prompts)
+            .map(|((run, prompt_id), p)| RunEvent {
+                name: "run",
+                data: json!({"run": run, "prompt_id": prompt_id, "template": template_id,
+                     "label": p.label, "params": p.values}),
+            }),
+    );
+    follow_response(app, comfy, conversation.client_id.clone(), runs, preface)
 }
 
 /// An SSE response that first sends `preface`, then follows `runs` to their ends.

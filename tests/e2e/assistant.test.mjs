@@ -8,13 +8,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { startGateway, call } from '../support/gateway.mjs';
+import { call } from '../support/gateway.mjs';
+import { gatewayWithStations, usageRows } from '../support/setup.mjs';
 import { startFakeComfy, PNG } from '../support/fake-comfyui.mjs';
 
 const TEMPLATES = resolve(import.meta.dirname, '..', '..', 'src', 'core', 'comfy', 'templates');
 const template = (id) => JSON.parse(readFileSync(resolve(TEMPLATES, `${id}.json`), 'utf8'));
 
 let gw;
+let llm; // the fake station the assistant's LLM calls go to
 let comfy;
 let serverId;
 let other; // a second organization's owner token
@@ -24,7 +26,9 @@ const admin = (path, opts = {}) => call(gw.url, path, { token: gw.secrets.AUTH_T
 
 before(async () => {
   comfy = await startFakeComfy({ auth: ['X-API-Key', 'k-secret-123'] });
-  gw = await startGateway();
+  const setup = await gatewayWithStations({ llm: {} }, { cleanups });
+  gw = setup.gw;
+  llm = setup.stations.llm.fake;
   const user = await call(gw.url, '/api/users/register', { method: 'POST', body: { email: 'b@other.test', password: 'correct horse battery', name: 'b' } });
   assert.equal(user.status, 201, JSON.stringify(user.body));
   other = user.body.data.access_token;
@@ -34,7 +38,6 @@ before(async () => {
 
 after(async () => {
   for (const fn of cleanups.reverse()) await fn();
-  await gw?.close();
   await comfy?.close();
 });
 
@@ -273,4 +276,68 @@ test('an uploaded template with marked parameters is checked, listed and runs', 
   const events = await sse(await runRequest(conv.id, { template: 'square-fox', params: { subject: 'a fox', seed: 3 } }));
   assert.equal(events.at(-1).event, 'done');
   assert.equal(comfy.state.prompts.at(-1).prompt['6'].inputs.text, 'a fox');
+});
+
+const chat = (conversation, message) =>
+  fetch(`${gw.url}/api/assistant/chat`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${gw.secrets.AUTH_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ conversation_id: conversation, message }),
+  });
+
+test('a chat turn: the LLM (through the relay) fills a template, an invalid fill goes back once, the run streams', async () => {
+  const conv = await conversation();
+  const noModel = await chat(conv.id, 'a fox');
+  assert.equal(noModel.status, 400);
+  assert.match((await noModel.json()).error.message, /choose the assistant's model first/);
+  const set = await admin('/api/assistant/settings', { method: 'PUT', body: { model: 'gpt-4o' } });
+  assert.deepEqual(set.body.data, { enabled: true, model: 'gpt-4o' });
+
+  const calls = llm.requests.length;
+  llm.state.scriptedToolCalls = [
+    { name: 'run_template', args: { template: 'text-to-image', params: { prompt: 'a fox at dawn', width: 5000 } } },
+    { name: 'run_template', args: { template: 'text-to-image', params: { prompt: 'a fox at dawn', width: 1024, height: 576 } } },
+  ];
+  const events = await sse(await chat(conv.id, 'a fox at dawn, wide'));
+  assert.equal(events[0].event, 'message');
+  assert.match(events[0].data.content, /Queued 1 prompt\(s\) of `text-to-image`/);
+  assert.equal(events.at(-1).event, 'done', JSON.stringify(events.map((e) => e.event)));
+  const turns = llm.requests.slice(calls).filter((r) => r.path.startsWith('/v1/chat/completions'));
+  assert.equal(turns.length, 2);
+  assert.equal(turns[0].json.model, 'gpt-4o');
+  assert.deepEqual(turns[0].json.tools.map((t) => t.function.name), ['run_template', 'tweak_last_run', 'ask_user']);
+  const feedback = turns[1].json.messages.at(-1);
+  assert.equal(feedback.role, 'tool');
+  assert.match(feedback.content, /parameter `width`: 5000 is above the maximum 2048/);
+  const graph = comfy.state.prompts.at(-1).prompt;
+  assert.equal(graph['6'].inputs.text, 'a fox at dawn');
+  assert.equal(graph['5'].inputs.width, 1024);
+  const seed = graph['3'].inputs.seed;
+  // Both LLM calls are in the organization's usage log like any call.
+  const rows = await usageRows(gw, 2, "endpoint = 'chat.completions'");
+  assert.ok(rows.length >= 2 && rows.every((r) => r.organization_id === 1));
+
+  // "Same but at dusk": a tweak keeps the seed and the size.
+  llm.state.scriptedToolCalls = [{ name: 'tweak_last_run', args: { changes: { prompt: 'a fox at dusk' } } }];
+  const tweak = await sse(await chat(conv.id, 'same but at dusk'));
+  assert.equal(tweak.at(-1).event, 'done');
+  const tweaked = comfy.state.prompts.at(-1).prompt;
+  assert.equal(tweaked['6'].inputs.text, 'a fox at dusk');
+  assert.equal(tweaked['3'].inputs.seed, seed);
+  assert.equal(tweaked['5'].inputs.height, 576);
+
+  // A clarifying question, then a fill that never validates: a clear message after three tries.
+  llm.state.scriptedToolCalls = [{ name: 'ask_user', args: { question: 'Portrait or landscape?' } }];
+  const asked = await sse(await chat(conv.id, 'make me something'));
+  assert.deepEqual(asked.map((e) => e.event), ['message']);
+  assert.equal(asked[0].data.content, 'Portrait or landscape?');
+  const bad = { name: 'run_template', args: { template: 'text-to-image', params: { prompt: 'x', sampler: 'warp' } } };
+  llm.state.scriptedToolCalls = [bad, bad, bad];
+  const before = comfy.state.prompts.length;
+  const gaveUp = await sse(await chat(conv.id, 'use the warp sampler'));
+  assert.deepEqual(gaveUp.map((e) => e.event), ['message']);
+  assert.match(gaveUp[0].data.content, /after 3 tries.*`warp` is not offered by the server/);
+  assert.equal(comfy.state.prompts.length, before);
+  const stored = await admin(`/api/assistant/conversations/${conv.id}`);
+  assert.deepEqual(stored.body.data.messages.map((m) => m.role), ['user', 'assistant', 'user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
 });

@@ -81,7 +81,9 @@ export function chatCompletions(ctx, behavior) {
   const promptTokens = json.messages.reduce((sum, message) => sum + countWords(contentText(message?.content)), 0) + toolDefinitionTokens(tools);
   const usage = { prompt_tokens: promptTokens, completion_tokens: plan.outputTokens, total_tokens: promptTokens + plan.outputTokens };
   const completion = { id: `chatcmpl-${randomKey(24)}`, created: unixNow(), model: json.model };
-  const toolCall = plan.toolCall && { id: `call_${randomKey(24)}`, name: plan.toolCall.name, arguments: JSON.stringify(plan.toolCall.args) };
+  // A test may script the next tool calls (`state.scriptedToolCalls`: [{name, args}], used in order).
+  const planned = state.scriptedToolCalls?.shift() ?? plan.toolCall;
+  const toolCall = planned && { id: `call_${randomKey(24)}`, name: planned.name, arguments: JSON.stringify(planned.args) };
   const finishReason = plan.truncated ? 'length' : toolCall ? 'tool_calls' : 'stop';
   chargeUsage(ctx, json.model, usage.prompt_tokens, usage.completion_tokens);
   if (json.stream === true) {

@@ -3,14 +3,20 @@
 //! and each user's conversations, runs (queued and followed as SSE), cancel and results.
 //! Servers and settings need an admin; the rest any member, each seeing only their own.
 
-use crate::core::comfy::events::{OutputFile, RunEvent};
+use crate::core::comfy::assistant::{
+    decide, give_up_message, system_prompt, tools, LastRun, Step, MAX_ATTEMPTS,
+};
+use crate::core::comfy::events::OutputFile;
 use crate::core::comfy::fill::{availability, describe, fill};
 use crate::core::comfy::server::ServerInput;
 use crate::core::comfy::template::{builtin, Template};
 use crate::core::crypto::random_token;
 use crate::core::error::GatewayError;
 use crate::shell::app::{now_ms, App};
-use crate::shell::assistant::{follow_response, queue_all, Comfy, DEFAULT_SERVER};
+use crate::shell::assistant::{
+    assistant_message, follow_response, llm_message, message_response, queue_and_follow, Comfy,
+    DEFAULT_SERVER,
+};
 use crate::shell::auth::Caller;
 use crate::shell::http::{created, json_body, nonempty, ok, parse_id, unknown_endpoint};
 use crate::shell::repo::assistant as repo;
@@ -61,6 +67,7 @@ pub async fn dispatch(
         (Method::Post, ["conversations", id, "runs"]) => {
             start_run(req, app, org, user, parse_id(id)?).await
         }
+        (Method::Post, ["chat"]) => chat(req, app, org, user).await,
         (Method::Get, ["runs", id, "events"]) => reattach(app, org, user, parse_id(id)?).await,
         (Method::Post, ["runs", id, "cancel"]) => cancel_run(app, org, user, parse_id(id)?).await,
         (Method::Get, ["runs", id, "view"]) => view(req, app, org, user, parse_id(id)?).await,
@@ -69,21 +76,37 @@ pub async fn dispatch(
 }
 
 const ENABLED: &str = "assistant.enabled";
+/// The model of the organization's routes the assistant talks to.
+const MODEL: &str = "assistant.model";
 
 async fn settings(app: &App, org: i64) -> Result<Value, GatewayError> {
-    let enabled = repo::setting(&app.db()?, org, ENABLED).await?;
-    Ok(json!({"enabled": enabled.as_deref() != Some("false")}))
+    let d1 = app.db()?;
+    let enabled = repo::setting(&d1, org, ENABLED).await?;
+    let model = repo::setting(&d1, org, MODEL).await?;
+    Ok(json!({"enabled": enabled.as_deref() != Some("false"), "model": model}))
 }
 
 #[derive(Deserialize)]
 struct SettingsInput {
-    enabled: bool,
+    enabled: Option<bool>,
+    model: Option<String>,
 }
 
 async fn put_settings(req: &mut Request, app: &App, org: i64) -> Result<Response, GatewayError> {
     let input: SettingsInput = json_body(req).await?;
-    let value = if input.enabled { "true" } else { "false" };
-    repo::set_setting(&app.db()?, org, ENABLED, value, now_ms()).await?;
+    let d1 = app.db()?;
+    if let Some(enabled) = input.enabled {
+        let value = if enabled { "true" } else { "false" };
+        repo::set_setting(&d1, org, ENABLED, value, now_ms()).await?;
+    }
+    if let Some(model) = input
+        .model
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    {
+        repo::set_setting(&d1, org, MODEL, model, now_ms()).await?;
+    }
     ok(settings(app, org).await?)
 }
 
@@ -254,17 +277,15 @@ async fn start_run(
     }
     let prompts = fill(template, &input.params, &info, random_seed()?)
         .map_err(|errors| GatewayError::InvalidRequest(describe(&errors)))?;
-    let runs = queue_all(app, &comfy, &conversation, &template.id, &prompts).await?;
-    let preface = runs
-        .iter()
-        .zip(&prompts)
-        .map(|((run, prompt_id), p)| RunEvent {
-            name: "run",
-            data: json!({"run": run, "prompt_id": prompt_id, "template": template.id,
-                         "label": p.label, "params": p.values}),
-        })
-        .collect();
-    follow_response(app, comfy, conversation.client_id, runs, preface)
+    queue_and_follow(
+        app,
+        comfy,
+        &conversation,
+        &template.id,
+        &prompts,
+        Vec::new(),
+    )
+    .await
 }
 
 pub fn random_seed() -> Result<u64, GatewayError> {
@@ -347,4 +368,112 @@ async fn view(
         });
     }
     Ok(resp)
+}
+
+#[derive(Deserialize)]
+struct ChatInput {
+    conversation_id: i64,
+    message: String,
+}
+
+/// Messages of history the LLM sees besides the new one.
+const HISTORY: usize = 20;
+
+/// One chat turn: the LLM (through the relay) picks a template and fills it, asks, or tweaks
+/// the last run; every fill is validated first and an invalid one goes back to the LLM with
+/// the error (at most `MAX_ATTEMPTS` answers), then to the user as a plain message.
+async fn chat(req: &mut Request, app: &App, org: i64, user: i64) -> Result<Response, GatewayError> {
+    let input: ChatInput = json_body(req).await?;
+    let text = input.message.trim();
+    if text.is_empty() {
+        return Err(GatewayError::InvalidRequest("`message` is empty".into()));
+    }
+    let d1 = app.db()?;
+    let conversation = repo::conversation(&d1, org, user, input.conversation_id).await?;
+    let model = repo::setting(&d1, org, MODEL).await?.ok_or_else(|| {
+        GatewayError::InvalidRequest(
+            "choose the assistant's model first: PUT /api/assistant/settings {\"model\": …}".into(),
+        )
+    })?;
+    let history = repo::messages(&d1, org, conversation.id).await?;
+    repo::add_message(&d1, org, conversation.id, "user", text, now_ms()).await?;
+    let comfy = Comfy::open(app, org, conversation.server_id.unwrap_or(DEFAULT_SERVER)).await?;
+    let info = comfy.object_info(app).await?;
+    let all = all_templates(app, org).await?;
+    let runnable: Vec<&Template> = all
+        .iter()
+        .filter(|t| availability(t, &info).available)
+        .collect();
+    let last = repo::runs_of(&d1, org, conversation.id)
+        .await?
+        .pop()
+        .map(|run| {
+            let fan_out = all
+                .iter()
+                .find(|t| t.id == run.template_id)
+                .and_then(|t| t.fan_out.clone());
+            let mut params: Map<String, Value> = run
+                .params
+                .and_then(|p| p.as_object().cloned())
+                .unwrap_or_default();
+            if let Some(name) = fan_out {
+                params.remove(&name);
+            }
+            LastRun {
+                template_id: run.template_id,
+                params,
+            }
+        });
+    let mut messages = vec![json!({"role": "system", "content": system_prompt(&runnable)})];
+    let skip = history.len().saturating_sub(HISTORY);
+    messages.extend(
+        history
+            .iter()
+            .skip(skip)
+            .map(|m| json!({"role": m.role, "content": m.content})),
+    );
+    messages.push(json!({"role": "user", "content": text}));
+    let tools = tools(&runnable);
+    let mut last_error = String::new();
+    for _ in 0..MAX_ATTEMPTS {
+        let body = json!({"model": model, "messages": messages, "tools": tools});
+        let message = llm_message(app, org, user, &body).await?;
+        match decide(&message, &runnable, last.as_ref(), &info, random_seed()?) {
+            Step::Queue {
+                template_id,
+                params,
+                prompts,
+            } => {
+                let reply = format!(
+                    "Queued {} prompt(s) of `{template_id}` with {}.",
+                    prompts.len(),
+                    Value::Object(params)
+                );
+                repo::add_message(&d1, org, conversation.id, "assistant", &reply, now_ms()).await?;
+                let preface = vec![assistant_message(&reply)];
+                return queue_and_follow(
+                    app,
+                    comfy,
+                    &conversation,
+                    &template_id,
+                    &prompts,
+                    preface,
+                )
+                .await;
+            }
+            Step::Ask(reply) | Step::Reply(reply) => {
+                repo::add_message(&d1, org, conversation.id, "assistant", &reply, now_ms()).await?;
+                return message_response(&reply);
+            }
+            Step::Retry { call_id, error } => {
+                messages.push(message);
+                messages.push(json!({"role": "tool", "tool_call_id": call_id,
+                                     "content": format!("Error: {error}. Correct the call.")}));
+                last_error = error;
+            }
+        }
+    }
+    let reply = give_up_message(&last_error);
+    repo::add_message(&d1, org, conversation.id, "assistant", &reply, now_ms()).await?;
+    message_response(&reply)
 }

@@ -62,9 +62,16 @@ impl Caller {
 
 /// The shared prologue: the key, then the body, within its size limit (multipart uploads have
 /// the larger one).
-async fn prologue(req: &mut Request, app: &App) -> Result<Caller, GatewayError> {
+async fn prologue(
+    req: &mut Request,
+    app: &App,
+    key: Option<Rc<GatewayKeyRecord>>,
+) -> Result<Caller, GatewayError> {
     let started = now_ms();
-    let key = authorize(req, app, started).await?;
+    let key = match key {
+        Some(key) => key,
+        None => authorize(req, app, started).await?,
+    };
     let content_type = req.headers().get("Content-Type")?.unwrap_or_default();
     let multipart = content_type
         .trim_start()
@@ -112,7 +119,28 @@ pub async fn handle(
     app: &App,
     endpoint: RelayEndpoint,
 ) -> Result<worker::Response, GatewayError> {
-    let caller = prologue(req, app).await?;
+    relay_as(req, app, endpoint, None).await
+}
+
+/// A call the gateway makes for one of its own features (the ComfyUI assistant's LLM turns):
+/// the organization's routes through `key` instead of a presented one, counted and logged
+/// like any client call.
+pub async fn handle_internal(
+    req: &mut Request,
+    app: &App,
+    endpoint: RelayEndpoint,
+    key: GatewayKeyRecord,
+) -> Result<worker::Response, GatewayError> {
+    relay_as(req, app, endpoint, Some(Rc::new(key))).await
+}
+
+async fn relay_as(
+    req: &mut Request,
+    app: &App,
+    endpoint: RelayEndpoint,
+    key: Option<Rc<GatewayKeyRecord>>,
+) -> Result<worker::Response, GatewayError> {
+    let caller = prologue(req, app, key).await?;
     let (key, body) = (&caller.key, caller.body.as_slice());
     let (model, stream) = request_model(req, &endpoint, body)?;
     if let Some(model) = &model {
@@ -210,7 +238,7 @@ pub async fn handle_pinned(
     kind: PinKind,
     id: &str,
 ) -> Result<worker::Response, GatewayError> {
-    let caller = prologue(req, app).await?;
+    let caller = prologue(req, app, None).await?;
     let key = &caller.key;
     let org = key.organization_id;
     let channel = pins::find(&app.env, caller.owner(), kind, id)
