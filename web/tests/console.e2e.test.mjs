@@ -3,7 +3,7 @@
 // with auto-detect, sync, see its models and routes; create a key, copy it, relay a call with
 // it and see the log row and the dashboard move; invite a member who accepts in a second
 // browser context and sees only what the role allows; switch to Chinese with no English left;
-// screenshots of every main page in both themes under tests/.tmp/console/.
+// screenshots of every main page in both themes under tests/.tmp/console/; switch organization.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -296,4 +296,23 @@ test('screenshots of every main page in both themes', async () => {
   await p.getByRole('heading', { name: 'Sign in' }).waitFor();
   await p.screenshot({ path: join(SHOTS, 'sign-in-light.png') });
   await signIn.close();
+});
+
+test('switching organization scopes every page to it', async () => {
+  const created = await fetch(`${gw.url}/api/organizations`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${gw.secrets.AUTH_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'Second', owner_email: 'member@example.com' }),
+  });
+  assert.equal(created.status, 201, await created.clone().text());
+  await page.goto(url('/stations'));
+  await page.getByRole('link', { name: 'relay-one' }).waitFor();
+  await page.getByTestId('org-switch').selectOption({ label: 'Second' });
+  await page.getByText('No stations yet').waitFor();
+  assert.equal(await page.getByRole('link', { name: 'relay-one' }).count(), 0);
+  // The choice is remembered across a reload.
+  await page.reload();
+  await page.getByText('No stations yet').waitFor();
+  await page.getByTestId('org-switch').selectOption({ label: 'Default' });
+  await page.getByRole('link', { name: 'relay-one' }).waitFor();
 });
