@@ -234,7 +234,7 @@ test('another organization sees neither the conversations nor the runs nor their
 
 test('an admin can switch the assistant off for the organization', async () => {
   const off = await admin('/api/assistant/settings', { method: 'PUT', body: { enabled: false } });
-  assert.deepEqual(off.body.data, { enabled: false });
+  assert.deepEqual(off.body.data, { enabled: false, model: null });
   const refused = await admin('/api/assistant/conversations');
   assert.equal(refused.status, 403);
   assert.match(refused.body.error.message, /disabled/);

@@ -83,7 +83,7 @@ export async function startFakeComfy({ auth } = {}) {
       socket.end('HTTP/1.1 401 Unauthorized\r\n\r\n');
       return;
     }
-    const accept = createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC11B65').digest('base64');
+    const accept = createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
     const clientId = url.searchParams.get('clientId') ?? randomUUID();
     if (!state.sockets.has(clientId)) state.sockets.set(clientId, new Set());
