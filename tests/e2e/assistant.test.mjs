@@ -18,6 +18,7 @@ const template = (id) => JSON.parse(readFileSync(resolve(TEMPLATES, `${id}.json`
 let gw;
 let llm; // the fake station the assistant's LLM calls go to
 let comfy;
+let local; // an unauthenticated ComfyUI as the dev default (COMFYUI_URL)
 let serverId;
 let other; // a second organization's owner token
 const cleanups = [];
@@ -26,7 +27,9 @@ const admin = (path, opts = {}) => call(gw.url, path, { token: gw.secrets.AUTH_T
 
 before(async () => {
   comfy = await startFakeComfy({ auth: ['X-API-Key', 'k-secret-123'] });
-  const setup = await gatewayWithStations({ llm: {} }, { cleanups });
+  local = await startFakeComfy();
+  cleanups.push(() => local.close());
+  const setup = await gatewayWithStations({ llm: {} }, { cleanups, vars: { COMFYUI_URL: local.url } });
   gw = setup.gw;
   llm = setup.stations.llm.fake;
   const user = await call(gw.url, '/api/users/register', { method: 'POST', body: { email: 'b@other.test', password: 'correct horse battery', name: 'b' } });
@@ -100,6 +103,17 @@ test('a server is added with a sealed auth header and its health check caches th
   assert.equal(failed.body.data.status, 'unreachable');
   assert.match(failed.body.data.last_error, /401/);
   await admin(`/api/assistant/servers/${wrong.body.data.id}`, { method: 'DELETE' });
+});
+
+test('with no server registered, the dev default COMFYUI_URL serves as server 0', async () => {
+  const listed = await admin('/api/assistant/templates?server_id=0');
+  assert.equal(listed.status, 200, JSON.stringify(listed.body));
+  assert.ok(listed.body.data.every((t) => t.availability.available));
+  const res = await admin('/api/assistant/conversations', { method: 'POST', body: {} });
+  assert.equal(res.status, 201);
+  const events = await sse(await runRequest(res.body.data.id, { template: 'text-to-image', params: { prompt: 'local fox' } }));
+  assert.equal(events.at(-1).event, 'done');
+  assert.equal(local.state.prompts.at(-1).prompt['6'].inputs.text, 'local fox');
 });
 
 test('a text-to-image run queues the template graph with the right values and streams progress in order', async () => {
