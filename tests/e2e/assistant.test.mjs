@@ -160,6 +160,21 @@ test('a text-to-image run queues the template graph with the right values and st
   assert.deepEqual(row.outputs, [file]);
 });
 
+test('when the WebSocket cannot open, the run is followed by polling /history', async () => {
+  const plain = await startFakeComfy({ webSocket: false });
+  cleanups.push(() => plain.close());
+  const server = await admin('/api/assistant/servers', { method: 'POST', body: { name: 'no-ws', base_url: plain.url } });
+  const conv = await admin('/api/assistant/conversations', { method: 'POST', body: { server_id: server.body.data.id } });
+  const events = await sse(await runRequest(conv.body.data.id, { template: 'text-to-image', params: { prompt: 'polled fox' } }));
+  assert.deepEqual(events.map((e) => e.event).filter((e) => e !== 'queued'), ['run', 'done']);
+  const file = events.at(-1).data.outputs[0];
+  assert.match(file.filename, /^t2i_\d+_\.png$/);
+  const view = await fetch(`${gw.url}/api/assistant/runs/${events[0].data.run}/view?filename=${file.filename}&subfolder=${file.subfolder}&type=output`, {
+    headers: { authorization: `Bearer ${gw.secrets.AUTH_TOKEN}` },
+  });
+  assert.deepEqual(Buffer.from(await view.arrayBuffer()), PNG);
+});
+
 test('multi-view queues four runs with one seed and one view each', async () => {
   const conv = await conversation();
   const before = comfy.state.prompts.length;
