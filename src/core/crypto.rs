@@ -26,6 +26,8 @@ impl fmt::Display for CryptoError {
     }
 }
 
+impl std::error::Error for CryptoError {}
+
 const SEAL_PREFIX: &str = "v1:";
 const NONCE_LEN: usize = 12;
 

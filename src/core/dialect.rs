@@ -21,7 +21,61 @@ string_enum! {
     }
 }
 
+/// The vendor behind a dialect: whose servers mint an opaque blob (blobs never cross to another
+/// vendor) and whose error bodies a client expects. All three OpenAI dialects share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+/// Which family of wire formats a response belongs to: what its usage reports, stream ends,
+/// keep-alive and in-band error frames look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireFamily {
+    /// Chat Completions, legacy Completions, embeddings and the other JSON endpoints.
+    OpenAi,
+    /// `/v1/responses`: named SSE events, `input_tokens`/`output_tokens` usage.
+    OpenAiResponses,
+    Anthropic,
+    Gemini,
+}
+
+impl WireFamily {
+    /// The dialect whose channel paths a non-conversational endpoint of this family follows
+    /// (every OpenAI endpoint lives beside Chat).
+    pub fn home_dialect(self) -> Dialect {
+        match self {
+            WireFamily::OpenAi | WireFamily::OpenAiResponses => Dialect::OpenAiChat,
+            WireFamily::Anthropic => Dialect::AnthropicMessages,
+            WireFamily::Gemini => Dialect::Gemini,
+        }
+    }
+}
+
 impl Dialect {
+    /// The vendor that serves this dialect.
+    pub fn provider(self) -> Provider {
+        match self {
+            Dialect::OpenAiChat | Dialect::OpenAiCompletions | Dialect::OpenAiResponses => {
+                Provider::OpenAi
+            }
+            Dialect::AnthropicMessages => Provider::Anthropic,
+            Dialect::Gemini => Provider::Gemini,
+        }
+    }
+
+    /// The wire family of this dialect's responses.
+    pub fn wire_family(self) -> WireFamily {
+        match self {
+            Dialect::OpenAiChat | Dialect::OpenAiCompletions => WireFamily::OpenAi,
+            Dialect::OpenAiResponses => WireFamily::OpenAiResponses,
+            Dialect::AnthropicMessages => WireFamily::Anthropic,
+            Dialect::Gemini => WireFamily::Gemini,
+        }
+    }
+
     /// The names [`Dialect::parse`] accepts, for error messages.
     pub fn names() -> String {
         Dialect::NAMES.join(", ")
@@ -64,5 +118,19 @@ mod tests {
             Dialect::ALL
         );
         assert!(serde_json::from_str::<Dialect>(r#""openai""#).is_err());
+    }
+
+    #[test]
+    fn projections_agree() {
+        for d in Dialect::ALL {
+            let home = d.wire_family().home_dialect();
+            assert_eq!(home.provider(), d.provider(), "{d:?}");
+            assert_eq!(home.wire_family().home_dialect(), home);
+        }
+        assert_eq!(Dialect::OpenAiCompletions.wire_family(), WireFamily::OpenAi);
+        assert_eq!(
+            WireFamily::OpenAiResponses.home_dialect(),
+            Dialect::OpenAiChat
+        );
     }
 }

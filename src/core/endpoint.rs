@@ -1,10 +1,9 @@
 //! Which relay endpoint a request is: how to find its model, how to authenticate upstream,
 //! what its response looks like. One table, so the relay itself has no per-endpoint branches.
 
-use crate::core::dialect::Dialect;
+use crate::core::dialect::{Dialect, WireFamily};
 use crate::core::learned::{Feature, Serving};
 use crate::core::string_enum::string_enum;
-use crate::core::usage::WireFamily;
 use std::borrow::Cow;
 
 /// How the client's credential is replaced by the upstream key.
@@ -350,11 +349,7 @@ pub fn plan_call<'a>(
         }
     }
     // Non-conversational endpoints live beside the dialect of their family.
-    let dialect = endpoint.dialect.unwrap_or(match endpoint.family {
-        WireFamily::Gemini => Dialect::Gemini,
-        WireFamily::Anthropic => Dialect::AnthropicMessages,
-        WireFamily::OpenAi | WireFamily::OpenAiResponses => Dialect::OpenAiChat,
-    });
+    let dialect = endpoint.dialect.unwrap_or(endpoint.family.home_dialect());
     if let Some(path) = served.upstream_path(dialect, standard_path) {
         return CallPlan::Native { path };
     }

@@ -1,18 +1,26 @@
 //! The gateway's error type and its one mapping to an HTTP status and a body in the caller's dialect.
 
-// The dialects' error `type`s are the converters' (one table for relayed and own errors).
-use crate::core::convert::errors::{anthropic_type, openai_type};
+use crate::core::dialect::{Dialect, Provider};
+// One vocabulary for the gateway's own errors and relayed upstream ones.
+use crate::core::wire_error::{
+    anthropic_error, gemini_error, gemini_invalid_key, openai_error_object, openai_type,
+};
 use serde_json::{json, Value};
 use std::fmt;
 
 /// Which API a request came through: errors are answered in that API's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorFormat {
-    OpenAi,
-    Anthropic,
-    Gemini,
+    /// A relay API: the error body of the vendor whose API it is.
+    Api(Provider),
     /// The gateway's own `/api` (admin) and `/health`.
     Admin,
+}
+
+impl From<Dialect> for ErrorFormat {
+    fn from(dialect: Dialect) -> ErrorFormat {
+        ErrorFormat::Api(dialect.provider())
+    }
 }
 
 /// Everything that can go wrong while serving a request, as the client should learn it.
@@ -57,6 +65,8 @@ impl fmt::Display for GatewayError {
         f.write_str(&self.message())
     }
 }
+
+impl std::error::Error for GatewayError {}
 
 impl GatewayError {
     pub fn status(&self) -> u16 {
@@ -130,17 +140,16 @@ impl GatewayError {
         let status = self.status();
         let message = self.message();
         let body = match format {
-            ErrorFormat::OpenAi => json!({"error": {
-                "message": message,
-                "type": openai_type(status),
-                "param": Value::Null,
-                "code": self.code(),
-            }}),
-            ErrorFormat::Anthropic => json!({
-                "type": "error",
-                "error": {"type": anthropic_type(status), "message": message},
+            ErrorFormat::Api(Provider::OpenAi) => json!({
+                "error": openai_error_object(&message, openai_type(status), json!(self.code())),
             }),
-            ErrorFormat::Gemini => return gemini_body(self, status, message),
+            ErrorFormat::Api(Provider::Anthropic) => anthropic_error(status, &message),
+            ErrorFormat::Api(Provider::Gemini) => {
+                return match self {
+                    GatewayError::Unauthorized(_) => gemini_invalid_key(&message),
+                    _ => gemini_error(status, &message),
+                };
+            }
             ErrorFormat::Admin => json!({
                 "success": false,
                 "error": {"code": self.code(), "message": message},
@@ -150,44 +159,20 @@ impl GatewayError {
     }
 }
 
-/// Gemini answers an invalid key with 400 INVALID_ARGUMENT + reason API_KEY_INVALID (not 401).
-fn gemini_body(err: &GatewayError, status: u16, message: String) -> (u16, Value) {
-    if matches!(err, GatewayError::Unauthorized(_)) {
-        return (
-            400,
-            json!({"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT", "details": [{
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"
-            }]}}),
-        );
-    }
-    let grpc_status = match status {
-        400 | 405 | 409 | 413 => "INVALID_ARGUMENT",
-        403 => "PERMISSION_DENIED",
-        404 => "NOT_FOUND",
-        429 => "RESOURCE_EXHAUSTED",
-        503 => "UNAVAILABLE",
-        504 => "DEADLINE_EXCEEDED",
-        _ => "INTERNAL",
-    };
-    (
-        status,
-        json!({"error": {"code": status, "message": message, "status": grpc_status}}),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn openai_shape_for_unknown_key_and_model() {
-        let (status, body) =
-            GatewayError::Unauthorized("Invalid API key".into()).render(ErrorFormat::OpenAi);
+        let (status, body) = GatewayError::Unauthorized("Invalid API key".into())
+            .render(ErrorFormat::Api(Provider::OpenAi));
         assert_eq!(status, 401);
         assert_eq!(body["error"]["type"], "invalid_request_error");
         assert_eq!(body["error"]["code"], "invalid_api_key");
         assert_eq!(body["error"]["param"], Value::Null);
-        let (status, body) = GatewayError::ModelNotFound("nope".into()).render(ErrorFormat::OpenAi);
+        let (status, body) =
+            GatewayError::ModelNotFound("nope".into()).render(ErrorFormat::Api(Provider::OpenAi));
         assert_eq!(status, 404);
         assert_eq!(body["error"]["code"], "model_not_found");
         assert!(body["error"]["message"].as_str().unwrap().contains("nope"));
@@ -195,16 +180,19 @@ mod tests {
 
     #[test]
     fn anthropic_types_follow_status() {
-        let (_, body) = GatewayError::NoChannelAvailable("x".into()).render(ErrorFormat::Anthropic);
+        let (_, body) = GatewayError::NoChannelAvailable("x".into())
+            .render(ErrorFormat::Api(Provider::Anthropic));
         assert_eq!(body["type"], "error");
         assert_eq!(body["error"]["type"], "overloaded_error");
-        let (_, body) = GatewayError::Unauthorized("x".into()).render(ErrorFormat::Anthropic);
+        let (_, body) =
+            GatewayError::Unauthorized("x".into()).render(ErrorFormat::Api(Provider::Anthropic));
         assert_eq!(body["error"]["type"], "authentication_error");
     }
 
     #[test]
     fn gemini_invalid_key_is_400_api_key_invalid() {
-        let (status, body) = GatewayError::Unauthorized("bad".into()).render(ErrorFormat::Gemini);
+        let (status, body) =
+            GatewayError::Unauthorized("bad".into()).render(ErrorFormat::Api(Provider::Gemini));
         assert_eq!(status, 400);
         assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
         assert_eq!(body["error"]["details"][0]["reason"], "API_KEY_INVALID");
@@ -212,7 +200,7 @@ mod tests {
             message: "slow".into(),
             retry_after_s: Some(3),
         }
-        .render(ErrorFormat::Gemini);
+        .render(ErrorFormat::Api(Provider::Gemini));
         assert_eq!(
             (status, body["error"]["status"].as_str()),
             (429, Some("RESOURCE_EXHAUSTED"))
@@ -226,5 +214,28 @@ mod tests {
         assert_eq!(status, 500);
         assert_eq!(body["error"]["message"], "internal error");
         assert_eq!(body["success"], false);
+    }
+
+    #[test]
+    fn an_overloaded_upstream_reaches_gemini_clients_as_503_unavailable() {
+        // Through failover (the gateway's error) and through conversion (the upstream's body)
+        // alike: Gemini has no 529.
+        let failover = GatewayError::Upstream {
+            status: 529,
+            message: "Overloaded".into(),
+            retry_after_s: None,
+        };
+        let (status, body) = failover.render(ErrorFormat::Api(Provider::Gemini));
+        assert_eq!(
+            (status, body["error"]["status"].as_str()),
+            (503, Some("UNAVAILABLE"))
+        );
+        assert_eq!(body["error"]["code"], 503);
+        let converted = crate::core::convert::UpstreamError::parse(
+            529,
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        )
+        .render(Dialect::Gemini);
+        assert_eq!(converted, (status, body));
     }
 }

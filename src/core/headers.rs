@@ -41,11 +41,12 @@ pub fn forwardable_request_header(name: &str) -> bool {
 
 /// Whether a station's answer header reaches the client: an allow-list of what clients and SDKs
 /// read (content description, rate limits, request ids, retry hints, the vendors' own
-/// `openai-*` / `anthropic-*` headers). Cookies, CORS headers, hop-by-hop headers and headers
-/// naming the station's software (`Server`, `X-Powered-By`, `X-Oneapi-Request-Id`…) stay behind.
+/// `openai-*` / `anthropic-*` headers), plus other `x-` extension headers unless they name the
+/// station's software or its proxies. Cookies, CORS headers, hop-by-hop headers, `Server`,
+/// `Via`, `X-Powered-By`, `X-Oneapi-Request-Id` and the like stay behind.
 pub fn relayable_response_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    matches!(
+    let listed = matches!(
         n.as_str(),
         "content-type"
             | "content-disposition"
@@ -53,14 +54,27 @@ pub fn relayable_response_header(name: &str) -> bool {
             | "cache-control"
             | "retry-after"
             | "request-id"
-            | "x-request-id"
-            | "x-should-retry"
-            | "openai-processing-ms"
-    ) || n.starts_with("x-ratelimit-")
-        || n.starts_with("ratelimit")
+    ) || n.starts_with("ratelimit")
         || n.starts_with("openai-")
         || n.starts_with("anthropic-ratelimit-")
-        || n == "anthropic-organization-id"
+        || n == "anthropic-organization-id";
+    const SOFTWARE: [&str; 14] = [
+        "x-powered-by",
+        "x-oneapi",
+        "x-one-api",
+        "x-new-api",
+        "x-aspnet",
+        "x-runtime",
+        "x-server",
+        "x-served-by",
+        "x-backend",
+        "x-upstream",
+        "x-cache",
+        "x-envoy-",
+        "x-amz-",
+        "x-kong-",
+    ];
+    listed || (n.starts_with("x-") && !SOFTWARE.iter().any(|s| n.starts_with(s)))
 }
 
 #[cfg(test)]
@@ -78,6 +92,8 @@ mod tests {
             "anthropic-ratelimit-tokens-remaining",
             "openai-processing-ms",
             "Content-Disposition",
+            "x-should-retry",
+            "x-goog-request-id",
         ] {
             assert!(relayable_response_header(kept), "{kept}");
         }
@@ -91,6 +107,9 @@ mod tests {
             "Server",
             "X-Powered-By",
             "X-Oneapi-Request-Id",
+            "X-New-Api-Version",
+            "x-envoy-upstream-service-time",
+            "X-Cache",
             "Content-Encoding",
             "Content-Length",
             "Via",

@@ -31,3 +31,4 @@ pub mod sse;
 pub mod station;
 pub mod string_enum;
 pub mod usage;
+pub mod wire_error;

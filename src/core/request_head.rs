@@ -30,6 +30,8 @@ impl fmt::Display for MalformedJson {
     }
 }
 
+impl std::error::Error for MalformedJson {}
+
 /// Scans `body` for top-level `model` (a string) and `stream` (a boolean).
 pub fn scan_request_head(body: &[u8]) -> Result<RequestHead, MalformedJson> {
     let mut s = Scanner {

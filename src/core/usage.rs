@@ -2,22 +2,15 @@
 //! cost from a station's published prices, and the frames a relayed stream needs of its own:
 //! keep-alive and the in-band error sent when the upstream dies after the first byte.
 
-use crate::core::convert::errors::{anthropic_error, openai_error_object};
-use crate::core::convert::stream::Frame;
+use crate::core::convert::frame::Frame;
 pub use crate::core::convert::Usage;
+// The endpoint table and the shell name families through this module too.
+pub use crate::core::dialect::WireFamily;
 use crate::core::sse::{SseDecoder, SseEvent};
+use crate::core::wire_error::{
+    anthropic_error, gemini_body, message_in, openai_error_object, openai_type,
+};
 use serde_json::{json, Value};
-
-/// Which family of wire formats a response belongs to (what its usage and frames look like).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WireFamily {
-    /// Chat Completions, legacy Completions, embeddings and the other JSON endpoints.
-    OpenAi,
-    /// `/v1/responses`: named SSE events, `input_tokens`/`output_tokens` usage.
-    OpenAiResponses,
-    Anthropic,
-    Gemini,
-}
 
 /// Merges a later report into `into`: streams repeat or grow their counts, never shrink.
 fn merge_max(into: &mut Usage, other: Usage) {
@@ -184,7 +177,7 @@ impl StreamScanner {
         }
         let kind = v["type"].as_str().unwrap_or(event.event.as_str());
         if let Some(message) =
-            error_message(&v).filter(|_| kind == "error" || v.get("error").is_some())
+            message_in(&v).filter(|_| kind == "error" || v.get("error").is_some())
         {
             self.upstream_error = Some(message);
             self.terminal_seen = true;
@@ -202,12 +195,6 @@ impl StreamScanner {
                 .is_some_and(|c| c.iter().any(|c| c.get("finishReason").is_some())),
         };
     }
-}
-
-fn error_message(v: &Value) -> Option<String> {
-    [&v["error"]["message"], &v["message"], &v["error"]]
-        .into_iter()
-        .find_map(|m| m.as_str().map(str::to_owned))
 }
 
 /// A station's published price for one model (USD).
@@ -253,18 +240,15 @@ pub fn keepalive_frame(family: WireFamily) -> &'static [u8] {
 /// The in-band error that ends a stream whose upstream failed after the first byte (§5.5).
 /// `sequence_number` is only used by Responses streams (the next number in the stream).
 ///
-/// The bodies are the converters' error bodies for a 502 (one builder per dialect, in
-/// `convert::errors`) with a machine-readable code where the dialect has one, written by the
+/// The bodies are the wire error bodies for a 502 (one builder per family, in `wire_error`) with a machine-readable code where the dialect has one, written by the
 /// converters' SSE writer; unlike a converted Responses stream no `response.failed` follows, as
 /// pass-through keeps no response snapshot to fail.
 pub fn inband_error_frame(family: WireFamily, message: &str, sequence_number: u64) -> Vec<u8> {
     const CODE: &str = "upstream_stream_interrupted";
     let frame = match family {
-        WireFamily::OpenAi => {
-            let mut error = openai_error_object(502, message);
-            error["code"] = json!(CODE);
-            Frame::data(json!({ "error": error }))
-        }
+        WireFamily::OpenAi => Frame::data(
+            json!({"error": openai_error_object(message, openai_type(502), json!(CODE))}),
+        ),
         WireFamily::OpenAiResponses => Frame::named(
             "error",
             json!({"type": "error", "code": CODE, "message": message, "param": null, "sequence_number": sequence_number}),
@@ -272,9 +256,7 @@ pub fn inband_error_frame(family: WireFamily, message: &str, sequence_number: u6
         WireFamily::Anthropic => Frame::named("error", anthropic_error(502, message)),
         // gemini_error(502) says INTERNAL; a broken upstream connection is UNAVAILABLE. Data-only
         // like the converters' Gemini errors: google-genai skips frames with an `event:` line.
-        WireFamily::Gemini => Frame::data(
-            json!({"error": {"code": 502, "message": message, "status": "UNAVAILABLE"}}),
-        ),
+        WireFamily::Gemini => Frame::data(gemini_body(502, message, "UNAVAILABLE")),
     };
     let mut out = Vec::new();
     frame.write_sse(&mut out);
@@ -495,7 +477,7 @@ mod tests {
             assert_eq!(events.len(), 1, "{family:?}");
             let v: Value = serde_json::from_str(&events[0].data).unwrap();
             assert_eq!(
-                error_message(&v).as_deref(),
+                message_in(&v).as_deref(),
                 Some("upstream cut \"x\""),
                 "{family:?}"
             );

@@ -26,6 +26,7 @@ mod sync;
 mod upstream;
 mod usage_log;
 
+use crate::core::dialect::Provider;
 use crate::core::endpoint::{self, is_relay_path, Route};
 use crate::core::error::{ErrorFormat, GatewayError};
 use app::App;
@@ -78,15 +79,15 @@ async fn dispatch(mut req: Request, app: &App, path: &str) -> Result<Response, G
 fn error_format_for(path: &str, req: &Request) -> ErrorFormat {
     let has = |name: &str| req.headers().has(name).unwrap_or(false);
     if path.starts_with("/v1beta/") || (path.starts_with("/v1/models/") && path.contains(':')) {
-        ErrorFormat::Gemini
+        ErrorFormat::Api(Provider::Gemini)
     } else if path.starts_with("/v1/messages")
         || (path.starts_with("/v1/") && has("anthropic-version"))
     {
-        ErrorFormat::Anthropic
+        ErrorFormat::Api(Provider::Anthropic)
     } else if path.starts_with("/v1/models") && has("x-goog-api-key") {
-        ErrorFormat::Gemini
+        ErrorFormat::Api(Provider::Gemini)
     } else if is_relay_path(path) {
-        ErrorFormat::OpenAi
+        ErrorFormat::Api(Provider::OpenAi)
     } else {
         ErrorFormat::Admin
     }

@@ -168,7 +168,8 @@ pub async fn invalidate_keys(
 }
 
 /// Remembers that a station lacks `feature` (its answer as evidence) until the re-check, and
-/// republishes the table so later calls convert at once.
+/// rebuilds this isolate's table so its next calls convert at once; the caller publishes to KV
+/// off the request path.
 pub async fn learn_gap(
     env: &Env,
     org: i64,
@@ -180,7 +181,7 @@ pub async fn learn_gap(
     let evidence: String = evidence.chars().take(300).collect();
     let span = (now, now + learned::RECHECK_MS);
     dialect_gaps::upsert(&env.d1("DB")?, org, station_id, feature, span, &evidence).await?;
-    publish(env, org).await.map(|_| ())
+    rebuild(env, org).await.map(|_| ())
 }
 
 /// Drops learned gaps the station no longer has (its native route answered again).

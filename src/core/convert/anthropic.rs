@@ -1,20 +1,25 @@
 //! Anthropic Messages: request/response parser and emitter, and the stream steps (§2.4, §5.1
 //! emitter side, §5.2 parser side).
 
+use crate::core::dialect::Provider;
 use crate::core::sse::SseEvent;
+use crate::core::wire_error::anthropic_error;
 use serde_json::{json, Map, Value};
 
-use super::errors::{anthropic_error, unsupported, ConvertError};
+use super::codec::Codec;
+use super::context::ResponseContext;
+use super::errors::{unsupported, ConvertError};
+use super::frame::{Delta, Frame};
 use super::ir::{
-    blob_for, Blob, Block, Media, Message, Provider, Reasoning, Request, Response, ResponseFormat,
-    Role, StopReason, SystemPart, ToolCall, ToolChoice, ToolDef, ToolResult,
+    blob_for, push_blocks, Blob, Block, Media, Message, Reasoning, Request, Response,
+    ResponseFormat, Role, StopReason, SystemPart, ToolCall, ToolChoice, ToolDef, ToolResult,
 };
-use super::openai_chat::{push_blocks, set_opt};
-use super::read::{event_kind, opt_str, str_at, string_list};
-use super::stream::{Delta, Frame};
+use super::json::{array_at, event_json, event_kind, opt_str, set_opt, str_at, string_list};
 use super::tools::{anthropic_id, object_schema};
 use super::usage::Usage;
-use super::ResponseContext;
+
+/// Anthropic Messages (`/v1/messages`).
+pub struct AnthropicMessages;
 
 /// `max_tokens` when the client gave none (Anthropic requires it; NAPI's default, §4.8).
 pub const DEFAULT_MAX_TOKENS: u64 = 8192;
@@ -89,16 +94,9 @@ fn parse_content(content: &Value) -> Result<Vec<Block>, ConvertError> {
     }
 }
 
-pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
-    let messages = v["messages"]
-        .as_array()
-        .ok_or_else(|| ConvertError::Malformed("`messages` must be an array".into()))?;
-    let mut req = Request {
-        model: str_at(v, "model").to_string(),
-        max_tokens: v["max_tokens"].as_u64(),
-        ..Request::default()
-    };
-    req.system = match &v["system"] {
+/// `system` as a string or text blocks, without Claude Code's attribution line.
+fn parse_system(system: &Value) -> Vec<SystemPart> {
+    let mut parts = match system {
         Value::String(s) => vec![SystemPart {
             text: s.clone(),
             cache: false,
@@ -112,15 +110,13 @@ pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
             .collect(),
         _ => Vec::new(),
     };
-    req.system
-        .retain(|s| !s.text.starts_with(ATTRIBUTION_PREFIX));
-    for m in messages {
-        let role = match str_at(m, "role") {
-            "assistant" => Role::Assistant,
-            _ => Role::User,
-        };
-        push_blocks(&mut req.messages, role, parse_content(&m["content"])?);
-    }
+    parts.retain(|s| !s.text.starts_with(ATTRIBUTION_PREFIX));
+    parts
+}
+
+/// Client tools; server tools (web search, code execution…) cannot be converted.
+fn parse_tools(v: &Value) -> Result<Vec<ToolDef>, ConvertError> {
+    let mut tools = Vec::new();
     for t in v["tools"].as_array().into_iter().flatten() {
         if !matches!(str_at(t, "type"), "" | "custom") {
             return Err(unsupported(format!(
@@ -128,30 +124,28 @@ pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
                 str_at(t, "type")
             )));
         }
-        req.tools.push(ToolDef {
+        tools.push(ToolDef {
             cache: t.get("cache_control").is_some(),
             ..ToolDef::declared(t, "input_schema")
         });
     }
-    let choice = &v["tool_choice"];
-    req.tool_choice = match str_at(choice, "type") {
+    Ok(tools)
+}
+
+fn parse_tool_choice(choice: &Value) -> Option<ToolChoice> {
+    match str_at(choice, "type") {
         "auto" => Some(ToolChoice::Auto),
         "any" => Some(ToolChoice::Required),
         "none" => Some(ToolChoice::None),
         "tool" => Some(ToolChoice::Tool(str_at(choice, "name").to_string())),
         _ => None,
-    };
-    if choice["disable_parallel_tool_use"].as_bool() == Some(true) {
-        req.parallel_tool_calls = Some(false);
     }
-    req.temperature = v["temperature"].as_f64();
-    req.top_p = v["top_p"].as_f64();
-    req.top_k = v["top_k"].as_u64();
-    req.stop = string_list(v.get("stop_sequences"));
-    req.stream = v["stream"].as_bool() == Some(true);
-    req.user = opt_str(&v["metadata"], "user_id");
+}
+
+/// `thinking`: a budget, adaptive with `output_config.effort`, or off.
+fn parse_thinking(v: &Value) -> Option<Reasoning> {
     let thinking = &v["thinking"];
-    req.reasoning = match str_at(thinking, "type") {
+    match str_at(thinking, "type") {
         "enabled" => Some(Reasoning::Budget(
             thinking["budget_tokens"].as_i64().unwrap_or(-1),
         )),
@@ -160,8 +154,7 @@ pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
         )),
         "disabled" => Some(Reasoning::Disabled),
         _ => None,
-    };
-    Ok(req)
+    }
 }
 
 fn media_source(m: &Media) -> Value {
@@ -280,17 +273,15 @@ fn emit_messages(req: &Request) -> Result<Vec<Value>, ConvertError> {
         .collect())
 }
 
-pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
-    let mut out = Map::new();
-    out.insert("model".into(), json!(req.model));
-    let mut max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+/// The system blocks; JSON mode has no native form here, so the format becomes an instruction
+/// (§4.10).
+fn system_blocks(req: &Request) -> Vec<Value> {
     let mut system: Vec<Value> = req
         .system
         .iter()
         .filter(|s| !s.text.trim().is_empty())
         .map(|s| cache_mark(json!({"type": "text", "text": s.text}), s.cache))
         .collect();
-    // No native JSON mode: the format becomes an instruction (§4.10).
     match &req.response_format {
         Some(ResponseFormat::JsonObject) => system.push(json!({"type": "text",
             "text": "Respond with a single valid JSON object and nothing else."})),
@@ -298,35 +289,58 @@ pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
             "text": format!("Respond with a single valid JSON value matching this JSON Schema and nothing else: {schema}")})),
         None => {}
     }
-    if !system.is_empty() {
-        out.insert("system".into(), Value::Array(system));
+    system
+}
+
+/// Tool definitions with their cache marks.
+fn tool_defs(tools: &[ToolDef]) -> Value {
+    let tools = tools
+        .iter()
+        .map(|t| {
+            let mut tool = json!({"name": t.name, "input_schema": object_schema(&t.parameters)});
+            if let Some(d) = &t.description {
+                tool["description"] = json!(d);
+            }
+            cache_mark(tool, t.cache)
+        })
+        .collect();
+    Value::Array(tools)
+}
+
+/// The settings thinking constrains: the token ceiling, the tool choice and sampling.
+struct Knobs {
+    max_tokens: u64,
+    tool_choice: Option<ToolChoice>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    top_k: Option<u64>,
+}
+
+impl Knobs {
+    /// The request's own values: temperature clamped to Anthropic's 0–1, `top_p` only without it.
+    fn of(req: &Request) -> Knobs {
+        let temperature = req.temperature.map(|t| t.clamp(0.0, 1.0));
+        Knobs {
+            max_tokens: req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            tool_choice: req.tool_choice.clone(),
+            top_p: req.top_p.filter(|_| temperature.is_none()),
+            temperature,
+            top_k: req.top_k,
+        }
     }
-    out.insert("messages".into(), Value::Array(emit_messages(req)?));
-    if !req.tools.is_empty() {
-        let tools = req
-            .tools
-            .iter()
-            .map(|t| {
-                let mut tool =
-                    json!({"name": t.name, "input_schema": object_schema(&t.parameters)});
-                if let Some(d) = &t.description {
-                    tool["description"] = json!(d);
-                }
-                cache_mark(tool, t.cache)
-            })
-            .collect();
-        out.insert("tools".into(), Value::Array(tools));
-    }
-    let budget = req
-        .reasoning
-        .as_ref()
-        .and_then(Reasoning::budget)
-        .filter(|b| *b != 0 && history_allows_thinking(&req.messages));
-    let mut tool_choice = req.tool_choice.clone();
-    let mut temperature = req.temperature.map(|t| t.clamp(0.0, 1.0));
-    let mut top_p = req.top_p.filter(|_| temperature.is_none());
-    let mut top_k = req.top_k;
-    if let Some(budget) = budget {
+
+    /// Turns thinking on when asked for and the history allows it: adaptive thinking with an
+    /// effort on models that have it, else a budget below `max_tokens`. Thinking forbids forced
+    /// tool use and sampling overrides.
+    fn think(&mut self, req: &Request, out: &mut Map<String, Value>) {
+        let Some(budget) = req
+            .reasoning
+            .as_ref()
+            .and_then(Reasoning::budget)
+            .filter(|b| *b != 0 && history_allows_thinking(&req.messages))
+        else {
+            return;
+        };
         if adaptive_model(&req.model) {
             out.insert("thinking".into(), json!({"type": "adaptive"}));
             let effort = req
@@ -342,50 +356,39 @@ pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
             out.insert("output_config".into(), json!({"effort": effort}));
         } else {
             let budget = if budget < 1024 { 8192 } else { budget as u64 };
-            if max_tokens <= budget {
-                max_tokens = budget + DEFAULT_MAX_TOKENS;
+            if self.max_tokens <= budget {
+                self.max_tokens = budget + DEFAULT_MAX_TOKENS;
             }
             out.insert(
                 "thinking".into(),
                 json!({"type": "enabled", "budget_tokens": budget}),
             );
         }
-        // Thinking forbids forced tool use and sampling overrides.
         if matches!(
-            tool_choice,
+            self.tool_choice,
             Some(ToolChoice::Required | ToolChoice::Tool(_))
         ) {
-            tool_choice = Some(ToolChoice::Auto);
+            self.tool_choice = Some(ToolChoice::Auto);
         }
-        temperature = None;
-        top_p = None;
-        top_k = None;
+        self.temperature = None;
+        self.top_p = None;
+        self.top_k = None;
     }
-    out.insert("max_tokens".into(), json!(max_tokens));
-    let mut choice = tool_choice.map(|c| match c {
-        ToolChoice::Auto => json!({"type": "auto"}),
-        ToolChoice::None => json!({"type": "none"}),
-        ToolChoice::Required => json!({"type": "any"}),
-        ToolChoice::Tool(name) => json!({"type": "tool", "name": name}),
-    });
-    if req.parallel_tool_calls == Some(false) && !req.tools.is_empty() {
-        choice.get_or_insert_with(|| json!({"type": "auto"}))["disable_parallel_tool_use"] =
-            json!(true);
+
+    /// `tool_choice`, with `disable_parallel_tool_use` when the client turned parallel calls off.
+    fn tool_choice_value(&self, req: &Request) -> Option<Value> {
+        let mut choice = self.tool_choice.as_ref().map(|c| match c {
+            ToolChoice::Auto => json!({"type": "auto"}),
+            ToolChoice::None => json!({"type": "none"}),
+            ToolChoice::Required => json!({"type": "any"}),
+            ToolChoice::Tool(name) => json!({"type": "tool", "name": name}),
+        });
+        if req.parallel_tool_calls == Some(false) && !req.tools.is_empty() {
+            choice.get_or_insert_with(|| json!({"type": "auto"}))["disable_parallel_tool_use"] =
+                json!(true);
+        }
+        choice
     }
-    set_opt(&mut out, "tool_choice", choice);
-    set_opt(&mut out, "temperature", temperature);
-    set_opt(&mut out, "top_p", top_p);
-    set_opt(&mut out, "top_k", top_k);
-    if !req.stop.is_empty() {
-        out.insert("stop_sequences".into(), json!(req.stop));
-    }
-    if let Some(user) = &req.user {
-        out.insert("metadata".into(), json!({"user_id": user}));
-    }
-    if req.stream {
-        out.insert("stream".into(), json!(true));
-    }
-    Ok(Value::Object(out))
 }
 
 // ---------------------------------------------------------------- responses
@@ -414,26 +417,6 @@ pub(crate) fn stop_name(reason: StopReason) -> &'static str {
     }
 }
 
-pub fn parse_response(v: &Value) -> Result<Response, ConvertError> {
-    let content = v["content"]
-        .as_array()
-        .ok_or_else(|| ConvertError::Malformed("upstream response has no content".into()))?;
-    let mut blocks = Vec::new();
-    for b in content {
-        // Server-tool blocks have no equivalent in other dialects: skip them, keep the rest.
-        if let Ok(block) = parse_block(b) {
-            blocks.push(block);
-        }
-    }
-    Ok(Response {
-        id: str_at(v, "id").to_string(),
-        model: str_at(v, "model").to_string(),
-        content: blocks,
-        stop: parse_stop(str_at(v, "stop_reason")),
-        usage: Usage::from_anthropic(&v["usage"]),
-    })
-}
-
 fn message_id(upstream_id: &str) -> String {
     if upstream_id.starts_with("msg_") {
         upstream_id.to_string()
@@ -442,30 +425,6 @@ fn message_id(upstream_id: &str) -> String {
     } else {
         format!("msg_{}", anthropic_id(upstream_id))
     }
-}
-
-pub fn emit_response(resp: &Response, ctx: &ResponseContext) -> Value {
-    let content: Vec<Value> = resp
-        .content
-        .iter()
-        .filter_map(|b| match b {
-            Block::Text { text, .. } => Some(json!({"type": "text", "text": text})),
-            Block::Thinking { text, signature } => {
-                Some(json!({"type": "thinking", "thinking": text,
-                "signature": blob_for(signature, Provider::Anthropic).unwrap_or("")}))
-            }
-            Block::ToolCall(c) => Some(json!({"type": "tool_use", "id": anthropic_id(&c.id),
-                "name": c.name, "input": c.arguments})),
-            _ => None,
-        })
-        .collect();
-    let stop = StopReason::settle(Some(resp.stop), resp.has_tool_call());
-    json!({
-        "id": message_id(&resp.id), "type": "message", "role": "assistant",
-        "model": ctx.client_model, "content": content,
-        "stop_reason": stop_name(stop), "stop_sequence": null,
-        "usage": resp.usage.to_anthropic(),
-    })
 }
 
 // ---------------------------------------------------------------- stream parser (Anthropic upstream)
@@ -487,69 +446,6 @@ fn status_of(kind: &str) -> u16 {
         "overloaded_error" => 529,
         _ => 500,
     }
-}
-
-/// One upstream Anthropic event → deltas.
-pub fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta> {
-    let mut out = Vec::new();
-    let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
-        return out;
-    };
-    let kind = event_kind(event, &v);
-    let key = v["index"].as_u64().unwrap_or(0);
-    match kind {
-        "message_start" => {
-            out.push(Delta::Start {
-                id: str_at(&v["message"], "id").to_string(),
-            });
-            st.usage.merge_anthropic(&v["message"]["usage"]);
-            out.push(Delta::Usage(st.usage));
-        }
-        "content_block_start" => {
-            let b = &v["content_block"];
-            match str_at(b, "type") {
-                "tool_use" => out.push(Delta::ToolStart {
-                    key,
-                    id: str_at(b, "id").to_string(),
-                    name: str_at(b, "name").to_string(),
-                }),
-                "text" => out.extend(opt_str(b, "text").map(Delta::Text)),
-                "thinking" => out.extend(opt_str(b, "thinking").map(Delta::Thinking)),
-                _ => {}
-            }
-        }
-        "content_block_delta" => {
-            let d = &v["delta"];
-            match str_at(d, "type") {
-                "text_delta" => out.extend(opt_str(d, "text").map(Delta::Text)),
-                "thinking_delta" => out.extend(opt_str(d, "thinking").map(Delta::Thinking)),
-                "signature_delta" => out.extend(
-                    opt_str(d, "signature")
-                        .map(|s| Delta::Signature(Blob::new(Provider::Anthropic, s))),
-                ),
-                "input_json_delta" => out.extend(
-                    opt_str(d, "partial_json").map(|fragment| Delta::ToolArgs { key, fragment }),
-                ),
-                _ => {}
-            }
-        }
-        "message_delta" => {
-            if let Some(reason) = opt_str(&v["delta"], "stop_reason") {
-                out.push(Delta::Finish(parse_stop(&reason)));
-            }
-            if v["usage"].is_object() {
-                st.usage.merge_anthropic(&v["usage"]);
-                out.push(Delta::Usage(st.usage));
-            }
-        }
-        "message_stop" => out.push(Delta::Done),
-        "error" => out.push(Delta::Error {
-            status: status_of(str_at(&v["error"], "type")),
-            message: str_at(&v["error"], "message").to_string(),
-        }),
-        _ => {}
-    }
-    out
 }
 
 // ---------------------------------------------------------------- stream emitter (Anthropic client)
@@ -574,18 +470,6 @@ pub struct StreamEmitter {
 }
 
 impl StreamEmitter {
-    pub fn new(ctx: &ResponseContext) -> Self {
-        StreamEmitter {
-            model: ctx.client_model.clone(),
-            started: false,
-            next_index: 0,
-            open: None,
-            saw_tool: false,
-            stop: None,
-            usage: Usage::default(),
-        }
-    }
-
     fn ensure_started(&mut self, id: &str, out: &mut Vec<Frame>) {
         if self.started {
             return;
@@ -625,6 +509,16 @@ impl StreamEmitter {
         self.open = Some(kind);
     }
 
+    /// Text or thinking into its block (opened unless open): a `<field>_delta` with `field` set.
+    fn stream_text(&mut self, kind: OpenBlock, field: &str, text: &str, out: &mut Vec<Frame>) {
+        let mut block = json!({"type": field});
+        block[field] = json!("");
+        self.open(kind, block, out);
+        let mut delta = json!({"type": format!("{field}_delta")});
+        delta[field] = json!(text);
+        out.push(self.delta(delta));
+    }
+
     fn delta(&self, delta: Value) -> Frame {
         Frame::named(
             "content_block_delta",
@@ -633,67 +527,296 @@ impl StreamEmitter {
     }
 }
 
-/// One delta → Anthropic events.
-pub fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
-    let mut out = Vec::new();
-    match delta {
-        Delta::Start { id } => st.ensure_started(id, &mut out),
-        Delta::Text(text) => {
-            st.open(
-                OpenBlock::Text,
-                json!({"type": "text", "text": ""}),
-                &mut out,
-            );
-            out.push(st.delta(json!({"type": "text_delta", "text": text})));
+impl Codec for AnthropicMessages {
+    type Parser = StreamParser;
+    type Emitter = StreamEmitter;
+
+    fn parse_request(v: &Value, _url_stream: bool) -> Result<Request, ConvertError> {
+        let messages = array_at(v, "messages")?;
+        let mut req = Request {
+            model: str_at(v, "model").to_string(),
+            max_tokens: v["max_tokens"].as_u64(),
+            system: parse_system(&v["system"]),
+            ..Request::default()
+        };
+        for m in messages {
+            let role = match str_at(m, "role") {
+                "assistant" => Role::Assistant,
+                _ => Role::User,
+            };
+            push_blocks(&mut req.messages, role, parse_content(&m["content"])?);
         }
-        Delta::Thinking(text) => {
-            st.open(
-                OpenBlock::Thinking,
-                json!({"type": "thinking", "thinking": ""}),
-                &mut out,
-            );
-            out.push(st.delta(json!({"type": "thinking_delta", "thinking": text})));
+        req.tools = parse_tools(v)?;
+        let choice = &v["tool_choice"];
+        req.tool_choice = parse_tool_choice(choice);
+        if choice["disable_parallel_tool_use"].as_bool() == Some(true) {
+            req.parallel_tool_calls = Some(false);
         }
-        Delta::Signature(blob) => {
-            if st.open == Some(OpenBlock::Thinking) && blob.origin == Provider::Anthropic {
-                out.push(st.delta(json!({"type": "signature_delta", "signature": blob.value})));
+        req.temperature = v["temperature"].as_f64();
+        req.top_p = v["top_p"].as_f64();
+        req.top_k = v["top_k"].as_u64();
+        req.stop = string_list(v.get("stop_sequences"));
+        req.stream = v["stream"].as_bool() == Some(true);
+        req.user = opt_str(&v["metadata"], "user_id");
+        req.reasoning = parse_thinking(v);
+        Ok(req)
+    }
+
+    fn emit_request(req: &Request) -> Result<Value, ConvertError> {
+        let mut out = Map::new();
+        out.insert("model".into(), json!(req.model));
+        let system = system_blocks(req);
+        if !system.is_empty() {
+            out.insert("system".into(), Value::Array(system));
+        }
+        out.insert("messages".into(), Value::Array(emit_messages(req)?));
+        if !req.tools.is_empty() {
+            out.insert("tools".into(), tool_defs(&req.tools));
+        }
+        let mut knobs = Knobs::of(req);
+        knobs.think(req, &mut out);
+        out.insert("max_tokens".into(), json!(knobs.max_tokens));
+        set_opt(&mut out, "tool_choice", knobs.tool_choice_value(req));
+        set_opt(&mut out, "temperature", knobs.temperature);
+        set_opt(&mut out, "top_p", knobs.top_p);
+        set_opt(&mut out, "top_k", knobs.top_k);
+        if !req.stop.is_empty() {
+            out.insert("stop_sequences".into(), json!(req.stop));
+        }
+        if let Some(user) = &req.user {
+            out.insert("metadata".into(), json!({"user_id": user}));
+        }
+        if req.stream {
+            out.insert("stream".into(), json!(true));
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn parse_response(v: &Value) -> Result<Response, ConvertError> {
+        let content = v["content"]
+            .as_array()
+            .ok_or_else(|| ConvertError::Malformed("upstream response has no content".into()))?;
+        let mut blocks = Vec::new();
+        for b in content {
+            // Server-tool blocks have no equivalent in other dialects: skip them, keep the rest.
+            if let Ok(block) = parse_block(b) {
+                blocks.push(block);
             }
         }
-        Delta::ToolStart { key, id, name } => {
-            st.saw_tool = true;
-            st.ensure_started("", &mut out);
-            st.close(&mut out);
-            st.open(
-                OpenBlock::Tool(*key),
-                json!({"type": "tool_use", "id": anthropic_id(id), "name": name, "input": {}}),
-                &mut out,
-            );
+        Ok(Response {
+            id: str_at(v, "id").to_string(),
+            model: str_at(v, "model").to_string(),
+            content: blocks,
+            stop: parse_stop(str_at(v, "stop_reason")),
+            usage: Usage::from_anthropic(&v["usage"]),
+        })
+    }
+
+    fn emit_response(resp: &Response, ctx: &ResponseContext) -> Value {
+        let content: Vec<Value> = resp
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                Block::Text { text, .. } => Some(json!({"type": "text", "text": text})),
+                Block::Thinking { text, signature } => {
+                    Some(json!({"type": "thinking", "thinking": text,
+                    "signature": blob_for(signature, Provider::Anthropic).unwrap_or("")}))
+                }
+                Block::ToolCall(c) => Some(json!({"type": "tool_use", "id": anthropic_id(&c.id),
+                    "name": c.name, "input": c.arguments})),
+                _ => None,
+            })
+            .collect();
+        let stop = StopReason::settle(Some(resp.stop), resp.has_tool_call());
+        json!({
+            "id": message_id(&resp.id), "type": "message", "role": "assistant",
+            "model": ctx.client_model, "content": content,
+            "stop_reason": stop_name(stop), "stop_sequence": null,
+            "usage": resp.usage.to_anthropic(),
+        })
+    }
+
+    /// One upstream Anthropic event → deltas.
+    fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta> {
+        let Some(v) = event_json(event) else {
+            return Vec::new();
+        };
+        let key = v["index"].as_u64().unwrap_or(0);
+        let mut out = Vec::new();
+        match event_kind(event, &v) {
+            "message_start" => {
+                out.push(Delta::Start {
+                    id: str_at(&v["message"], "id").to_string(),
+                });
+                st.usage.merge_anthropic(&v["message"]["usage"]);
+                out.push(Delta::Usage(st.usage));
+            }
+            "content_block_start" => {
+                let b = &v["content_block"];
+                match str_at(b, "type") {
+                    "tool_use" => out.push(Delta::ToolStart {
+                        key,
+                        id: str_at(b, "id").to_string(),
+                        name: str_at(b, "name").to_string(),
+                    }),
+                    "text" => out.extend(opt_str(b, "text").map(Delta::Text)),
+                    "thinking" => out.extend(opt_str(b, "thinking").map(Delta::Thinking)),
+                    _ => {}
+                }
+            }
+            "content_block_delta" => {
+                let d = &v["delta"];
+                match str_at(d, "type") {
+                    "text_delta" => out.extend(opt_str(d, "text").map(Delta::Text)),
+                    "thinking_delta" => out.extend(opt_str(d, "thinking").map(Delta::Thinking)),
+                    "signature_delta" => out.extend(
+                        opt_str(d, "signature")
+                            .map(|s| Delta::Signature(Blob::new(Provider::Anthropic, s))),
+                    ),
+                    "input_json_delta" => out.extend(
+                        opt_str(d, "partial_json")
+                            .map(|fragment| Delta::ToolArgs { key, fragment }),
+                    ),
+                    _ => {}
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = opt_str(&v["delta"], "stop_reason") {
+                    out.push(Delta::Finish(parse_stop(&reason)));
+                }
+                if v["usage"].is_object() {
+                    st.usage.merge_anthropic(&v["usage"]);
+                    out.push(Delta::Usage(st.usage));
+                }
+            }
+            "message_stop" => out.push(Delta::Done),
+            "error" => out.push(Delta::Error {
+                status: status_of(str_at(&v["error"], "type")),
+                message: str_at(&v["error"], "message").to_string(),
+            }),
+            _ => {}
         }
-        Delta::ToolArgs { key, fragment } => {
-            if st.open == Some(OpenBlock::Tool(*key)) && !fragment.is_empty() {
-                out.push(st.delta(json!({"type": "input_json_delta", "partial_json": fragment})));
+        out
+    }
+
+    /// One delta → Anthropic events.
+    fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
+        let mut out = Vec::new();
+        match delta {
+            Delta::Start { id } => st.ensure_started(id, &mut out),
+            Delta::Text(text) => st.stream_text(OpenBlock::Text, "text", text, &mut out),
+            Delta::Thinking(text) => {
+                st.stream_text(OpenBlock::Thinking, "thinking", text, &mut out)
+            }
+            Delta::Signature(blob) => {
+                if st.open == Some(OpenBlock::Thinking) && blob.origin == Provider::Anthropic {
+                    out.push(st.delta(json!({"type": "signature_delta", "signature": blob.value})));
+                }
+            }
+            Delta::ToolStart { key, id, name } => {
+                st.saw_tool = true;
+                st.ensure_started("", &mut out);
+                st.close(&mut out);
+                st.open(
+                    OpenBlock::Tool(*key),
+                    json!({"type": "tool_use", "id": anthropic_id(id), "name": name, "input": {}}),
+                    &mut out,
+                );
+            }
+            Delta::ToolArgs { key, fragment } => {
+                if st.open == Some(OpenBlock::Tool(*key)) && !fragment.is_empty() {
+                    out.push(
+                        st.delta(json!({"type": "input_json_delta", "partial_json": fragment})),
+                    );
+                }
+            }
+            Delta::Usage(u) => st.usage = *u,
+            Delta::Finish(r) => st.stop = Some(*r),
+            Delta::Done => {
+                st.ensure_started("", &mut out);
+                st.close(&mut out);
+                let stop = StopReason::settle(st.stop, st.saw_tool);
+                out.push(Frame::named(
+                    "message_delta",
+                    json!({"type": "message_delta",
+                    "delta": {"stop_reason": stop_name(stop), "stop_sequence": null},
+                    "usage": st.usage.to_anthropic()}),
+                ));
+                out.push(Frame::named(
+                    "message_stop",
+                    json!({"type": "message_stop"}),
+                ));
+            }
+            Delta::Error { status, message } => {
+                out.push(Frame::named("error", anthropic_error(*status, message)));
             }
         }
-        Delta::Usage(u) => st.usage = *u,
-        Delta::Finish(r) => st.stop = Some(*r),
-        Delta::Done => {
-            st.ensure_started("", &mut out);
-            st.close(&mut out);
-            let stop = StopReason::settle(st.stop, st.saw_tool);
-            out.push(Frame::named(
-                "message_delta",
-                json!({"type": "message_delta",
-                "delta": {"stop_reason": stop_name(stop), "stop_sequence": null},
-                "usage": st.usage.to_anthropic()}),
-            ));
-            out.push(Frame::named(
-                "message_stop",
-                json!({"type": "message_stop"}),
-            ));
-        }
-        Delta::Error { status, message } => {
-            out.push(Frame::named("error", anthropic_error(*status, message)));
+        out
+    }
+
+    fn emitter(ctx: &ResponseContext) -> StreamEmitter {
+        StreamEmitter {
+            model: ctx.client_model.clone(),
+            started: false,
+            next_index: 0,
+            open: None,
+            saw_tool: false,
+            stop: None,
+            usage: Usage::default(),
         }
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_drops_the_attribution_line() {
+        let parts = parse_system(&json!([
+            {"type": "text", "text": "x-anthropic-billing-header: cc"},
+            {"type": "text", "text": "rules", "cache_control": {"type": "ephemeral"}},
+        ]));
+        assert_eq!(
+            parts,
+            vec![SystemPart {
+                text: "rules".into(),
+                cache: true
+            }]
+        );
+        assert_eq!(parse_system(&json!("s"))[0].text, "s");
+    }
+
+    #[test]
+    fn thinking_frees_the_tool_choice_and_sampling() {
+        let req = Request {
+            model: "claude-sonnet-4".into(),
+            max_tokens: Some(1000),
+            temperature: Some(1.5),
+            top_k: Some(5),
+            tool_choice: Some(ToolChoice::Required),
+            reasoning: Some(Reasoning::Budget(2000)),
+            ..Request::default()
+        };
+        let mut knobs = Knobs::of(&req);
+        assert_eq!(knobs.temperature, Some(1.0));
+        let mut out = Map::new();
+        knobs.think(&req, &mut out);
+        assert_eq!(
+            out["thinking"],
+            json!({"type": "enabled", "budget_tokens": 2000})
+        );
+        assert_eq!(knobs.max_tokens, 2000 + DEFAULT_MAX_TOKENS);
+        assert_eq!(knobs.tool_choice, Some(ToolChoice::Auto));
+        assert_eq!((knobs.temperature, knobs.top_k), (None, None));
+        let plain = Request {
+            tools: vec![ToolDef::declared(&json!({"name": "f"}), "input_schema")],
+            parallel_tool_calls: Some(false),
+            ..Request::default()
+        };
+        assert_eq!(
+            Knobs::of(&plain).tool_choice_value(&plain),
+            Some(json!({"type": "auto", "disable_parallel_tool_use": true}))
+        );
+    }
 }

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::errors::{unsupported, ConvertError};
-use super::read::{opt_str, str_at};
+use super::json::{opt_str, str_at};
 
 /// What the response side of an embeddings call needs.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,13 +1,16 @@
-//! Conversion errors and the §7 translation of upstream error bodies into the client's dialect.
+//! Conversion errors, and upstream error bodies read and rendered for a client of another
+//! dialect (§7) in the wire vocabulary of `core::wire_error`.
 
-use crate::core::dialect::Dialect;
-use crate::core::error::{ErrorFormat, GatewayError};
+use crate::core::dialect::{Dialect, Provider};
+use crate::core::error::GatewayError;
+use crate::core::wire_error::{
+    anthropic_error, gemini_error, message_in, openai_error_object, openai_type,
+};
 use serde_json::{json, Value};
-
-use super::ir::Provider;
+use std::fmt;
 
 /// Why a request or response could not be converted. One type for this layer; the shell turns
-/// it into a response with [`ConvertError::render`].
+/// it into a [`GatewayError`] (the one `From` below).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConvertError {
     /// The body is not JSON or not the dialect's shape.
@@ -23,33 +26,33 @@ impl ConvertError {
         }
     }
 
-    /// The gateway-level error this is.
-    pub fn to_gateway(&self) -> GatewayError {
-        match self {
-            ConvertError::Malformed(m) => GatewayError::MalformedJson(m.clone()),
-            ConvertError::Unsupported(m) => GatewayError::InvalidRequest(m.clone()),
-        }
-    }
-
     /// Status and JSON body in the client's dialect.
     pub fn render(&self, client: Dialect) -> (u16, Vec<u8>) {
-        let (status, body) = self.to_gateway().render(error_format(client));
+        let (status, body) = GatewayError::from(self.clone()).render(client.into());
         (status, body.to_string().into_bytes())
+    }
+}
+
+impl fmt::Display for ConvertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for ConvertError {}
+
+impl From<ConvertError> for GatewayError {
+    fn from(e: ConvertError) -> GatewayError {
+        match e {
+            ConvertError::Malformed(m) => GatewayError::MalformedJson(m),
+            ConvertError::Unsupported(m) => GatewayError::InvalidRequest(m),
+        }
     }
 }
 
 /// Shorthand for a 400 "cannot be converted" error.
 pub fn unsupported(what: impl Into<String>) -> ConvertError {
     ConvertError::Unsupported(what.into())
-}
-
-/// The error-body family of a dialect.
-pub fn error_format(dialect: Dialect) -> ErrorFormat {
-    match Provider::of(dialect) {
-        Provider::OpenAi => ErrorFormat::OpenAi,
-        Provider::Anthropic => ErrorFormat::Anthropic,
-        Provider::Gemini => ErrorFormat::Gemini,
-    }
 }
 
 /// What an upstream error body said, read from any of the usual shapes.
@@ -64,26 +67,10 @@ pub struct UpstreamError {
 }
 
 impl UpstreamError {
-    /// Reads `error.message`, `message`, `detail.message`, `Message` or a plain-text body.
+    /// Reads the message ([`message_in`]), or a plain-text body.
     pub fn parse(status: u16, body: &[u8]) -> UpstreamError {
         let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        let v = match &v {
-            Value::Array(items) => items.first().cloned().unwrap_or(Value::Null),
-            _ => v,
-        };
-        let err = &v["error"];
-        let message = [
-            &err["message"],
-            &v["message"],
-            &v["detail"]["message"],
-            &v["detail"],
-            &v["Message"],
-            err,
-        ]
-        .into_iter()
-        .find_map(|m| m.as_str().filter(|s| !s.is_empty()))
-        .map(str::to_string)
-        .unwrap_or_else(|| {
+        let message = message_in(&v).unwrap_or_else(|| {
             let text = String::from_utf8_lossy(body);
             let text = text.trim();
             if text.is_empty() {
@@ -92,6 +79,10 @@ impl UpstreamError {
                 text.chars().take(500).collect()
             }
         });
+        let err = match &v {
+            Value::Array(items) => items.first().map_or(&Value::Null, |first| &first["error"]),
+            _ => &v["error"],
+        };
         let kind = err["type"].as_str().map(str::to_string);
         let invalid_key = err["details"]
             .as_array()
@@ -107,7 +98,7 @@ impl UpstreamError {
     /// The error as a client of `client` expects it: status and body (§7.3).
     pub fn render(&self, client: Dialect) -> (u16, Value) {
         let status = if self.invalid_key { 401 } else { self.status };
-        match Provider::of(client) {
+        match client.provider() {
             Provider::OpenAi => (status, self.openai_body(status)),
             Provider::Anthropic => {
                 let status = match status {
@@ -116,90 +107,34 @@ impl UpstreamError {
                 };
                 (status, anthropic_error(status, &self.message))
             }
-            Provider::Gemini => {
-                let status = match status {
-                    401 | 413 => 400,
-                    529 => 503,
-                    s => s,
-                };
-                (status, gemini_error(status, &self.message))
-            }
+            Provider::Gemini => gemini_error(status, &self.message),
         }
     }
 
     fn openai_body(&self, status: u16) -> Value {
         let (kind, code) = match status {
-            401 => (
-                "invalid_request_error".to_string(),
-                json!("invalid_api_key"),
-            ),
-            404 => (
-                "invalid_request_error".to_string(),
-                json!("model_not_found"),
-            ),
+            401 => ("invalid_request_error", json!("invalid_api_key")),
+            404 => ("invalid_request_error", json!("model_not_found")),
             429 => (
-                self.kind.clone().unwrap_or("rate_limit_error".into()),
+                self.kind.as_deref().unwrap_or("rate_limit_error"),
                 json!("rate_limit_exceeded"),
             ),
             _ => (
-                self.kind
-                    .clone()
-                    .unwrap_or_else(|| openai_type(status).to_string()),
+                self.kind.as_deref().unwrap_or_else(|| openai_type(status)),
                 Value::Null,
             ),
         };
-        json!({"error": {"message": self.message, "type": kind, "param": null, "code": code}})
+        json!({"error": openai_error_object(&self.message, kind, code)})
     }
 }
 
-/// OpenAI `error.type` derived from the status.
-pub fn openai_type(status: u16) -> &'static str {
-    match status {
-        403 => "permission_error",
-        429 => "rate_limit_error",
-        s if s >= 500 => "server_error",
-        _ => "invalid_request_error",
+impl fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HTTP {}: {}", self.status, self.message)
     }
 }
 
-/// Anthropic `error.type` derived from the status (clients branch on it, §7.3 note).
-pub fn anthropic_type(status: u16) -> &'static str {
-    match status {
-        400 | 405 | 409 | 422 => "invalid_request_error",
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        503 | 529 => "overloaded_error",
-        _ => "api_error",
-    }
-}
-
-/// An Anthropic error body.
-pub fn anthropic_error(status: u16, message: &str) -> Value {
-    json!({"type": "error", "error": {"type": anthropic_type(status), "message": message}})
-}
-
-/// A Gemini error body (google.rpc.Status).
-pub fn gemini_error(status: u16, message: &str) -> Value {
-    let grpc = match status {
-        400 | 405 | 409 | 413 | 422 => "INVALID_ARGUMENT",
-        401 => "UNAUTHENTICATED",
-        403 => "PERMISSION_DENIED",
-        404 => "NOT_FOUND",
-        429 => "RESOURCE_EXHAUSTED",
-        503 | 529 => "UNAVAILABLE",
-        504 => "DEADLINE_EXCEEDED",
-        _ => "INTERNAL",
-    };
-    json!({"error": {"code": status, "message": message, "status": grpc}})
-}
-
-/// An OpenAI error object (the value of the `error` key).
-pub fn openai_error_object(status: u16, message: &str) -> Value {
-    json!({"message": message, "type": openai_type(status), "param": null, "code": null})
-}
+impl std::error::Error for UpstreamError {}
 
 #[cfg(test)]
 mod tests {

@@ -1,20 +1,25 @@
 //! Gemini generateContent / streamGenerateContent: request/response parser and emitter, and the
 //! stream steps (§2.5, §5.4). Requests accept camelCase and snake_case; output is camelCase.
 
+use crate::core::dialect::Provider;
 use crate::core::sse::SseEvent;
+use crate::core::wire_error::{gemini_body, gemini_status};
 use serde_json::{json, Map, Value};
 
-use super::errors::{gemini_error, unsupported, ConvertError};
+use super::codec::Codec;
+use super::context::ResponseContext;
+use super::errors::{unsupported, ConvertError};
+use super::frame::{Delta, Frame};
 use super::ir::{
-    blob_for, Blob, Block, Media, Message, Provider, Reasoning, Request, Response, ResponseFormat,
-    Role, StopReason, SystemPart, ToolCall, ToolChoice, ToolDef, ToolResult,
+    blob_for, joined_text, push_blocks, Blob, Block, Media, Message, Reasoning, Request, Response,
+    ResponseFormat, Role, StopReason, SystemPart, ToolCall, ToolChoice, ToolDef, ToolResult,
 };
-use super::openai_chat::push_blocks;
-use super::read::{opt_str, str_at};
-use super::stream::{Delta, Frame};
+use super::json::{array_at, event_json, opt_str, set_opt, str_at, string_list};
 use super::tools::gemini_schema;
 use super::usage::Usage;
-use super::ResponseContext;
+
+/// Gemini `generateContent` / `streamGenerateContent`.
+pub struct Gemini;
 
 /// The documented value that lets history from other providers pass Gemini 3's signature check.
 pub const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
@@ -160,27 +165,23 @@ fn parse_parts(role: Role, parts: &[Value], pending: &mut PendingCalls) -> Vec<B
     out
 }
 
-pub fn parse_request(v: &Value, stream: bool) -> Result<Request, ConvertError> {
-    let contents = v["contents"]
-        .as_array()
-        .ok_or_else(|| ConvertError::Malformed("`contents` must be an array".into()))?;
-    let mut req = Request {
-        model: str_at(v, "model").trim_start_matches("models/").to_string(),
-        stream,
-        ..Request::default()
-    };
-    for p in field(v, "systemInstruction", "system_instruction")["parts"]
+/// The text parts of `systemInstruction`.
+fn system_parts(instruction: &Value) -> Vec<SystemPart> {
+    instruction["parts"]
         .as_array()
         .into_iter()
         .flatten()
-    {
-        if let Some(text) = p["text"].as_str() {
-            req.system.push(SystemPart {
-                text: text.to_string(),
-                cache: false,
-            });
-        }
-    }
+        .filter_map(|p| p["text"].as_str())
+        .map(|text| SystemPart {
+            text: text.to_string(),
+            cache: false,
+        })
+        .collect()
+}
+
+/// `contents` as turns: `model` is the assistant, anything else the user.
+fn parse_contents(contents: &[Value]) -> Vec<Message> {
+    let mut messages = Vec::new();
     let mut pending = PendingCalls::default();
     for c in contents {
         let role = if str_at(c, "role") == "model" {
@@ -190,8 +191,14 @@ pub fn parse_request(v: &Value, stream: bool) -> Result<Request, ConvertError> {
         };
         let parts = c["parts"].as_array().map(Vec::as_slice).unwrap_or(&[]);
         let blocks = parse_parts(role, parts, &mut pending);
-        push_blocks(&mut req.messages, role, blocks);
+        push_blocks(&mut messages, role, blocks);
     }
+    messages
+}
+
+/// Function declarations; Gemini's built-in tools cannot be converted.
+fn parse_tools(v: &Value) -> Result<Vec<ToolDef>, ConvertError> {
+    let mut tools = Vec::new();
     for t in v["tools"].as_array().into_iter().flatten() {
         let decls = field(t, "functionDeclarations", "function_declarations");
         let Some(decls) = decls.as_array() else {
@@ -206,7 +213,7 @@ pub fn parse_request(v: &Value, stream: bool) -> Result<Request, ConvertError> {
             .find(|p| p.is_object())
             .cloned()
             .unwrap_or(json!({"type": "object"}));
-            req.tools.push(ToolDef {
+            tools.push(ToolDef {
                 name: str_at(d, "name").to_string(),
                 description: opt_str(d, "description"),
                 parameters: lower_types(params),
@@ -215,13 +222,18 @@ pub fn parse_request(v: &Value, stream: bool) -> Result<Request, ConvertError> {
             });
         }
     }
+    Ok(tools)
+}
+
+/// `toolConfig.functionCallingConfig`: `ANY` with one allowed function names that function.
+fn parse_tool_choice(tool_config: &Value) -> Option<ToolChoice> {
     let fcc = field(
-        field(v, "toolConfig", "tool_config"),
+        tool_config,
         "functionCallingConfig",
         "function_calling_config",
     );
     let allowed = field(fcc, "allowedFunctionNames", "allowed_function_names");
-    req.tool_choice = match str_at(fcc, "mode") {
+    match str_at(fcc, "mode") {
         "AUTO" => Some(ToolChoice::Auto),
         "NONE" => Some(ToolChoice::None),
         "ANY" | "VALIDATED" => match allowed.as_array().map(Vec::as_slice) {
@@ -229,8 +241,11 @@ pub fn parse_request(v: &Value, stream: bool) -> Result<Request, ConvertError> {
             _ => Some(ToolChoice::Required),
         },
         _ => None,
-    };
-    let g = field(v, "generationConfig", "generation_config");
+    }
+}
+
+/// Rejects generation settings no other dialect can express (§4.11).
+fn reject_unmappable(g: &Value) -> Result<(), ConvertError> {
     if field(g, "candidateCount", "candidate_count")
         .as_u64()
         .is_some_and(|n| n > 1)
@@ -244,46 +259,56 @@ pub fn parse_request(v: &Value, stream: bool) -> Result<Request, ConvertError> {
             "responseLogprobs cannot be converted for this channel",
         ));
     }
+    Ok(())
+}
+
+/// The sampling fields of `generationConfig`.
+fn parse_sampling(g: &Value, req: &mut Request) {
     req.temperature = g["temperature"].as_f64();
     req.top_p = field(g, "topP", "top_p").as_f64();
     req.top_k = field(g, "topK", "top_k").as_u64();
     req.max_tokens = field(g, "maxOutputTokens", "max_output_tokens").as_u64();
-    req.stop = super::read::string_list(Some(field(g, "stopSequences", "stop_sequences")));
+    req.stop = string_list(Some(field(g, "stopSequences", "stop_sequences")));
     req.presence_penalty = field(g, "presencePenalty", "presence_penalty").as_f64();
     req.frequency_penalty = field(g, "frequencyPenalty", "frequency_penalty").as_f64();
     req.seed = g["seed"].as_i64();
-    if field(g, "responseMimeType", "response_mime_type").as_str() == Some("application/json") {
-        let schema = [
-            field(g, "responseJsonSchema", "response_json_schema"),
-            field(g, "responseSchema", "response_schema"),
-        ]
-        .into_iter()
-        .find(|s| s.is_object());
-        req.response_format = Some(match schema {
-            Some(s) => ResponseFormat::JsonSchema {
-                name: "response".into(),
-                schema: lower_types(s.clone()),
-                strict: None,
-            },
-            None => ResponseFormat::JsonObject,
-        });
+}
+
+/// JSON mode: `responseMimeType: application/json`, with a schema when one is given.
+fn parse_response_format(g: &Value) -> Option<ResponseFormat> {
+    if field(g, "responseMimeType", "response_mime_type").as_str() != Some("application/json") {
+        return None;
     }
-    let thinking = field(g, "thinkingConfig", "thinking_config");
-    req.reasoning = if let Some(level) = field(thinking, "thinkingLevel", "thinking_level").as_str()
-    {
-        Some(Reasoning::Effort(level.to_lowercase()))
-    } else {
-        field(thinking, "thinkingBudget", "thinking_budget")
-            .as_i64()
-            .map(|b| {
-                if b == 0 {
-                    Reasoning::Disabled
-                } else {
-                    Reasoning::Budget(b)
-                }
-            })
-    };
-    Ok(req)
+    let schema = [
+        field(g, "responseJsonSchema", "response_json_schema"),
+        field(g, "responseSchema", "response_schema"),
+    ]
+    .into_iter()
+    .find(|s| s.is_object());
+    Some(match schema {
+        Some(s) => ResponseFormat::JsonSchema {
+            name: "response".into(),
+            schema: lower_types(s.clone()),
+            strict: None,
+        },
+        None => ResponseFormat::JsonObject,
+    })
+}
+
+/// `thinkingConfig`: a level (Gemini 3) or a budget (2.5; 0 turns thinking off).
+fn parse_thinking(thinking: &Value) -> Option<Reasoning> {
+    if let Some(level) = field(thinking, "thinkingLevel", "thinking_level").as_str() {
+        return Some(Reasoning::Effort(level.to_lowercase()));
+    }
+    field(thinking, "thinkingBudget", "thinking_budget")
+        .as_i64()
+        .map(|b| {
+            if b == 0 {
+                Reasoning::Disabled
+            } else {
+                Reasoning::Budget(b)
+            }
+        })
 }
 
 /// Gemini's OpenAPI-subset schemas spell types in capitals (`OBJECT`); JSON Schema wants lowercase.
@@ -363,7 +388,7 @@ fn emit_parts(m: &Message, call_order: &[String]) -> Result<Vec<Value>, ConvertE
                 parts.push(part);
             }
             Block::ToolResult(r) => {
-                let text = super::openai_chat::joined_text(&r.content);
+                let text = joined_text(&r.content);
                 parts.push(json!({"functionResponse": {"id": r.call_id,
                     "name": r.name.clone().unwrap_or_default(), "response": response_object(&text)}}));
                 for media in r.content.iter().filter_map(|c| match c {
@@ -379,10 +404,12 @@ fn emit_parts(m: &Message, call_order: &[String]) -> Result<Vec<Value>, ConvertE
     Ok(parts)
 }
 
-pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
+/// The turns as `contents`: same-role turns merge, and a trailing model turn (prefill) is dropped
+/// because Gemini does not continue it (CPA).
+fn emit_contents(messages: &[Message]) -> Result<Vec<Value>, ConvertError> {
     let mut contents: Vec<Value> = Vec::new();
     let mut call_order: Vec<String> = Vec::new();
-    for m in &req.messages {
+    for m in messages {
         let parts = emit_parts(m, &call_order)?;
         if m.role == Role::Assistant {
             call_order = m.call_ids();
@@ -404,74 +431,65 @@ pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
             _ => contents.push(json!({"role": role, "parts": parts})),
         }
     }
-    // A trailing model turn (prefill) is not continued by Gemini: it is dropped (CPA).
     if contents.last().is_some_and(|c| c["role"] == "model") {
         contents.pop();
     }
-    let mut out = Map::new();
-    out.insert("contents".into(), Value::Array(contents));
-    if !req.system.is_empty() {
-        let parts: Vec<Value> = req.system.iter().map(|s| json!({"text": s.text})).collect();
-        out.insert("systemInstruction".into(), json!({"parts": parts}));
-    }
-    if !req.tools.is_empty() {
-        let decls: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| {
-                let mut d =
-                    json!({"name": t.name, "parametersJsonSchema": gemini_schema(&t.parameters)});
-                if let Some(desc) = &t.description {
-                    d["description"] = json!(desc);
-                }
-                d
-            })
-            .collect();
-        out.insert("tools".into(), json!([{"functionDeclarations": decls}]));
-    }
-    if let Some(choice) = &req.tool_choice {
-        let config = match choice {
-            ToolChoice::Auto => json!({"mode": "AUTO"}),
-            ToolChoice::None => json!({"mode": "NONE"}),
-            ToolChoice::Required => json!({"mode": "ANY"}),
-            ToolChoice::Tool(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
-        };
-        out.insert(
-            "toolConfig".into(),
-            json!({"functionCallingConfig": config}),
-        );
-    }
+    Ok(contents)
+}
+
+/// `tools`: one entry holding every function declaration.
+fn tool_declarations(tools: &[ToolDef]) -> Value {
+    let decls: Vec<Value> = tools
+        .iter()
+        .map(|t| {
+            let mut d =
+                json!({"name": t.name, "parametersJsonSchema": gemini_schema(&t.parameters)});
+            if let Some(desc) = &t.description {
+                d["description"] = json!(desc);
+            }
+            d
+        })
+        .collect();
+    json!([{"functionDeclarations": decls}])
+}
+
+/// `toolConfig` for a tool choice.
+fn tool_config(choice: &ToolChoice) -> Value {
+    let config = match choice {
+        ToolChoice::Auto => json!({"mode": "AUTO"}),
+        ToolChoice::None => json!({"mode": "NONE"}),
+        ToolChoice::Required => json!({"mode": "ANY"}),
+        ToolChoice::Tool(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
+    };
+    json!({"functionCallingConfig": config})
+}
+
+/// `generationConfig`: sampling, stop sequences (five at most), JSON mode and thinking.
+fn generation_config(req: &Request) -> Map<String, Value> {
     let mut g = Map::new();
-    super::openai_chat::set_opt(&mut g, "temperature", req.temperature);
-    super::openai_chat::set_opt(&mut g, "topP", req.top_p);
-    super::openai_chat::set_opt(&mut g, "topK", req.top_k);
-    super::openai_chat::set_opt(&mut g, "maxOutputTokens", req.max_tokens);
-    super::openai_chat::set_opt(&mut g, "presencePenalty", req.presence_penalty);
-    super::openai_chat::set_opt(&mut g, "frequencyPenalty", req.frequency_penalty);
-    super::openai_chat::set_opt(&mut g, "seed", req.seed);
+    set_opt(&mut g, "temperature", req.temperature);
+    set_opt(&mut g, "topP", req.top_p);
+    set_opt(&mut g, "topK", req.top_k);
+    set_opt(&mut g, "maxOutputTokens", req.max_tokens);
+    set_opt(&mut g, "presencePenalty", req.presence_penalty);
+    set_opt(&mut g, "frequencyPenalty", req.frequency_penalty);
+    set_opt(&mut g, "seed", req.seed);
     if !req.stop.is_empty() {
         g.insert(
             "stopSequences".into(),
             json!(req.stop.iter().take(5).collect::<Vec<_>>()),
         );
     }
-    match &req.response_format {
-        Some(ResponseFormat::JsonObject) => {
-            g.insert("responseMimeType".into(), json!("application/json"));
-        }
-        Some(ResponseFormat::JsonSchema { schema, .. }) => {
-            g.insert("responseMimeType".into(), json!("application/json"));
+    if let Some(format) = &req.response_format {
+        g.insert("responseMimeType".into(), json!("application/json"));
+        if let ResponseFormat::JsonSchema { schema, .. } = format {
             g.insert("responseJsonSchema".into(), gemini_schema(schema));
         }
-        None => {}
     }
     if let Some(r) = &req.reasoning {
         g.insert("thinkingConfig".into(), thinking_config(r, &req.model));
     }
-    if !g.is_empty() {
-        out.insert("generationConfig".into(), Value::Object(g));
-    }
-    Ok(Value::Object(out))
+    g
 }
 
 /// Gemini 3 takes a level, 2.5 a budget; never both (§2.5).
@@ -540,52 +558,6 @@ fn candidate_blocks(parts: &[Value], response_id: &str, counter: &mut u64) -> Ve
     out
 }
 
-pub fn parse_response(v: &Value) -> Result<Response, ConvertError> {
-    let Some(candidate) = v["candidates"].get(0) else {
-        return Err(match opt_str(&v["promptFeedback"], "blockReason") {
-            Some(reason) => unsupported(format!("request blocked by Gemini API: {reason}")),
-            None => ConvertError::Malformed("Gemini returned an empty response".into()),
-        });
-    };
-    let parts = candidate["content"]["parts"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let id = str_at(v, "responseId").to_string();
-    Ok(Response {
-        content: candidate_blocks(parts, &id, &mut 0),
-        id,
-        model: str_at(v, "modelVersion").to_string(),
-        stop: parse_finish(str_at(candidate, "finishReason")),
-        usage: Usage::from_gemini(&v["usageMetadata"]),
-    })
-}
-
-pub fn emit_response(resp: &Response, ctx: &ResponseContext) -> Value {
-    let mut parts: Vec<Value> = resp
-        .content
-        .iter()
-        .filter_map(|b| match b {
-            Block::Text { text, .. } => Some(json!({"text": text})),
-            Block::Thinking { text, .. } => Some(json!({"text": text, "thought": true})),
-            Block::ToolCall(c) => {
-                Some(json!({"functionCall": {"id": c.id, "name": c.name, "args": c.arguments}}))
-            }
-            _ => None,
-        })
-        .collect();
-    if parts.is_empty() {
-        parts.push(json!({"text": ""}));
-    }
-    json!({
-        "candidates": [{"content": {"role": "model", "parts": parts},
-            "finishReason": finish_name(resp.stop), "index": 0}],
-        "usageMetadata": resp.usage.to_gemini(),
-        "modelVersion": ctx.client_model,
-        "responseId": resp.id,
-    })
-}
-
 // ---------------------------------------------------------------- stream parser (Gemini upstream)
 
 /// State of the Gemini-upstream parser (§5.4).
@@ -597,73 +569,6 @@ pub struct StreamParser {
     calls: u64,
     /// Tool keys handed out so far.
     tools: u64,
-}
-
-/// One upstream Gemini chunk → deltas. Calls arrive whole: a start and one argument fragment.
-pub fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta> {
-    let mut out = Vec::new();
-    let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
-        return out;
-    };
-    if let Some(err) = v.get("error").filter(|e| e.is_object()) {
-        out.push(Delta::Error {
-            status: err["code"].as_u64().map_or(500, |c| c as u16),
-            message: str_at(err, "message").to_string(),
-        });
-        return out;
-    }
-    if !st.started {
-        st.started = true;
-        st.response_id = str_at(&v, "responseId").to_string();
-        out.push(Delta::Start {
-            id: st.response_id.clone(),
-        });
-    }
-    let candidate = &v["candidates"][0];
-    let parts = candidate["content"]["parts"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    for block in candidate_blocks(parts, &st.response_id, &mut st.calls) {
-        match block {
-            Block::Text { text, .. } => out.push(Delta::Text(text)),
-            Block::Thinking { text, signature } => {
-                if !text.is_empty() {
-                    out.push(Delta::Thinking(text));
-                }
-                out.extend(signature.map(Delta::Signature));
-            }
-            Block::ToolCall(c) => {
-                let key = st.tools;
-                st.tools += 1;
-                out.push(Delta::ToolStart {
-                    key,
-                    id: c.id,
-                    name: c.name,
-                });
-                out.push(Delta::ToolArgs {
-                    key,
-                    fragment: c.arguments.to_string(),
-                });
-            }
-            _ => {}
-        }
-    }
-    if let Some(u) = v.get("usageMetadata").filter(|u| u.is_object()) {
-        out.push(Delta::Usage(Usage::from_gemini(u)));
-    }
-    if let Some(reason) = opt_str(candidate, "finishReason") {
-        out.push(Delta::Finish(parse_finish(&reason)));
-        out.push(Delta::Done);
-    } else if candidate.is_null() {
-        if let Some(reason) = opt_str(&v["promptFeedback"], "blockReason") {
-            out.push(Delta::Error {
-                status: 400,
-                message: format!("request blocked by Gemini API: {reason}"),
-            });
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------- stream emitter (Gemini client)
@@ -687,71 +592,10 @@ pub struct StreamEmitter {
 }
 
 impl StreamEmitter {
-    pub fn new(ctx: &ResponseContext) -> Self {
-        StreamEmitter {
-            model: ctx.client_model.clone(),
-            response_id: String::new(),
-            calls: Vec::new(),
-            stop: None,
-            usage: Usage::default(),
-        }
-    }
-
     fn chunk(&self, parts: Vec<Value>) -> Value {
         json!({"candidates": [{"content": {"role": "model", "parts": parts}, "index": 0}],
             "modelVersion": self.model, "responseId": self.response_id})
     }
-}
-
-/// One delta → Gemini chunks.
-pub fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
-    let mut out = Vec::new();
-    match delta {
-        Delta::Start { id } => st.response_id = id.clone(),
-        Delta::Text(text) => out.push(Frame::data(st.chunk(vec![json!({"text": text})]))),
-        Delta::Thinking(text) => out.push(Frame::data(
-            st.chunk(vec![json!({"text": text, "thought": true})]),
-        )),
-        Delta::Signature(_) => {}
-        Delta::ToolStart { key, id, name } => st.calls.push(BufferedCall {
-            key: *key,
-            id: id.clone(),
-            name: name.clone(),
-            args: String::new(),
-        }),
-        Delta::ToolArgs { key, fragment } => {
-            if let Some(call) = st.calls.iter_mut().find(|c| c.key == *key) {
-                call.args.push_str(fragment);
-            }
-        }
-        Delta::Usage(u) => st.usage = *u,
-        Delta::Finish(r) => st.stop = Some(*r),
-        Delta::Done => {
-            st.calls.sort_by_key(|c| c.key);
-            let mut parts: Vec<Value> = st
-                .calls
-                .iter()
-                .map(|c| {
-                    json!({"functionCall": {"id": c.id, "name": c.name,
-                    "args": super::read::args_object(&c.args)}})
-                })
-                .collect();
-            if parts.is_empty() {
-                parts.push(json!({"text": ""}));
-            }
-            let stop = StopReason::settle(st.stop, !st.calls.is_empty());
-            let mut chunk = st.chunk(parts);
-            chunk["candidates"][0]["finishReason"] = json!(finish_name(stop));
-            chunk["usageMetadata"] = st.usage.to_gemini();
-            out.push(Frame::data(chunk));
-        }
-        Delta::Error { status, message } => {
-            // Data-only: google-genai skips a frame that starts with an `event:` line, which
-            // would turn the error into a silently truncated success.
-            out.push(Frame::data(gemini_error(*status, message)))
-        }
-    }
-    out
 }
 
 /// A `functionCall`'s arguments object (`{}` when absent or not an object).
@@ -760,4 +604,279 @@ fn call_args(call: &Value) -> Value {
         .filter(|a| a.is_object())
         .cloned()
         .unwrap_or(json!({}))
+}
+
+impl Codec for Gemini {
+    type Parser = StreamParser;
+    type Emitter = StreamEmitter;
+
+    fn parse_request(v: &Value, url_stream: bool) -> Result<Request, ConvertError> {
+        let contents = array_at(v, "contents")?;
+        let tools = parse_tools(v)?;
+        let g = field(v, "generationConfig", "generation_config");
+        reject_unmappable(g)?;
+        let mut req = Request {
+            model: str_at(v, "model").trim_start_matches("models/").to_string(),
+            stream: url_stream,
+            system: system_parts(field(v, "systemInstruction", "system_instruction")),
+            messages: parse_contents(contents),
+            tools,
+            tool_choice: parse_tool_choice(field(v, "toolConfig", "tool_config")),
+            response_format: parse_response_format(g),
+            reasoning: parse_thinking(field(g, "thinkingConfig", "thinking_config")),
+            ..Request::default()
+        };
+        parse_sampling(g, &mut req);
+        Ok(req)
+    }
+
+    fn emit_request(req: &Request) -> Result<Value, ConvertError> {
+        let mut out = Map::new();
+        out.insert(
+            "contents".into(),
+            Value::Array(emit_contents(&req.messages)?),
+        );
+        if !req.system.is_empty() {
+            let parts: Vec<Value> = req.system.iter().map(|s| json!({"text": s.text})).collect();
+            out.insert("systemInstruction".into(), json!({"parts": parts}));
+        }
+        if !req.tools.is_empty() {
+            out.insert("tools".into(), tool_declarations(&req.tools));
+        }
+        if let Some(choice) = &req.tool_choice {
+            out.insert("toolConfig".into(), tool_config(choice));
+        }
+        let g = generation_config(req);
+        if !g.is_empty() {
+            out.insert("generationConfig".into(), Value::Object(g));
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn parse_response(v: &Value) -> Result<Response, ConvertError> {
+        let Some(candidate) = v["candidates"].get(0) else {
+            return Err(match opt_str(&v["promptFeedback"], "blockReason") {
+                Some(reason) => unsupported(format!("request blocked by Gemini API: {reason}")),
+                None => ConvertError::Malformed("Gemini returned an empty response".into()),
+            });
+        };
+        let parts = candidate["content"]["parts"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let id = str_at(v, "responseId").to_string();
+        Ok(Response {
+            content: candidate_blocks(parts, &id, &mut 0),
+            id,
+            model: str_at(v, "modelVersion").to_string(),
+            stop: parse_finish(str_at(candidate, "finishReason")),
+            usage: Usage::from_gemini(&v["usageMetadata"]),
+        })
+    }
+
+    fn emit_response(resp: &Response, ctx: &ResponseContext) -> Value {
+        let mut parts: Vec<Value> = resp
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                Block::Text { text, .. } => Some(json!({"text": text})),
+                Block::Thinking { text, .. } => Some(json!({"text": text, "thought": true})),
+                Block::ToolCall(c) => {
+                    Some(json!({"functionCall": {"id": c.id, "name": c.name, "args": c.arguments}}))
+                }
+                _ => None,
+            })
+            .collect();
+        if parts.is_empty() {
+            parts.push(json!({"text": ""}));
+        }
+        json!({
+            "candidates": [{"content": {"role": "model", "parts": parts},
+                "finishReason": finish_name(resp.stop), "index": 0}],
+            "usageMetadata": resp.usage.to_gemini(),
+            "modelVersion": ctx.client_model,
+            "responseId": resp.id,
+        })
+    }
+
+    /// One upstream Gemini chunk → deltas. Calls arrive whole: a start and one argument fragment.
+    fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta> {
+        let Some(v) = event_json(event) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(err) = v.get("error").filter(|e| e.is_object()) {
+            out.push(Delta::Error {
+                status: err["code"].as_u64().map_or(500, |c| c as u16),
+                message: str_at(err, "message").to_string(),
+            });
+            return out;
+        }
+        if !st.started {
+            st.started = true;
+            st.response_id = str_at(&v, "responseId").to_string();
+            out.push(Delta::Start {
+                id: st.response_id.clone(),
+            });
+        }
+        let candidate = &v["candidates"][0];
+        let parts = candidate["content"]["parts"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for block in candidate_blocks(parts, &st.response_id, &mut st.calls) {
+            match block {
+                Block::Text { text, .. } => out.push(Delta::Text(text)),
+                Block::Thinking { text, signature } => {
+                    if !text.is_empty() {
+                        out.push(Delta::Thinking(text));
+                    }
+                    out.extend(signature.map(Delta::Signature));
+                }
+                Block::ToolCall(c) => {
+                    let key = st.tools;
+                    st.tools += 1;
+                    out.push(Delta::ToolStart {
+                        key,
+                        id: c.id,
+                        name: c.name,
+                    });
+                    out.push(Delta::ToolArgs {
+                        key,
+                        fragment: c.arguments.to_string(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if let Some(u) = v.get("usageMetadata").filter(|u| u.is_object()) {
+            out.push(Delta::Usage(Usage::from_gemini(u)));
+        }
+        if let Some(reason) = opt_str(candidate, "finishReason") {
+            out.push(Delta::Finish(parse_finish(&reason)));
+            out.push(Delta::Done);
+        } else if candidate.is_null() {
+            if let Some(reason) = opt_str(&v["promptFeedback"], "blockReason") {
+                out.push(Delta::Error {
+                    status: 400,
+                    message: format!("request blocked by Gemini API: {reason}"),
+                });
+            }
+        }
+        out
+    }
+
+    /// One delta → Gemini chunks.
+    fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
+        let mut out = Vec::new();
+        match delta {
+            Delta::Start { id } => st.response_id = id.clone(),
+            Delta::Text(text) => out.push(Frame::data(st.chunk(vec![json!({"text": text})]))),
+            Delta::Thinking(text) => out.push(Frame::data(
+                st.chunk(vec![json!({"text": text, "thought": true})]),
+            )),
+            Delta::Signature(_) => {}
+            Delta::ToolStart { key, id, name } => st.calls.push(BufferedCall {
+                key: *key,
+                id: id.clone(),
+                name: name.clone(),
+                args: String::new(),
+            }),
+            Delta::ToolArgs { key, fragment } => {
+                if let Some(call) = st.calls.iter_mut().find(|c| c.key == *key) {
+                    call.args.push_str(fragment);
+                }
+            }
+            Delta::Usage(u) => st.usage = *u,
+            Delta::Finish(r) => st.stop = Some(*r),
+            Delta::Done => {
+                st.calls.sort_by_key(|c| c.key);
+                let mut parts: Vec<Value> = st
+                    .calls
+                    .iter()
+                    .map(|c| {
+                        json!({"functionCall": {"id": c.id, "name": c.name,
+                        "args": super::json::args_object(&c.args)}})
+                    })
+                    .collect();
+                if parts.is_empty() {
+                    parts.push(json!({"text": ""}));
+                }
+                let stop = StopReason::settle(st.stop, !st.calls.is_empty());
+                let mut chunk = st.chunk(parts);
+                chunk["candidates"][0]["finishReason"] = json!(finish_name(stop));
+                chunk["usageMetadata"] = st.usage.to_gemini();
+                out.push(Frame::data(chunk));
+            }
+            Delta::Error { status, message } => {
+                // Data-only: google-genai skips a frame that starts with an `event:` line, which
+                // would turn the error into a silently truncated success. The stream's HTTP
+                // status was sent long ago: the body keeps the upstream's code, named by the table.
+                let (_, name) = gemini_status(*status);
+                out.push(Frame::data(gemini_body(*status, message, name)))
+            }
+        }
+        out
+    }
+
+    fn emitter(ctx: &ResponseContext) -> StreamEmitter {
+        StreamEmitter {
+            model: ctx.client_model.clone(),
+            response_id: String::new(),
+            calls: Vec::new(),
+            stop: None,
+            usage: Usage::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_config_and_thinking_read_both_spellings() {
+        let one = json!({"function_calling_config": {"mode": "ANY",
+            "allowed_function_names": ["f"]}});
+        assert_eq!(parse_tool_choice(&one), Some(ToolChoice::Tool("f".into())));
+        assert_eq!(
+            parse_tool_choice(&json!({"functionCallingConfig": {"mode": "ANY"}})),
+            Some(ToolChoice::Required)
+        );
+        assert_eq!(
+            parse_thinking(&json!({"thinkingBudget": 0})),
+            Some(Reasoning::Disabled)
+        );
+        assert_eq!(
+            parse_thinking(&json!({"thinking_level": "HIGH"})),
+            Some(Reasoning::Effort("high".into()))
+        );
+        assert!(reject_unmappable(&json!({"candidateCount": 2})).is_err());
+    }
+
+    #[test]
+    fn contents_merge_turns_and_drop_a_trailing_model_turn() {
+        let msg = |role, text: &str| Message {
+            role,
+            content: vec![Block::text(text)],
+        };
+        let contents = emit_contents(&[
+            msg(Role::User, "a"),
+            msg(Role::User, "b"),
+            msg(Role::Assistant, "prefill"),
+        ])
+        .unwrap();
+        assert_eq!(
+            contents,
+            vec![json!({"role": "user", "parts": [{"text": "a"}, {"text": "b"}]})]
+        );
+        let req = Request {
+            stop: (0..7).map(|i| i.to_string()).collect(),
+            response_format: Some(ResponseFormat::JsonObject),
+            ..Request::default()
+        };
+        let g = generation_config(&req);
+        assert_eq!(g["stopSequences"].as_array().map(Vec::len), Some(5));
+        assert_eq!(g["responseMimeType"], "application/json");
+    }
 }

@@ -2,32 +2,11 @@
 //! ordered content blocks, thinking with its signature and origin, tool calls with ids and cache
 //! hints (wire-protocols.md §3).
 
-use crate::core::dialect::Dialect;
+use crate::core::dialect::Provider;
 use serde_json::{json, Value};
 
-use super::read::{opt_str, str_at};
+use super::json::{opt_str, str_at};
 use super::usage::Usage;
-
-/// The vendor whose servers minted an opaque blob; blobs never cross to another vendor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    OpenAi,
-    Anthropic,
-    Gemini,
-}
-
-impl Provider {
-    /// The vendor that serves a dialect (all three OpenAI dialects share one).
-    pub fn of(dialect: Dialect) -> Provider {
-        match dialect {
-            Dialect::OpenAiChat | Dialect::OpenAiCompletions | Dialect::OpenAiResponses => {
-                Provider::OpenAi
-            }
-            Dialect::AnthropicMessages => Provider::Anthropic,
-            Dialect::Gemini => Provider::Gemini,
-        }
-    }
-}
 
 /// A provider-bound opaque value (thinking signature, encrypted reasoning, thought signature).
 #[derive(Debug, Clone, PartialEq)]
@@ -165,6 +144,40 @@ impl Message {
     }
 }
 
+/// Appends blocks to the conversation, merging consecutive same-role turns (CPA accumulator).
+pub fn push_blocks(messages: &mut Vec<Message>, role: Role, blocks: Vec<Block>) {
+    if blocks.is_empty() {
+        return;
+    }
+    match messages.last_mut() {
+        Some(last) if last.role == role => last.content.extend(blocks),
+        _ => messages.push(Message {
+            role,
+            content: blocks,
+        }),
+    }
+}
+
+/// Puts tool results first in every user turn (Anthropic requires it, §4.1).
+pub fn results_first(messages: &mut [Message]) {
+    for msg in messages.iter_mut().filter(|m| m.role == Role::User) {
+        msg.content
+            .sort_by_key(|b| !matches!(b, Block::ToolResult(_)));
+    }
+}
+
+/// The joined text of text blocks.
+pub fn joined_text(blocks: &[Block]) -> String {
+    blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Text { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("")
+}
+
 /// A system/developer instruction part.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SystemPart {
@@ -208,6 +221,40 @@ pub enum ToolChoice {
     Tool(String),
 }
 
+impl ToolChoice {
+    /// Tool choice from its Chat/Responses spelling.
+    pub fn from_openai(v: &Value) -> Option<ToolChoice> {
+        match v {
+            Value::String(s) => match s.as_str() {
+                "none" => Some(ToolChoice::None),
+                "required" => Some(ToolChoice::Required),
+                "auto" => Some(ToolChoice::Auto),
+                _ => None,
+            },
+            Value::Object(_) => {
+                let name = v["function"]["name"]
+                    .as_str()
+                    .or_else(|| v["name"].as_str())?;
+                Some(ToolChoice::Tool(name.to_string()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The OpenAI spelling; a named tool's name is nested under `function` for Chat only.
+    pub fn to_openai(&self, nested: bool) -> Value {
+        match self {
+            ToolChoice::Auto => json!("auto"),
+            ToolChoice::None => json!("none"),
+            ToolChoice::Required => json!("required"),
+            ToolChoice::Tool(name) if nested => {
+                json!({"type": "function", "function": {"name": name}})
+            }
+            ToolChoice::Tool(name) => json!({"type": "function", "name": name}),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ResponseFormat {
     JsonObject,
@@ -216,6 +263,43 @@ pub enum ResponseFormat {
         schema: Value,
         strict: Option<bool>,
     },
+}
+
+impl ResponseFormat {
+    /// The OpenAI spelling: `type` in `v`, the schema's `name`, `schema` and `strict` in
+    /// `schema_holder` (Chat nests them under `json_schema`, Responses does not).
+    pub fn from_openai(v: &Value, schema_holder: &Value) -> Option<ResponseFormat> {
+        match str_at(v, "type") {
+            "json_object" => Some(ResponseFormat::JsonObject),
+            "json_schema" => Some(ResponseFormat::JsonSchema {
+                name: str_at(schema_holder, "name").to_string(),
+                schema: schema_holder.get("schema").cloned().unwrap_or(json!({})),
+                strict: schema_holder["strict"].as_bool(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The OpenAI spelling; the schema's fields are nested under `json_schema` for Chat only.
+    pub fn to_openai(&self, nested: bool) -> Value {
+        let ResponseFormat::JsonSchema {
+            name,
+            schema,
+            strict,
+        } = self
+        else {
+            return json!({"type": "json_object"});
+        };
+        let mut s = json!({"name": name, "schema": schema});
+        if let Some(strict) = strict {
+            s["strict"] = json!(strict);
+        }
+        if nested {
+            return json!({"type": "json_schema", "json_schema": s});
+        }
+        s["type"] = json!("json_schema");
+        s
+    }
 }
 
 /// How much the model should think.
@@ -246,6 +330,24 @@ impl Reasoning {
                 }
                 .to_string(),
             ),
+        }
+    }
+
+    /// The setting an OpenAI effort name asks for (`none` turns thinking off).
+    pub fn from_openai(effort: Option<String>) -> Option<Reasoning> {
+        effort.map(|e| match e.as_str() {
+            "none" => Reasoning::Disabled,
+            _ => Reasoning::Effort(e),
+        })
+    }
+
+    /// OpenAI `reasoning_effort` for this setting (`auto` is not an OpenAI value).
+    pub fn openai_effort(&self) -> Option<String> {
+        match self {
+            Reasoning::Disabled => Some("none".into()),
+            other => other
+                .effort()
+                .map(|e| if e == "auto" { "medium".into() } else { e }),
         }
     }
 
@@ -376,6 +478,41 @@ mod tests {
         assert_eq!(
             StopReason::settle(Some(StopReason::MaxTokens), false),
             StopReason::MaxTokens
+        );
+    }
+
+    #[test]
+    fn openai_spellings_round_trip() {
+        for (nested, tool) in [
+            (true, json!({"type": "function", "function": {"name": "f"}})),
+            (false, json!({"type": "function", "name": "f"})),
+        ] {
+            let choice = ToolChoice::from_openai(&tool).unwrap();
+            assert_eq!(choice, ToolChoice::Tool("f".into()));
+            assert_eq!(choice.to_openai(nested), tool);
+        }
+        let format = ResponseFormat::JsonSchema {
+            name: "n".into(),
+            schema: json!({"type": "object"}),
+            strict: Some(true),
+        };
+        let chat = format.to_openai(true);
+        assert_eq!(
+            ResponseFormat::from_openai(&chat, &chat["json_schema"]),
+            Some(format.clone())
+        );
+        let responses = format.to_openai(false);
+        assert_eq!(
+            ResponseFormat::from_openai(&responses, &responses),
+            Some(format)
+        );
+        assert_eq!(
+            Reasoning::from_openai(Some("none".into())),
+            Some(Reasoning::Disabled)
+        );
+        assert_eq!(
+            Reasoning::Budget(-1).openai_effort().as_deref(),
+            Some("medium")
         );
     }
 }

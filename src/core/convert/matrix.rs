@@ -6,11 +6,10 @@
 //! client's) dialect, converted, and read back with the other side's parser; the facts that
 //! must survive are compared, and each client stream is checked against its dialect's rules.
 
+use super::dialects::{Emitter, Parser};
 use super::fixtures::{context, run_stream};
-use super::ir::{
-    Blob, Message, Provider, Reasoning, Role, StopReason, SystemPart, ToolCall, ToolResult,
-};
-use super::stream::{Delta, Emitter, Parser};
+use super::frame::Delta;
+use super::ir::{Blob, Message, Reasoning, Role, StopReason, SystemPart, ToolCall, ToolResult};
 use super::*;
 use crate::core::sse::SseDecoder;
 use serde_json::json;
@@ -129,11 +128,7 @@ fn request_facts(req: &Request) -> Value {
                     Block::ToolCall(c) => facts.push(json!(["call", c.name, c.arguments])),
                     Block::ToolResult(r) => {
                         let answered = last_calls.iter().position(|id| *id == r.call_id);
-                        facts.push(json!([
-                            "result",
-                            answered,
-                            openai_chat::joined_text(&r.content)
-                        ]));
+                        facts.push(json!(["result", answered, ir::joined_text(&r.content)]));
                     }
                     _ => {}
                 }
@@ -172,7 +167,7 @@ fn requests_convert_for_every_pair() {
                 let joined: String = back
                     .messages
                     .iter()
-                    .map(|m| openai_chat::joined_text(&m.content))
+                    .map(|m| ir::joined_text(&m.content))
                     .collect();
                 assert!(
                     joined.contains("Weather in Paris?"),
@@ -237,7 +232,7 @@ pub(super) fn deltas(s: Scenario, upstream: Dialect, fail: bool) -> Vec<Delta> {
         ]),
         Scenario::Thinking => d.extend([
             Delta::Thinking("Let me think".into()),
-            Delta::Signature(Blob::new(Provider::of(upstream), "sig")),
+            Delta::Signature(Blob::new(upstream.provider(), "sig")),
             Delta::Text("42".into()),
         ]),
         _ => d.extend([Delta::Text("Hello".into()), Delta::Text(" world".into())]),
@@ -310,7 +305,7 @@ fn read_client_stream(client: Dialect, bytes: &[u8]) -> Seen {
     }
     seen.calls = args
         .into_iter()
-        .map(|(_, n, a)| (n, read::args_object(&a)))
+        .map(|(_, n, a)| (n, json::args_object(&a)))
         .collect();
     seen
 }
@@ -452,7 +447,7 @@ fn response(s: Scenario, upstream: Dialect) -> Response {
         Scenario::Thinking => vec![
             Block::Thinking {
                 text: "Let me think".into(),
-                signature: Some(Blob::new(Provider::of(upstream), "sig")),
+                signature: Some(Blob::new(upstream.provider(), "sig")),
             },
             Block::text("42"),
         ],
@@ -489,7 +484,7 @@ fn responses_and_errors_convert_for_every_pair() {
             let expected = response(s, upstream);
             let facts = |r: &Response| {
                 json!([
-                    openai_chat::joined_text(&r.content),
+                    ir::joined_text(&r.content),
                     r.content
                         .iter()
                         .filter_map(|b| match b {

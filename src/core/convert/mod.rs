@@ -13,15 +13,26 @@
 //! - [`embeddings`] for OpenAI ↔ Gemini embeddings and `encoding_format: base64`.
 //! - [`upstream_path`] for the target's endpoint.
 //!
+//! Layout: each dialect module (`openai_chat`, `openai_completions`, `openai_responses`,
+//! `anthropic`, `gemini`) is a unit struct implementing [`codec::Codec`]; [`dialects`] dispatches
+//! on [`Dialect`] to them. They share leaves only: [`ir`] (the internal representation and its
+//! dialect-neutral helpers), [`json`] (field readers), [`frame`] (stream deltas and frames),
+//! [`context`], [`errors`], [`tools`], [`usage`]. Nothing a dialect module imports imports it back.
+//!
 //! Documented losses: tool-call argument key order is normalised (serde_json sorts keys);
 //! http(s) image URLs cannot go to Gemini (the core does not download; a 400 says so); an
 //! assistant prefill is dropped by Chat and Gemini upstreams.
 
 pub mod anthropic;
+pub mod codec;
+pub mod context;
+pub mod dialects;
 pub mod embeddings;
 pub mod errors;
+pub mod frame;
 pub mod gemini;
 pub mod ir;
+pub mod json;
 pub mod openai_chat;
 pub mod openai_completions;
 pub mod openai_responses;
@@ -41,36 +52,13 @@ use crate::core::dialect::Dialect;
 use serde_json::Value;
 use std::collections::HashMap;
 
+pub use context::{GeminiFraming, ResponseContext};
+pub use dialects::{emit_request, emit_response};
 pub use errors::{ConvertError, UpstreamError};
 pub use ir::{Block, Request, Response};
 pub use stream::StreamConverter;
 pub use tools::ToolNames;
 pub use usage::{usage_from_body, Usage};
-
-/// How a Gemini client asked for a stream: `?alt=sse` or the default JSON array.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GeminiFraming {
-    Sse,
-    JsonArray,
-}
-
-/// What the response side needs to know about the request it answers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResponseContext {
-    pub client: Dialect,
-    pub upstream: Dialect,
-    /// The model name the client asked for (echoed back in responses).
-    pub client_model: String,
-    pub stream: bool,
-    /// Chat/Completions client asked for the final usage chunk.
-    pub include_usage: bool,
-    /// Tool names changed for the upstream, restored in responses.
-    pub tool_names: ToolNames,
-    /// Set for Gemini clients that stream.
-    pub gemini_framing: Option<GeminiFraming>,
-    /// Unix seconds for `created` fields; the shell sets it (the core has no clock).
-    pub created: u64,
-}
 
 /// A request ready for the upstream.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,26 +109,9 @@ pub fn parse_request(
             "request body must be a JSON object".into(),
         ));
     }
-    let mut req = match from {
-        Dialect::OpenAiChat => openai_chat::parse_request(&v)?,
-        Dialect::OpenAiCompletions => openai_completions::parse_request(&v)?,
-        Dialect::OpenAiResponses => openai_responses::parse_request(&v)?,
-        Dialect::AnthropicMessages => anthropic::parse_request(&v)?,
-        Dialect::Gemini => gemini::parse_request(&v, gemini_stream.is_some())?,
-    };
+    let mut req = dialects::parse_request(from, &v, gemini_stream.is_some())?;
     resolve_result_names(&mut req);
     Ok(req)
-}
-
-/// Emits an internal request as a `to` body.
-pub fn emit_request(to: Dialect, req: &Request) -> Result<Value, ConvertError> {
-    match to {
-        Dialect::OpenAiChat => openai_chat::emit_request(req),
-        Dialect::OpenAiCompletions => openai_completions::emit_request(req),
-        Dialect::OpenAiResponses => openai_responses::emit_request(req),
-        Dialect::AnthropicMessages => anthropic::emit_request(req),
-        Dialect::Gemini => gemini::emit_request(req),
-    }
 }
 
 /// Converts a client request for an upstream that speaks `to`. `gemini_stream` says whether a
@@ -195,24 +166,7 @@ pub fn parse_response(upstream: Dialect, body: &[u8]) -> Result<Response, Conver
     let v: Value = serde_json::from_slice(body).map_err(|e| {
         ConvertError::Malformed(format!("upstream response is not valid JSON: {e}"))
     })?;
-    match upstream {
-        Dialect::OpenAiChat => openai_chat::parse_response(&v),
-        Dialect::OpenAiCompletions => openai_completions::parse_response(&v),
-        Dialect::OpenAiResponses => openai_responses::parse_response(&v),
-        Dialect::AnthropicMessages => anthropic::parse_response(&v),
-        Dialect::Gemini => gemini::parse_response(&v),
-    }
-}
-
-/// Emits an internal response as the client's body.
-pub fn emit_response(ctx: &ResponseContext, resp: &Response) -> Value {
-    match ctx.client {
-        Dialect::OpenAiChat => openai_chat::emit_response(resp, ctx),
-        Dialect::OpenAiCompletions => openai_completions::emit_response(resp, ctx),
-        Dialect::OpenAiResponses => openai_responses::emit_response(resp, ctx),
-        Dialect::AnthropicMessages => anthropic::emit_response(resp, ctx),
-        Dialect::Gemini => gemini::emit_response(resp, ctx),
-    }
+    dialects::parse_response(upstream, &v)
 }
 
 /// Converts a non-streaming upstream answer (success or error) for the client.
@@ -225,7 +179,7 @@ pub fn convert_response(ctx: &ResponseContext, status: u16, body: &[u8]) -> Conv
         };
     }
     if status >= 400 {
-        if errors::error_format(ctx.client) == errors::error_format(ctx.upstream) {
+        if ctx.client.provider() == ctx.upstream.provider() {
             return ConvertedResponse {
                 status,
                 body: body.to_vec(),
@@ -295,56 +249,6 @@ fn resolve_result_names(req: &mut Request) {
                 }
                 _ => {}
             }
-        }
-    }
-}
-
-/// Shared JSON readers for the dialect modules.
-pub(crate) mod read {
-    use crate::core::sse::SseEvent;
-    use serde_json::Value;
-
-    /// The type of a named-event stream's event (Anthropic, Responses): the `event:` line, or
-    /// the data's `type` when a relay dropped the line.
-    pub fn event_kind<'a>(event: &'a SseEvent, data: &'a Value) -> &'a str {
-        if event.event.is_empty() {
-            str_at(data, "type")
-        } else {
-            event.event.as_str()
-        }
-    }
-
-    /// A string field, or "".
-    pub fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
-        v.get(key).and_then(Value::as_str).unwrap_or("")
-    }
-
-    /// A string field when present and non-empty.
-    pub fn opt_str(v: &Value, key: &str) -> Option<String> {
-        v.get(key)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    }
-
-    /// Tool arguments from a JSON string: an object, or `{}` when it is not one (§4.4).
-    pub fn args_object(text: &str) -> Value {
-        match serde_json::from_str::<Value>(text) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => Value::Object(Default::default()),
-        }
-    }
-
-    /// `stop`-style fields: a string or an array of strings.
-    pub fn string_list(v: Option<&Value>) -> Vec<String> {
-        match v {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
-            _ => Vec::new(),
         }
     }
 }

@@ -1,43 +1,28 @@
 //! OpenAI Chat Completions: request/response parser and emitter, and the stream steps (§2.1,
 //! §5.1 parser side, §5.2 emitter side).
 
+use crate::core::dialect::Provider;
 use crate::core::sse::SseEvent;
+use crate::core::wire_error::{openai_error_object, openai_type};
 use serde_json::{json, Map, Value};
 
-use super::errors::{openai_error_object, unsupported, ConvertError};
+use super::codec::Codec;
+use super::context::ResponseContext;
+use super::errors::{unsupported, ConvertError};
+use super::frame::{Delta, Frame};
 use super::ir::{
-    blob_for, Blob, Block, Media, Message, Provider, Reasoning, Request, Response, ResponseFormat,
-    Role, StopReason, SystemPart, ToolCall, ToolChoice, ToolDef, ToolResult,
+    blob_for, joined_text, push_blocks, results_first, Blob, Block, Media, Reasoning, Request,
+    Response, ResponseFormat, Role, StopReason, SystemPart, ToolCall, ToolChoice, ToolDef,
+    ToolResult,
 };
-use super::read::{args_object, opt_str, str_at, string_list};
-use super::stream::{Delta, Frame};
+use super::json::{args_object, array_at, event_json, opt_str, set_opt, str_at, string_list};
 use super::tools::object_schema;
 use super::usage::Usage;
-use super::ResponseContext;
+
+/// OpenAI Chat Completions (`/v1/chat/completions`).
+pub struct OpenAiChat;
 
 // ---------------------------------------------------------------- requests
-
-/// Appends blocks to the conversation, merging consecutive same-role turns (CPA accumulator).
-pub(crate) fn push_blocks(messages: &mut Vec<Message>, role: Role, blocks: Vec<Block>) {
-    if blocks.is_empty() {
-        return;
-    }
-    match messages.last_mut() {
-        Some(last) if last.role == role => last.content.extend(blocks),
-        _ => messages.push(Message {
-            role,
-            content: blocks,
-        }),
-    }
-}
-
-/// Puts tool results first in every user turn (Anthropic requires it, §4.1).
-pub(crate) fn results_first(messages: &mut [Message]) {
-    for msg in messages.iter_mut().filter(|m| m.role == Role::User) {
-        msg.content
-            .sort_by_key(|b| !matches!(b, Block::ToolResult(_)));
-    }
-}
 
 fn text_parts(content: &Value) -> Vec<(String, bool)> {
     match content {
@@ -131,23 +116,54 @@ fn assistant_blocks(m: &Value) -> Vec<Block> {
     out
 }
 
-/// Tool choice from its Chat/Responses spelling.
-pub(crate) fn parse_tool_choice(v: &Value) -> Option<ToolChoice> {
-    match v {
-        Value::String(s) => match s.as_str() {
-            "none" => Some(ToolChoice::None),
-            "required" => Some(ToolChoice::Required),
-            "auto" => Some(ToolChoice::Auto),
-            _ => None,
-        },
-        Value::Object(_) => {
-            let name = v["function"]["name"]
-                .as_str()
-                .or_else(|| v["name"].as_str())?;
-            Some(ToolChoice::Tool(name.to_string()))
+/// One message into the request: system and developer text to `system`, tool answers as
+/// results in a user turn.
+fn parse_message(m: &Value, req: &mut Request) -> Result<(), ConvertError> {
+    let (role, blocks) = match str_at(m, "role") {
+        "system" | "developer" => {
+            let parts = text_parts(&m["content"]).into_iter();
+            req.system
+                .extend(parts.map(|(text, cache)| SystemPart { text, cache }));
+            return Ok(());
         }
-        _ => None,
+        "user" => (Role::User, user_parts(&m["content"])?),
+        "assistant" => (Role::Assistant, assistant_blocks(m)),
+        "tool" | "function" => {
+            let result = ToolResult {
+                call_id: str_at(m, "tool_call_id").to_string(),
+                name: opt_str(m, "name"),
+                content: user_parts(&m["content"])?,
+                is_error: false,
+            };
+            (Role::User, vec![Block::ToolResult(result)])
+        }
+        other => {
+            return Err(ConvertError::Malformed(format!(
+                "unknown message role `{other}`"
+            )))
+        }
+    };
+    push_blocks(&mut req.messages, role, blocks);
+    Ok(())
+}
+
+/// Function tools; other tool types cannot be converted.
+fn parse_tools(v: &Value) -> Result<Vec<ToolDef>, ConvertError> {
+    let mut tools = Vec::new();
+    for t in v["tools"].as_array().into_iter().flatten() {
+        if str_at(t, "type") != "function" {
+            return Err(unsupported(format!(
+                "tool type `{}` cannot be converted",
+                str_at(t, "type")
+            )));
+        }
+        let f = &t["function"];
+        tools.push(ToolDef {
+            strict: f["strict"].as_bool(),
+            ..ToolDef::declared(f, "parameters")
+        });
     }
+    Ok(tools)
 }
 
 /// Rejects what no non-OpenAI target can express (§4.11).
@@ -161,73 +177,6 @@ pub(crate) fn reject_unmappable(v: &Value) -> Result<(), ConvertError> {
         return Err(unsupported("logprobs cannot be converted for this channel"));
     }
     Ok(())
-}
-
-pub fn parse_request(v: &Value) -> Result<Request, ConvertError> {
-    reject_unmappable(v)?;
-    let messages = v["messages"]
-        .as_array()
-        .ok_or_else(|| ConvertError::Malformed("`messages` must be an array".into()))?;
-    let mut req = Request {
-        model: str_at(v, "model").to_string(),
-        ..Request::default()
-    };
-    for m in messages {
-        match str_at(m, "role") {
-            "system" | "developer" => req.system.extend(
-                text_parts(&m["content"])
-                    .into_iter()
-                    .map(|(text, cache)| SystemPart { text, cache }),
-            ),
-            "user" => push_blocks(&mut req.messages, Role::User, user_parts(&m["content"])?),
-            "assistant" => push_blocks(&mut req.messages, Role::Assistant, assistant_blocks(m)),
-            "tool" | "function" => {
-                let content = user_parts(&m["content"])?;
-                let result = ToolResult {
-                    call_id: str_at(m, "tool_call_id").to_string(),
-                    name: opt_str(m, "name"),
-                    content,
-                    is_error: false,
-                };
-                push_blocks(
-                    &mut req.messages,
-                    Role::User,
-                    vec![Block::ToolResult(result)],
-                );
-            }
-            other => {
-                return Err(ConvertError::Malformed(format!(
-                    "unknown message role `{other}`"
-                )))
-            }
-        }
-    }
-    results_first(&mut req.messages);
-    for t in v["tools"].as_array().into_iter().flatten() {
-        if str_at(t, "type") != "function" {
-            return Err(unsupported(format!(
-                "tool type `{}` cannot be converted",
-                str_at(t, "type")
-            )));
-        }
-        let f = &t["function"];
-        req.tools.push(ToolDef {
-            strict: f["strict"].as_bool(),
-            ..ToolDef::declared(f, "parameters")
-        });
-    }
-    req.tool_choice = parse_tool_choice(&v["tool_choice"]);
-    req.parallel_tool_calls = v["parallel_tool_calls"].as_bool();
-    req.max_tokens = v["max_completion_tokens"]
-        .as_u64()
-        .or(v["max_tokens"].as_u64());
-    parse_shared_options(v, &mut req);
-    req.reasoning = opt_str(v, "reasoning_effort").map(|e| match e.as_str() {
-        "none" => Reasoning::Disabled,
-        _ => Reasoning::Effort(e),
-    });
-    req.response_format = parse_response_format(&v["response_format"]);
-    Ok(req)
 }
 
 /// The sampling and streaming fields a Chat request shares with a legacy Completions one.
@@ -264,21 +213,6 @@ pub(crate) fn emit_shared_options(req: &Request, out: &mut Map<String, Value>) {
     }
 }
 
-fn parse_response_format(v: &Value) -> Option<ResponseFormat> {
-    match str_at(v, "type") {
-        "json_object" => Some(ResponseFormat::JsonObject),
-        "json_schema" => {
-            let s = &v["json_schema"];
-            Some(ResponseFormat::JsonSchema {
-                name: str_at(s, "name").to_string(),
-                schema: s.get("schema").cloned().unwrap_or(json!({})),
-                strict: s["strict"].as_bool(),
-            })
-        }
-        _ => None,
-    }
-}
-
 fn media_part(block: &Block) -> Option<Value> {
     match block {
         Block::Text { text, .. } => Some(json!({"type": "text", "text": text})),
@@ -306,18 +240,6 @@ fn content_value(blocks: &[&Block]) -> Value {
         return json!(text);
     }
     Value::Array(blocks.iter().filter_map(|b| media_part(b)).collect())
-}
-
-/// The joined text of text blocks.
-pub(crate) fn joined_text(blocks: &[Block]) -> String {
-    blocks
-        .iter()
-        .filter_map(|b| match b {
-            Block::Text { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("")
 }
 
 fn emit_user(blocks: &[Block], out: &mut Vec<Value>) {
@@ -377,98 +299,6 @@ fn set_tool_calls(msg: &mut Value, blocks: &[Block]) {
     }
 }
 
-/// Chat `tool_choice` value.
-fn tool_choice_value(choice: &ToolChoice) -> Value {
-    match choice {
-        ToolChoice::Auto => json!("auto"),
-        ToolChoice::None => json!("none"),
-        ToolChoice::Required => json!("required"),
-        ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
-    }
-}
-
-/// Sets `key` when `value` is present.
-pub(crate) fn set_opt<T: Into<Value>>(map: &mut Map<String, Value>, key: &str, value: Option<T>) {
-    if let Some(v) = value {
-        map.insert(key.to_string(), v.into());
-    }
-}
-
-/// OpenAI `reasoning_effort` for an internal setting (`auto` is not an OpenAI value).
-pub(crate) fn openai_effort(r: &Reasoning) -> Option<String> {
-    match r {
-        Reasoning::Disabled => Some("none".into()),
-        other => other
-            .effort()
-            .map(|e| if e == "auto" { "medium".into() } else { e }),
-    }
-}
-
-pub fn emit_request(req: &Request) -> Result<Value, ConvertError> {
-    let mut messages: Vec<Value> = req
-        .system
-        .iter()
-        .map(|s| json!({"role": "system", "content": s.text}))
-        .collect();
-    for m in &req.messages {
-        match m.role {
-            Role::User => emit_user(&m.content, &mut messages),
-            Role::Assistant => emit_assistant(&m.content, &mut messages),
-        }
-    }
-    let mut out = Map::new();
-    out.insert("model".into(), json!(req.model));
-    out.insert("messages".into(), Value::Array(messages));
-    if !req.tools.is_empty() {
-        let tools = req
-            .tools
-            .iter()
-            .map(|t| {
-                let mut f = json!({"name": t.name, "parameters": object_schema(&t.parameters)});
-                if let Some(d) = &t.description {
-                    f["description"] = json!(d);
-                }
-                if let Some(s) = t.strict {
-                    f["strict"] = json!(s);
-                }
-                json!({"type": "function", "function": f})
-            })
-            .collect();
-        out.insert("tools".into(), Value::Array(tools));
-    }
-    set_opt(
-        &mut out,
-        "tool_choice",
-        req.tool_choice.as_ref().map(tool_choice_value),
-    );
-    set_opt(&mut out, "parallel_tool_calls", req.parallel_tool_calls);
-    emit_shared_options(req, &mut out);
-    set_opt(
-        &mut out,
-        "reasoning_effort",
-        req.reasoning.as_ref().and_then(openai_effort),
-    );
-    set_opt(
-        &mut out,
-        "response_format",
-        req.response_format.as_ref().map(|f| match f {
-            ResponseFormat::JsonObject => json!({"type": "json_object"}),
-            ResponseFormat::JsonSchema {
-                name,
-                schema,
-                strict,
-            } => {
-                let mut s = json!({"name": name, "schema": schema});
-                if let Some(strict) = strict {
-                    s["strict"] = json!(strict);
-                }
-                json!({"type": "json_schema", "json_schema": s})
-            }
-        }),
-    );
-    Ok(Value::Object(out))
-}
-
 // ---------------------------------------------------------------- responses
 
 pub(crate) fn parse_finish(reason: &str) -> StopReason {
@@ -487,10 +317,6 @@ pub(crate) fn finish_name(reason: StopReason) -> &'static str {
         StopReason::ToolUse => "tool_calls",
         StopReason::ContentFilter => "content_filter",
     }
-}
-
-pub fn parse_response(v: &Value) -> Result<Response, ConvertError> {
-    parse_first_choice(v, |choice| assistant_blocks(&choice["message"]))
 }
 
 /// A Chat or Completions answer from its first choice, whose content `content_of` reads.
@@ -517,32 +343,6 @@ fn chat_id(upstream_id: &str) -> String {
     } else {
         format!("chatcmpl-{}", upstream_id.trim_start_matches("chatcmpl-"))
     }
-}
-
-pub fn emit_response(resp: &Response, ctx: &ResponseContext) -> Value {
-    let text = joined_text(&resp.content);
-    let mut message = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) }});
-    let reasoning: String = resp
-        .content
-        .iter()
-        .filter_map(|b| match b {
-            Block::Thinking { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect();
-    if !reasoning.is_empty() {
-        message["reasoning_content"] = json!(reasoning);
-    }
-    set_tool_calls(&mut message, &resp.content);
-    let stop = StopReason::settle(Some(resp.stop), resp.has_tool_call());
-    json!({
-        "id": chat_id(&resp.id),
-        "object": "chat.completion",
-        "created": ctx.created,
-        "model": ctx.client_model,
-        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish_name(stop)}],
-        "usage": resp.usage.to_openai_chat(),
-    })
 }
 
 // ---------------------------------------------------------------- stream parser (Chat upstream)
@@ -627,39 +427,14 @@ fn tool_delta(entry: &Value, position: usize, st: &mut StreamParser, out: &mut V
     }
 }
 
-/// The JSON of one upstream Chat or Completions chunk, or the deltas that stand for the whole
-/// event: `[DONE]`, an in-band error, nothing for data that is not JSON.
-pub(crate) fn chunk_json(event: &SseEvent) -> Result<Value, Vec<Delta>> {
-    if event.data.trim() == "[DONE]" {
-        return Err(vec![Delta::Done]);
-    }
-    let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
-        return Err(Vec::new());
-    };
-    if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
-        return Err(vec![Delta::Error {
-            status: err["code"].as_u64().map_or(500, |c| c as u16),
-            message: err["message"]
-                .as_str()
-                .unwrap_or("upstream error")
-                .to_string(),
-        }]);
-    }
-    Ok(v)
-}
-
-/// One upstream Chat chunk → deltas.
-pub fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta> {
-    let v = match chunk_json(event) {
-        Ok(v) => v,
-        Err(deltas) => return deltas,
-    };
-    let mut out = Vec::new();
+/// A Chat chunk's start, choice delta (reasoning, text, tool-call fragments) and finish; calls
+/// that never got both id and name are still delivered at the finish (CPA `tool_<index>`).
+fn parse_choice_delta(v: &Value, st: &mut StreamParser, out: &mut Vec<Delta>) {
     let choice = &v["choices"][0];
     if !st.started && (choice.is_object() || v.get("id").is_some()) {
         st.started = true;
         out.push(Delta::Start {
-            id: str_at(&v, "id").to_string(),
+            id: str_at(v, "id").to_string(),
         });
     }
     let delta = &choice["delta"];
@@ -675,7 +450,7 @@ pub fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta>
         .flatten()
         .enumerate()
     {
-        tool_delta(entry, position, st, &mut out);
+        tool_delta(entry, position, st, out);
     }
     if let Some(reason) = opt_str(choice, "finish_reason") {
         if !st.finished {
@@ -688,15 +463,50 @@ pub fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta>
                 if tool.name.is_empty() {
                     tool.name = format!("tool_{}", tool.key);
                 }
-                start_ready_tool(tool, &mut out);
+                start_ready_tool(tool, out);
             }
             out.push(Delta::Finish(parse_finish(&reason)));
         }
     }
+}
+
+/// One upstream Chat or Completions chunk → deltas: `[DONE]`, an in-band error and the usage
+/// report are read here, the choice by `read_choice`.
+pub(crate) fn chunk_deltas(
+    event: &SseEvent,
+    read_choice: impl FnOnce(&Value, &mut Vec<Delta>),
+) -> Vec<Delta> {
+    let v = match chunk_json(event) {
+        Ok(v) => v,
+        Err(deltas) => return deltas,
+    };
+    let mut out = Vec::new();
+    read_choice(&v, &mut out);
     if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
         out.push(Delta::Usage(Usage::from_openai_chat(u)));
     }
     out
+}
+
+/// The JSON of one upstream Chat or Completions chunk, or the deltas that stand for the whole
+/// event: `[DONE]`, an in-band error, nothing for data that is not JSON.
+fn chunk_json(event: &SseEvent) -> Result<Value, Vec<Delta>> {
+    if event.data.trim() == "[DONE]" {
+        return Err(vec![Delta::Done]);
+    }
+    let Some(v) = event_json(event) else {
+        return Err(Vec::new());
+    };
+    if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+        return Err(vec![Delta::Error {
+            status: err["code"].as_u64().map_or(500, |c| c as u16),
+            message: err["message"]
+                .as_str()
+                .unwrap_or("upstream error")
+                .to_string(),
+        }]);
+    }
+    Ok(v)
 }
 
 // ---------------------------------------------------------------- stream emitter (Chat client)
@@ -754,7 +564,7 @@ impl ChunkHead {
             Delta::Usage(u) => self.usage = *u,
             Delta::Finish(r) => self.stop = Some(*r),
             Delta::Error { status, message } => out.push(Frame::data(
-                json!({"error": openai_error_object(*status, message)}),
+                json!({"error": openai_error_object(message, openai_type(*status), Value::Null)}),
             )),
             _ => {}
         }
@@ -771,14 +581,6 @@ pub struct StreamEmitter {
 }
 
 impl StreamEmitter {
-    pub fn new(ctx: &ResponseContext) -> Self {
-        StreamEmitter {
-            head: ChunkHead::new(ctx, chat_id(""), "chat.completion.chunk"),
-            started: false,
-            tool_keys: Vec::new(),
-        }
-    }
-
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Frame {
         self.head
             .chunk(json!([{"index": 0, "delta": delta, "finish_reason": finish}]))
@@ -792,53 +594,254 @@ impl StreamEmitter {
     }
 }
 
-/// One delta → Chat chunks.
-pub fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
-    let mut out = Vec::new();
-    match delta {
-        Delta::Start { id } => {
-            if !st.started {
-                st.head.id = chat_id(id);
+impl Codec for OpenAiChat {
+    type Parser = StreamParser;
+    type Emitter = StreamEmitter;
+
+    fn parse_request(v: &Value, _url_stream: bool) -> Result<Request, ConvertError> {
+        reject_unmappable(v)?;
+        let messages = array_at(v, "messages")?;
+        let mut req = Request {
+            model: str_at(v, "model").to_string(),
+            ..Request::default()
+        };
+        for m in messages {
+            parse_message(m, &mut req)?;
+        }
+        results_first(&mut req.messages);
+        req.tools = parse_tools(v)?;
+        req.tool_choice = ToolChoice::from_openai(&v["tool_choice"]);
+        req.parallel_tool_calls = v["parallel_tool_calls"].as_bool();
+        req.max_tokens = v["max_completion_tokens"]
+            .as_u64()
+            .or(v["max_tokens"].as_u64());
+        parse_shared_options(v, &mut req);
+        req.reasoning = Reasoning::from_openai(opt_str(v, "reasoning_effort"));
+        let format = &v["response_format"];
+        req.response_format = ResponseFormat::from_openai(format, &format["json_schema"]);
+        Ok(req)
+    }
+
+    fn emit_request(req: &Request) -> Result<Value, ConvertError> {
+        let mut messages: Vec<Value> = req
+            .system
+            .iter()
+            .map(|s| json!({"role": "system", "content": s.text}))
+            .collect();
+        for m in &req.messages {
+            match m.role {
+                Role::User => emit_user(&m.content, &mut messages),
+                Role::Assistant => emit_assistant(&m.content, &mut messages),
             }
-            st.ensure_started(&mut out);
         }
-        Delta::Text(text) => {
-            st.ensure_started(&mut out);
-            out.push(st.chunk(json!({"content": text}), None));
+        let mut out = Map::new();
+        out.insert("model".into(), json!(req.model));
+        out.insert("messages".into(), Value::Array(messages));
+        if !req.tools.is_empty() {
+            let tools = req
+                .tools
+                .iter()
+                .map(|t| {
+                    let mut f = json!({"name": t.name, "parameters": object_schema(&t.parameters)});
+                    if let Some(d) = &t.description {
+                        f["description"] = json!(d);
+                    }
+                    if let Some(s) = t.strict {
+                        f["strict"] = json!(s);
+                    }
+                    json!({"type": "function", "function": f})
+                })
+                .collect();
+            out.insert("tools".into(), Value::Array(tools));
         }
-        Delta::Thinking(text) => {
-            st.ensure_started(&mut out);
-            out.push(st.chunk(json!({"reasoning_content": text}), None));
+        set_opt(
+            &mut out,
+            "tool_choice",
+            req.tool_choice.as_ref().map(|c| c.to_openai(true)),
+        );
+        set_opt(&mut out, "parallel_tool_calls", req.parallel_tool_calls);
+        emit_shared_options(req, &mut out);
+        set_opt(
+            &mut out,
+            "reasoning_effort",
+            req.reasoning.as_ref().and_then(Reasoning::openai_effort),
+        );
+        let format = req.response_format.as_ref();
+        set_opt(
+            &mut out,
+            "response_format",
+            format.map(|f| f.to_openai(true)),
+        );
+        Ok(Value::Object(out))
+    }
+
+    fn parse_response(v: &Value) -> Result<Response, ConvertError> {
+        parse_first_choice(v, |choice| assistant_blocks(&choice["message"]))
+    }
+
+    fn emit_response(resp: &Response, ctx: &ResponseContext) -> Value {
+        let text = joined_text(&resp.content);
+        let mut message = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) }});
+        let reasoning: String = resp
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                Block::Thinking { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        if !reasoning.is_empty() {
+            message["reasoning_content"] = json!(reasoning);
         }
-        Delta::ToolStart { key, id, name } => {
-            st.ensure_started(&mut out);
-            let index = st.tool_keys.len();
-            st.tool_keys.push(*key);
-            out.push(st.chunk(
-                json!({"tool_calls": [{"index": index, "id": id, "type": "function",
-                    "function": {"name": name, "arguments": ""}}]}),
-                None,
-            ));
-        }
-        Delta::ToolArgs { key, fragment } => {
-            if let Some(index) = st.tool_keys.iter().position(|k| k == key) {
-                if !fragment.is_empty() {
-                    out.push(st.chunk(
-                        json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
-                        None,
-                    ));
+        set_tool_calls(&mut message, &resp.content);
+        let stop = StopReason::settle(Some(resp.stop), resp.has_tool_call());
+        json!({
+            "id": chat_id(&resp.id),
+            "object": "chat.completion",
+            "created": ctx.created,
+            "model": ctx.client_model,
+            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish_name(stop)}],
+            "usage": resp.usage.to_openai_chat(),
+        })
+    }
+
+    /// One upstream Chat chunk → deltas.
+    fn parse_stream_event(event: &SseEvent, st: &mut StreamParser) -> Vec<Delta> {
+        chunk_deltas(event, |v, out| parse_choice_delta(v, st, out))
+    }
+
+    /// One delta → Chat chunks.
+    fn emit_stream_delta(delta: &Delta, st: &mut StreamEmitter) -> Vec<Frame> {
+        let mut out = Vec::new();
+        match delta {
+            Delta::Start { id } => {
+                if !st.started {
+                    st.head.id = chat_id(id);
+                }
+                st.ensure_started(&mut out);
+            }
+            Delta::Text(text) => {
+                st.ensure_started(&mut out);
+                out.push(st.chunk(json!({"content": text}), None));
+            }
+            Delta::Thinking(text) => {
+                st.ensure_started(&mut out);
+                out.push(st.chunk(json!({"reasoning_content": text}), None));
+            }
+            Delta::ToolStart { key, id, name } => {
+                st.ensure_started(&mut out);
+                let index = st.tool_keys.len();
+                st.tool_keys.push(*key);
+                out.push(st.chunk(
+                    json!({"tool_calls": [{"index": index, "id": id, "type": "function",
+                        "function": {"name": name, "arguments": ""}}]}),
+                    None,
+                ));
+            }
+            Delta::ToolArgs { key, fragment } => {
+                if let Some(index) = st.tool_keys.iter().position(|k| k == key) {
+                    if !fragment.is_empty() {
+                        out.push(st.chunk(
+                            json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
+                            None,
+                        ));
+                    }
                 }
             }
+            Delta::Done => {
+                st.ensure_started(&mut out);
+                let stop = StopReason::settle(st.head.stop, !st.tool_keys.is_empty());
+                st.head.finish(
+                    json!({"index": 0, "delta": {}, "finish_reason": finish_name(stop)}),
+                    &mut out,
+                );
+            }
+            other => st.head.absorb(other, &mut out),
         }
-        Delta::Done => {
-            st.ensure_started(&mut out);
-            let stop = StopReason::settle(st.head.stop, !st.tool_keys.is_empty());
-            st.head.finish(
-                json!({"index": 0, "delta": {}, "finish_reason": finish_name(stop)}),
-                &mut out,
-            );
-        }
-        other => st.head.absorb(other, &mut out),
+        out
     }
-    out
+
+    fn emitter(ctx: &ResponseContext) -> StreamEmitter {
+        StreamEmitter {
+            head: ChunkHead::new(ctx, chat_id(""), "chat.completion.chunk"),
+            started: false,
+            tool_keys: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(text: &str) -> SseEvent {
+        SseEvent {
+            event: String::new(),
+            data: text.into(),
+        }
+    }
+
+    #[test]
+    fn tool_messages_become_results_ahead_of_user_text() {
+        let v = json!({"model": "m", "messages": [
+            {"role": "developer", "content": "be brief"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
+            {"role": "user", "content": "and?"},
+            {"role": "tool", "tool_call_id": "c1", "content": "42"},
+        ]});
+        let req = OpenAiChat::parse_request(&v, false).unwrap();
+        assert_eq!(req.system[0].text, "be brief");
+        let user = &req.messages[1];
+        assert!(matches!(&user.content[0], Block::ToolResult(r) if r.call_id == "c1"));
+        assert_eq!(user.content[1], Block::text("and?"));
+        let bad = json!({"messages": [{"role": "robot", "content": "x"}]});
+        assert!(OpenAiChat::parse_request(&bad, false).is_err());
+    }
+
+    #[test]
+    fn chunk_steps_read_done_errors_usage_and_cumulative_arguments() {
+        let mut st = StreamParser::default();
+        assert_eq!(
+            OpenAiChat::parse_stream_event(&data("[DONE]"), &mut st),
+            vec![Delta::Done]
+        );
+        let err = OpenAiChat::parse_stream_event(
+            &data(r#"{"error":{"code":429,"message":"slow"}}"#),
+            &mut st,
+        );
+        assert_eq!(
+            err,
+            vec![Delta::Error {
+                status: 429,
+                message: "slow".into()
+            }]
+        );
+        let call = |args: &str| {
+            data(
+                &json!({"id": "x", "choices": [{"delta": {"tool_calls": [{"index": 0, "id": "c",
+                "function": {"name": "f", "arguments": args}}]}}]})
+                .to_string(),
+            )
+        };
+        let first = OpenAiChat::parse_stream_event(&call("{\"a\""), &mut st);
+        assert!(matches!(first[1], Delta::ToolStart { key: 0, .. }));
+        // A snapshot upstream resends the whole string: only the new suffix goes on.
+        let second = OpenAiChat::parse_stream_event(&call("{\"a\":1}"), &mut st);
+        assert_eq!(
+            second,
+            vec![Delta::ToolArgs {
+                key: 0,
+                fragment: ":1}".into()
+            }]
+        );
+        let end = OpenAiChat::parse_stream_event(
+            &data(
+                r#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
+            ),
+            &mut st,
+        );
+        assert_eq!(end[0], Delta::Finish(StopReason::ToolUse));
+        assert!(matches!(end[1], Delta::Usage(u) if u.prompt_tokens == 3));
+    }
 }

@@ -5,17 +5,7 @@
 use super::fixtures::context;
 use super::matrix::{deltas, upstream_stream, SCENARIOS};
 use super::*;
-use crate::core::usage::{StreamScanner, WireFamily};
-
-/// The pass-through scanner's family for an upstream dialect.
-fn family_of(dialect: Dialect) -> WireFamily {
-    match dialect {
-        Dialect::OpenAiChat | Dialect::OpenAiCompletions => WireFamily::OpenAi,
-        Dialect::OpenAiResponses => WireFamily::OpenAiResponses,
-        Dialect::AnthropicMessages => WireFamily::Anthropic,
-        Dialect::Gemini => WireFamily::Gemini,
-    }
-}
+use crate::core::usage::StreamScanner;
 
 /// xorshift64*: small, fixed-seed, reproducible.
 struct Rng(u64);
@@ -101,7 +91,7 @@ fn mutated_streams_never_panic_or_grow_unbounded() {
                 let seed = rng.below(seeds.len());
                 let input = mutate(&mut rng, &seeds[seed]);
                 let mut conv = StreamConverter::new(ctx.clone());
-                let mut usage = StreamScanner::new(family_of(upstream));
+                let mut usage = StreamScanner::new(upstream.wire_family());
                 let mut out = Vec::new();
                 let mut rest = input.as_slice();
                 while !rest.is_empty() {

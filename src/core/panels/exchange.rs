@@ -81,6 +81,8 @@ impl fmt::Display for PanelError {
     }
 }
 
+impl std::error::Error for PanelError {}
+
 /// The first characters of a body, for error messages (bodies never carry our credentials).
 pub(crate) fn excerpt(body: &str) -> String {
     body.chars().take(200).collect()

@@ -1,6 +1,6 @@
-//! Usage logs and the dashboard (`/api/log/`, `/api/log/self`, `/api/dashboard`): the query
-//! string's filters, whose calls a caller sees, and the answers' shapes; the reads are
-//! `repo::usage`.
+//! Usage logs and the dashboard (`/api/log/`, `/api/log/self`, `/api/dashboard`,
+//! `/api/dashboard/keys`): the query string's filters, whose calls a caller sees, and the
+//! answers' shapes; the reads are `repo::usage`.
 
 use crate::core::error::GatewayError;
 use crate::core::model_list::utc_day;
@@ -105,4 +105,11 @@ pub async fn dashboard(req: &Request, app: &App, org: i64) -> Result<Response, G
         "latency_ms": percentiles,
         "by_day": by_day, "by_model": by_model, "by_station": by_station,
     }))
+}
+
+/// `GET /api/dashboard/keys?days=7`: calls, errors, tokens and cost per gateway key over the
+/// period the dashboard's filters pick.
+pub async fn usage_by_key(req: &Request, app: &App, org: i64) -> Result<Response, GatewayError> {
+    let f = filters(req, 7)?;
+    ok(usage::by_key(&app.db()?, org, (f.from, f.to)).await?)
 }

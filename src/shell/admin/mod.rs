@@ -5,7 +5,6 @@
 mod accounts;
 mod assistant;
 mod channels;
-mod console_reads;
 mod jobs;
 mod keys;
 mod logs;
@@ -61,10 +60,7 @@ pub async fn dispatch(
     caller.require(action_for(req.method().as_ref(), segments))?;
     let org = caller.org;
     match (req.method(), segments) {
-        (Method::Get, ["provider", id, "models"]) => {
-            console_reads::station_models(app, org, id).await
-        }
-        (Method::Get, ["dashboard", "keys"]) => console_reads::usage_by_key(req, app, org).await,
+        (Method::Get, ["dashboard", "keys"]) => logs::usage_by_key(req, app, org).await,
         (_, ["provider", _, "dialects", ..] | ["provider", _, "tokens", _, "enable"]) => {
             channels::dispatch(req, app, org, &segments[1..]).await
         }

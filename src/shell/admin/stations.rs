@@ -46,6 +46,11 @@ pub async fn dispatch(
         (Method::Delete, [id]) => delete_station(app, org, parse_id(id)?).await,
         (Method::Post, [id, "sync"]) => ok(sync_station(&app.env, org, parse_id(id)?).await?),
         (Method::Post, [id, "checkin"]) => checkin_station(app, org, parse_id(id)?).await,
+        (Method::Get, [id, "models"]) => {
+            let (d1, id) = (app.db()?, parse_id(id)?);
+            stations::require(&d1, org, id).await?;
+            ok(stations::models(&d1, org, id).await?)
+        }
         (Method::Get, [id, "tokens"]) => {
             let (d1, id) = (app.db()?, parse_id(id)?);
             stations::require(&d1, org, id).await?;

@@ -15,6 +15,7 @@ use crate::core::failover::{self, ProbeResult, Verdict};
 use crate::core::headers::forwardable_request_header;
 use crate::core::learned::{Feature, Serving};
 use crate::core::routing::{choose_channel, Channel};
+use crate::core::wire_error::upstream_message;
 use crate::shell::app::{now_ms, open_key, App};
 use crate::shell::embeddings::{self, EmbedCall};
 use crate::shell::{cache, probe, routes, upstream};
@@ -150,14 +151,20 @@ pub(super) async fn attempt_channels<'a>(
                 learnable,
             ) {
                 (Verdict::RouteMissing, Some(feature)) => {
-                    let evidence =
-                        format!("HTTP {status}: {}", upstream_message(&text).unwrap_or(text));
+                    let evidence = format!(
+                        "HTTP {status}: {}",
+                        upstream_message(text.as_bytes()).unwrap_or(text)
+                    );
                     if let Err(e) =
                         routes::learn_gap(&app.env, org, channel.station_id, feature, &evidence)
                             .await
                     {
                         worker::console_error!("remembering a missing dialect failed: {e:?}");
                     }
+                    let env = app.env.clone();
+                    app.ctx.wait_until(async move {
+                        routes::publish_after_commit(&env, org).await;
+                    });
                     serving = serving.without(feature);
                     if let CallPlan::LocalCount(dialect) =
                         plan_call(outbound.endpoint, serving, &outbound.path_and_query)
@@ -210,7 +217,7 @@ pub(super) async fn attempt_channels<'a>(
                 retry_after_s,
                 probe_key,
             } => {
-                let message = upstream_message(&text)
+                let message = upstream_message(text.as_bytes())
                     .unwrap_or_else(|| format!("upstream returned HTTP {status}"));
                 if probe_key
                     && !found
@@ -368,7 +375,7 @@ fn prepare(
         CallPlan::Convert { target } => {
             if let Some(kind) = out.endpoint.embeddings {
                 let request = embeddings::prepare(kind, out.body, channel, serving)
-                    .map_err(|e| SendFailure::Request(conversion_error(e)))?;
+                    .map_err(|e| SendFailure::Request(e.into()))?;
                 return Ok(Prepared {
                     body: request.body,
                     path: request.path,
@@ -385,7 +392,7 @@ fn prepare(
                 &channel.upstream_model,
                 out.gemini_framing,
             )
-            .map_err(|e| SendFailure::Request(conversion_error(e)))?;
+            .map_err(|e| SendFailure::Request(e.into()))?;
             let path = serving
                 .upstream_path(target, &converted.path)
                 .unwrap_or(converted.path);
@@ -435,13 +442,6 @@ fn auth_for(dialect: Dialect) -> UpstreamAuth {
         Dialect::OpenAiChat | Dialect::OpenAiCompletions | Dialect::OpenAiResponses => {
             UpstreamAuth::Bearer
         }
-    }
-}
-
-fn conversion_error(e: convert::ConvertError) -> GatewayError {
-    match e {
-        convert::ConvertError::Malformed(m) => GatewayError::MalformedJson(m),
-        convert::ConvertError::Unsupported(m) => GatewayError::InvalidRequest(m),
     }
 }
 
@@ -557,20 +557,6 @@ fn rename_model(body: &[u8], upstream_model: &str) -> Result<Vec<u8>, String> {
     let mut value: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     value["model"] = serde_json::Value::String(upstream_model.to_string());
     serde_json::to_vec(&value).map_err(|e| e.to_string())
-}
-
-/// Extracts a human message from the usual upstream error shapes.
-fn upstream_message(text: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    let found = [
-        &v["error"]["message"],
-        &v["message"],
-        &v["detail"]["message"],
-        &v["error"],
-    ]
-    .into_iter()
-    .find_map(|m| m.as_str().filter(|s| !s.is_empty()).map(str::to_owned));
-    found
 }
 
 fn random_u32() -> u32 {

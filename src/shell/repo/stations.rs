@@ -263,6 +263,32 @@ pub async fn record_unreachable(
     .await
 }
 
+/// A station's model (from its last sync) with its prices and how many channels serve it.
+#[derive(Serialize, Deserialize)]
+pub struct StationModel {
+    model: String,
+    billing: String,
+    input_usd_per_mtok: Option<f64>,
+    output_usd_per_mtok: Option<f64>,
+    cache_read_usd_per_mtok: Option<f64>,
+    usd_per_call: Option<f64>,
+    endpoint_types: String,
+    channels: i64,
+    updated_at: i64,
+}
+
+/// The station's models, by name.
+pub async fn models(db: &D1Database, org: i64, id: i64) -> Result<Vec<StationModel>, GatewayError> {
+    all(
+        db,
+        "SELECT m.model, m.billing, m.input_usd_per_mtok, m.output_usd_per_mtok, m.cache_read_usd_per_mtok, m.usd_per_call, m.endpoint_types, m.updated_at, \
+                (SELECT COUNT(*) FROM route_entries r WHERE r.organization_id = ?1 AND r.station_id = ?2 AND r.upstream_model = m.model) AS channels \
+         FROM station_models m WHERE m.organization_id = ?1 AND m.station_id = ?2 ORDER BY m.model",
+        &[num(org), num(id)],
+    )
+    .await
+}
+
 /// Replaces the station's models when every account answered; otherwise only adds what was
 /// found, so one failing account does not take the others' models out of the route table.
 pub async fn store_models(

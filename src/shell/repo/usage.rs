@@ -238,3 +238,35 @@ pub async fn organization_spend(d1: &D1Database, org: i64) -> Result<f64, Gatewa
     .await?;
     Ok(spend.and_then(|s| s.cost).unwrap_or(0.0))
 }
+
+/// Calls, errors, tokens and cost of one gateway key (None: calls without a key) in a period.
+#[derive(Serialize, Deserialize)]
+pub struct KeyUsage {
+    gateway_key_id: Option<i64>,
+    name: Option<String>,
+    key_hint: Option<String>,
+    requests: i64,
+    errors: i64,
+    prompt_tokens: Option<i64>,
+    completion_tokens: Option<i64>,
+    cost_usd: Option<f64>,
+}
+
+/// The 100 busiest keys of `from..to`, busiest first.
+pub async fn by_key(
+    d1: &D1Database,
+    org: i64,
+    (from, to): (i64, i64),
+) -> Result<Vec<KeyUsage>, GatewayError> {
+    all(
+        d1,
+        "SELECT u.gateway_key_id, k.name, k.key_hint, COUNT(*) AS requests, \
+                SUM(CASE WHEN u.status >= 400 OR u.error_class IS NOT NULL THEN 1 ELSE 0 END) AS errors, \
+                SUM(u.prompt_tokens) AS prompt_tokens, SUM(u.completion_tokens) AS completion_tokens, SUM(u.cost_usd) AS cost_usd \
+         FROM usage_logs u LEFT JOIN gateway_keys k ON k.id = u.gateway_key_id AND k.organization_id = u.organization_id \
+         WHERE u.organization_id = ?1 AND u.created_at >= ?2 AND u.created_at < ?3 \
+         GROUP BY u.gateway_key_id ORDER BY requests DESC LIMIT 100",
+        &[num(org), num(from), num(to)],
+    )
+    .await
+}
