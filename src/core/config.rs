@@ -64,6 +64,12 @@ settings! {
     job_subrequest_budget: "JOB_SUBREQUEST_BUDGET" = 40, 0, 1_000_000;
     /// Wait before a usage-log batch is written.
     log_flush_ms: "LOG_FLUSH_MS" = 1000, 0, 10_000;
+    /// Organizations one user may own (the instance admin is not limited).
+    max_orgs_per_user: "MAX_ORGS_PER_USER" = 3, 0, 10_000;
+    /// Registrations per client IP and hour.
+    registrations_per_ip_per_hour: "REGISTRATIONS_PER_IP_PER_HOUR" = 10, 1, 1_000_000;
+    /// A panel call's whole answer must arrive within this.
+    panel_timeout_seconds: "PANEL_TIMEOUT_SECONDS" = 15, 1, 120;
     /// The largest JSON (or other non-multipart) request body relayed, in MB; past it, a 413.
     max_json_body_mb: "MAX_JSON_BODY_MB" = 32, 1, 1024;
     /// The largest multipart upload relayed, in MB; past it, a 413.
@@ -96,6 +102,9 @@ mod tests {
                 client_stall_seconds: 30,
                 job_subrequest_budget: 40,
                 log_flush_ms: 1000,
+                max_orgs_per_user: 3,
+                registrations_per_ip_per_hour: 10,
+                panel_timeout_seconds: 15,
                 max_json_body_mb: 32,
                 max_multipart_body_mb: 100,
             }
@@ -106,7 +115,7 @@ mod tests {
         let mut names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 9);
+        assert_eq!(names.len(), 12);
     }
 
     #[test]

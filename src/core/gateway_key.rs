@@ -194,6 +194,143 @@ impl GatewayKeyRecord {
     }
 }
 
+/// The settings that bound what a key may do. A member may only tighten them on their own keys
+/// (and starts from the organization's defaults); admins and owners may also loosen them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KeyBounds {
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    /// Empty: every model.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Empty: every client address.
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
+    #[serde(default)]
+    pub request_limit: Option<i64>,
+    #[serde(default)]
+    pub cost_limit_usd: Option<f64>,
+}
+
+fn enabled_default() -> bool {
+    true
+}
+
+/// A requested change of [`KeyBounds`]; `None` leaves the field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BoundsChange {
+    pub enabled: Option<bool>,
+    pub expires_at: Option<i64>,
+    pub models: Option<Vec<String>>,
+    pub allowed_ips: Option<Vec<String>>,
+    pub request_limit: Option<i64>,
+    pub cost_limit_usd: Option<f64>,
+}
+
+impl KeyBounds {
+    /// Enabled, with no expiry, allow-list or limit.
+    pub fn unbounded() -> Self {
+        KeyBounds {
+            enabled: true,
+            ..KeyBounds::default()
+        }
+    }
+
+    /// The bounds after `change`.
+    pub fn apply(&self, change: &BoundsChange) -> KeyBounds {
+        KeyBounds {
+            enabled: change.enabled.unwrap_or(self.enabled),
+            expires_at: change.expires_at.or(self.expires_at),
+            models: change.models.clone().unwrap_or_else(|| self.models.clone()),
+            allowed_ips: change
+                .allowed_ips
+                .clone()
+                .unwrap_or_else(|| self.allowed_ips.clone()),
+            request_limit: change.request_limit.or(self.request_limit),
+            cost_limit_usd: change.cost_limit_usd.or(self.cost_limit_usd),
+        }
+    }
+
+    /// `Ok` when `change` only tightens these bounds (what a member may do to their own key),
+    /// else a 403 naming the first field it would loosen.
+    pub fn check_tightening(&self, change: &BoundsChange) -> Result<(), GatewayError> {
+        let loosened = if change.enabled == Some(true) && !self.enabled {
+            Some("enabled")
+        } else if change
+            .expires_at
+            .is_some_and(|t| self.expires_at.is_some_and(|now| t > now))
+        {
+            Some("expires_at")
+        } else if change
+            .models
+            .as_ref()
+            .is_some_and(|m| !narrows(&self.models, m, model_covered))
+        {
+            Some("models")
+        } else if change.allowed_ips.as_ref().is_some_and(|ips| {
+            !narrows(&self.allowed_ips, ips, |have, c| {
+                have.iter().any(|outer| cidr_within(c, outer))
+            })
+        }) {
+            Some("allowed_ips")
+        } else if change
+            .request_limit
+            .is_some_and(|l| self.request_limit.is_some_and(|now| l > now))
+        {
+            Some("request_limit")
+        } else if change
+            .cost_limit_usd
+            .is_some_and(|l| self.cost_limit_usd.is_some_and(|now| l > now))
+        {
+            Some("cost_limit_usd")
+        } else {
+            None
+        };
+        match loosened {
+            None => Ok(()),
+            Some(field) => Err(GatewayError::Forbidden(format!(
+                "a member may only tighten a key: `{field}` would loosen it (admins and owners set it)"
+            ))),
+        }
+    }
+}
+
+/// Whether the allow-list `new` allows no more than `have` (empty: everything), each entry
+/// of `new` being covered by `have` according to `covered`.
+fn narrows(have: &[String], new: &[String], covered: impl Fn(&[String], &String) -> bool) -> bool {
+    if have.is_empty() {
+        return true;
+    }
+    !new.is_empty() && new.iter().all(|entry| covered(have, entry))
+}
+
+/// Whether an allowed-model entry is covered by the list: listed as is, or (without a `*`) a
+/// model one of the list's patterns matches.
+fn model_covered(have: &[String], entry: &String) -> bool {
+    have.iter()
+        .any(|h| h == entry || (!entry.contains('*') && wildcard_match(h, entry)))
+}
+
+/// Whether every address of `inner` (an address or CIDR) lies in `outer`.
+fn cidr_within(inner: &str, outer: &str) -> bool {
+    let (addr, bits) = match inner.trim().split_once('/') {
+        Some((a, b)) => (a, b.parse::<u32>().ok()),
+        None => (inner.trim(), None),
+    };
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        return false;
+    };
+    let inner_bits = bits.unwrap_or(if ip.is_ipv4() { 32 } else { 128 });
+    let outer_bits = outer
+        .trim()
+        .split_once('/')
+        .and_then(|(_, b)| b.parse::<u32>().ok())
+        .unwrap_or(if ip.is_ipv4() { 32 } else { 128 });
+    inner_bits >= outer_bits && cidr_contains(outer, ip)
+}
+
 /// `*` matches any run of characters; everything else matches itself.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
@@ -260,6 +397,18 @@ pub struct KeyInput {
 }
 
 impl KeyInput {
+    /// The bounds this input would set.
+    pub fn change(&self) -> BoundsChange {
+        BoundsChange {
+            enabled: self.enabled,
+            expires_at: self.expires_at,
+            models: self.models.clone(),
+            allowed_ips: self.allowed_ips.clone(),
+            request_limit: self.request_limit,
+            cost_limit_usd: self.cost_limit_usd,
+        }
+    }
+
     /// A 400 naming the first bad field: an expiry not in the future, an empty model pattern,
     /// an entry that is not an IP address or CIDR, a negative limit.
     pub fn validate(&self, now_ms: i64) -> Result<(), GatewayError> {
@@ -411,6 +560,132 @@ mod tests {
         assert!(wildcard_match("*", "anything"));
         assert!(wildcard_match("a*b*c", "aXbYc"));
         assert!(!wildcard_match("ab*ba", "aba"));
+    }
+
+    #[test]
+    fn members_may_tighten_but_never_loosen_or_re_enable() {
+        let bounds = KeyBounds {
+            enabled: true,
+            expires_at: Some(1_000),
+            models: vec!["gpt-4o*".into()],
+            allowed_ips: vec!["10.0.0.0/8".into()],
+            request_limit: Some(100),
+            cost_limit_usd: Some(5.0),
+        };
+        let tighter = [
+            BoundsChange {
+                enabled: Some(false),
+                ..Default::default()
+            },
+            BoundsChange {
+                expires_at: Some(900),
+                ..Default::default()
+            },
+            BoundsChange {
+                models: Some(vec!["gpt-4o*".into()]),
+                ..Default::default()
+            },
+            BoundsChange {
+                models: Some(vec!["gpt-4o-mini".into()]),
+                ..Default::default()
+            },
+            BoundsChange {
+                allowed_ips: Some(vec!["10.1.0.0/16".into(), "10.2.3.4".into()]),
+                ..Default::default()
+            },
+            BoundsChange {
+                request_limit: Some(10),
+                cost_limit_usd: Some(1.0),
+                ..Default::default()
+            },
+            BoundsChange::default(),
+        ];
+        for change in &tighter {
+            assert!(bounds.check_tightening(change).is_ok(), "{change:?}");
+        }
+        let looser = [
+            (
+                "expires_at",
+                BoundsChange {
+                    expires_at: Some(2_000),
+                    ..Default::default()
+                },
+            ),
+            (
+                "models",
+                BoundsChange {
+                    models: Some(vec![]),
+                    ..Default::default()
+                },
+            ),
+            (
+                "models",
+                BoundsChange {
+                    models: Some(vec!["claude-*".into()]),
+                    ..Default::default()
+                },
+            ),
+            (
+                "models",
+                BoundsChange {
+                    models: Some(vec!["gpt-*".into()]),
+                    ..Default::default()
+                },
+            ),
+            (
+                "allowed_ips",
+                BoundsChange {
+                    allowed_ips: Some(vec!["0.0.0.0/0".into()]),
+                    ..Default::default()
+                },
+            ),
+            (
+                "allowed_ips",
+                BoundsChange {
+                    allowed_ips: Some(vec![]),
+                    ..Default::default()
+                },
+            ),
+            (
+                "request_limit",
+                BoundsChange {
+                    request_limit: Some(101),
+                    ..Default::default()
+                },
+            ),
+            (
+                "cost_limit_usd",
+                BoundsChange {
+                    cost_limit_usd: Some(5.5),
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (field, change) in &looser {
+            let err = bounds.check_tightening(change).unwrap_err();
+            assert_eq!(err.status(), 403);
+            assert!(err.message().contains(field), "{field}: {}", err.message());
+        }
+        let disabled = KeyBounds {
+            enabled: false,
+            ..bounds.clone()
+        };
+        let enable = BoundsChange {
+            enabled: Some(true),
+            ..Default::default()
+        };
+        assert!(disabled
+            .check_tightening(&enable)
+            .unwrap_err()
+            .message()
+            .contains("enabled"));
+        // An unbounded key may get any bound; the result of a change is what `apply` says.
+        let open = KeyBounds {
+            enabled: true,
+            ..Default::default()
+        };
+        assert!(open.check_tightening(&looser[1].1).is_ok());
+        assert_eq!(open.apply(&tighter[5]).request_limit, Some(10));
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub struct PlanLimits {
     pub gateway_keys: i64,
     /// Relayed requests per UTC day.
     pub daily_requests: i64,
+    /// Stations (upstream deployments) in existence.
+    pub stations: i64,
+    /// Accounts (logins on stations) in existence, over all stations.
+    pub accounts: i64,
 }
 
 /// The plans table. README's "Plans" section shows the same numbers.
@@ -34,18 +38,24 @@ pub const PLANS: [PlanLimits; 3] = [
         members: 3,
         gateway_keys: 5,
         daily_requests: 1_000,
+        stations: 3,
+        accounts: 10,
     },
     PlanLimits {
         plan: Plan::Pro,
         members: 10,
         gateway_keys: 50,
         daily_requests: 50_000,
+        stations: 25,
+        accounts: 100,
     },
     PlanLimits {
         plan: Plan::Enterprise,
         members: 100,
         gateway_keys: 1_000,
         daily_requests: 1_000_000,
+        stations: 250,
+        accounts: 2_500,
     },
 ];
 
@@ -65,6 +75,8 @@ pub enum Limit {
     Members,
     GatewayKeys,
     DailyRequests,
+    Stations,
+    Accounts,
 }
 
 impl PlanLimits {
@@ -73,6 +85,8 @@ impl PlanLimits {
             Limit::Members => self.members,
             Limit::GatewayKeys => self.gateway_keys,
             Limit::DailyRequests => self.daily_requests,
+            Limit::Stations => self.stations,
+            Limit::Accounts => self.accounts,
         }
     }
 
@@ -91,6 +105,8 @@ impl PlanLimits {
             Limit::Members => ("members", "plan_limit_members"),
             Limit::GatewayKeys => ("gateway keys", "plan_limit_gateway_keys"),
             Limit::DailyRequests => ("requests per UTC day", "plan_limit_daily_requests"),
+            Limit::Stations => ("stations", "plan_limit_stations"),
+            Limit::Accounts => ("accounts", "plan_limit_accounts"),
         };
         GatewayError::Forbidden(format!(
             "{name}: the {} plan allows {} {what}; upgrade the plan to go beyond",
@@ -146,6 +162,8 @@ mod tests {
         for pair in PLANS.windows(2) {
             assert!(pair[0].gateway_keys < pair[1].gateway_keys);
             assert!(pair[0].daily_requests < pair[1].daily_requests);
+            assert!(pair[0].stations < pair[1].stations);
+            assert!(pair[0].accounts < pair[1].accounts);
         }
         assert_eq!(Plan::parse("pro").map(Plan::limits), Some(PLANS[1]));
         assert_eq!(Plan::parse("gold"), None);

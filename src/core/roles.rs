@@ -23,7 +23,8 @@ pub enum Action {
     ReadOrganization,
     /// Rename the organization.
     UpdateOrganization,
-    /// Change the plan.
+    /// Change the plan: no role may; only the instance admin (`AUTH_TOKEN`), who acts outside
+    /// the roles, sets it.
     ChangePlan,
     /// Delete the organization with everything in it.
     DeleteOrganization,
@@ -57,14 +58,14 @@ pub enum Action {
     ManageAssistant,
 }
 
-/// Whether `role` may perform `action`. Owner: everything; admin: everything except the
-/// organization's ownership, plan, name and deletion; member: own keys, the org and its models.
+/// Whether `role` may perform `action`. Owner: everything but the plan (the instance admin's or
+/// the billing system's); admin: everything except the organization's ownership, name and
+/// deletion; member: own keys, the org and its models.
 pub fn can(role: Role, action: Action) -> bool {
     use Action::*;
     match action {
-        UpdateOrganization | ChangePlan | DeleteOrganization | TransferOwnership => {
-            role == Role::Owner
-        }
+        ChangePlan => false,
+        UpdateOrganization | DeleteOrganization | TransferOwnership => role == Role::Owner,
         ManageMembers | ManageInvitations | ReadStations | ManageStations | ReadRoutes
         | ManageRoutes | ReadOrganizationLogs | ManageAllKeys | ManageAlerts | ManageAssistant => {
             role >= Role::Admin
@@ -91,7 +92,7 @@ fn describe(action: Action) -> &'static str {
     match action {
         ReadOrganization => "read this organization",
         UpdateOrganization => "rename this organization",
-        ChangePlan => "change the plan",
+        ChangePlan => "change the plan (the instance admin sets plans)",
         DeleteOrganization => "delete this organization",
         TransferOwnership => "transfer ownership",
         ManageMembers => "manage members",
@@ -160,7 +161,7 @@ mod tests {
     #[test]
     fn owner_can_everything_member_little() {
         use Action::*;
-        // (action, admin may, member may); the owner may everything.
+        // (action, admin may, member may); the owner may everything but the plan.
         let matrix = [
             (ReadOrganization, true, true),
             (UpdateOrganization, false, false),
@@ -180,7 +181,7 @@ mod tests {
             (ManageAlerts, true, false),
         ];
         for (action, admin, member) in matrix {
-            assert!(can(Role::Owner, action), "{action:?}");
+            assert_eq!(can(Role::Owner, action), action != ChangePlan, "{action:?}");
             assert_eq!(can(Role::Admin, action), admin, "{action:?}");
             assert_eq!(can(Role::Member, action), member, "{action:?}");
         }

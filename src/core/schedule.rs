@@ -17,6 +17,9 @@ string_enum! {
     }
 }
 
+/// A second check-in trigger: failed check-ins of the day are retried (bounded) by it.
+pub const CHECKIN_RETRY_CRON: &str = "45 */4 * * *";
+
 impl JobKind {
     /// The cron expression in wrangler.toml `[triggers]` that runs this job (UTC).
     pub fn cron(self) -> &'static str {
@@ -28,6 +31,9 @@ impl JobKind {
     }
 
     pub fn from_cron(cron: &str) -> Option<JobKind> {
+        if cron == CHECKIN_RETRY_CRON {
+            return Some(JobKind::Checkin);
+        }
         JobKind::ALL.into_iter().find(|k| k.cron() == cron)
     }
 
@@ -156,6 +162,10 @@ mod tests {
             assert_eq!(JobKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(JobKind::from_cron("* * * * *"), None);
+        assert_eq!(
+            JobKind::from_cron(CHECKIN_RETRY_CRON),
+            Some(JobKind::Checkin)
+        );
         assert_eq!(JobKind::parse("backup"), None);
     }
 

@@ -1,5 +1,5 @@
 //! User sessions: HS256 JWTs (jwt-compact) with a short-lived access token and a longer
-//! refresh token, password policy and PBKDF2 parameters, and the failed-login throttle rule.
+//! refresh token, password policy and PBKDF2 parameters, and the throttle rules (with backoff).
 //! Time is passed in (`now_ms`) so all of it is tested natively.
 
 use crate::core::error::GatewayError;
@@ -14,10 +14,83 @@ pub const ACCESS_TTL_S: i64 = 15 * 60;
 pub const REFRESH_TTL_S: i64 = 30 * 24 * 3600;
 /// workerd refuses PBKDF2 above 100,000 iterations (WebCrypto `deriveBits` throws).
 pub const PBKDF2_ITERATIONS: u32 = 100_000;
-/// Failed logins allowed per email, and per client IP, within [`LOGIN_WINDOW_MS`].
-pub const LOGIN_FAILURES_PER_EMAIL: i64 = 5;
-pub const LOGIN_FAILURES_PER_IP: i64 = 30;
-pub const LOGIN_WINDOW_MS: i64 = 15 * 60_000;
+/// A throttle: `limit` attempts per `window_ms` for one subject of `scope`; past it the subject
+/// is locked for the window, doubled with every further strike (at most a day).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttle {
+    pub scope: &'static str,
+    pub limit: i64,
+    pub window_ms: i64,
+}
+
+const MINUTE_MS: i64 = 60_000;
+/// Longest lock, and how long strikes are remembered after the last lock.
+pub const MAX_LOCK_MS: i64 = 24 * 60 * MINUTE_MS;
+
+/// Failed sign-ins per (email, client IP): someone else's failures never lock the victim's IP.
+pub const LOGIN_PER_EMAIL_IP: Throttle = Throttle {
+    scope: "email_ip",
+    limit: 5,
+    window_ms: 15 * MINUTE_MS,
+};
+/// Failed sign-ins per client IP, over all emails (spraying one password over many accounts).
+pub const LOGIN_PER_IP: Throttle = Throttle {
+    scope: "ip",
+    limit: 30,
+    window_ms: 15 * MINUTE_MS,
+};
+/// Wrong `current_password`s per user when changing the password.
+pub const PASSWORD_CHANGE: Throttle = Throttle {
+    scope: "password",
+    limit: 5,
+    window_ms: 15 * MINUTE_MS,
+};
+/// Registrations per client IP (every attempt counts); `REGISTRATIONS_PER_IP_PER_HOUR` overrides.
+pub const REGISTER_PER_IP: Throttle = Throttle {
+    scope: "register",
+    limit: 10,
+    window_ms: 60 * MINUTE_MS,
+};
+
+/// What a counted attempt leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// Still locked from an earlier strike, until then (ms).
+    Locked {
+        until: i64,
+    },
+    /// This attempt passed the limit: lock until then (and count a strike).
+    Lock {
+        until: i64,
+    },
+}
+
+impl Throttle {
+    /// The verdict on an attempt once it is counted (`attempts` includes it), given the
+    /// subject's lock and strikes so far.
+    pub fn judge(&self, attempts: i64, locked_until: i64, strikes: i64, now_ms: i64) -> Verdict {
+        if locked_until > now_ms {
+            Verdict::Locked {
+                until: locked_until,
+            }
+        } else if attempts > self.limit {
+            Verdict::Lock {
+                until: now_ms + self.lock_ms(strikes),
+            }
+        } else {
+            Verdict::Allowed
+        }
+    }
+
+    /// The lock after `strikes` earlier ones: the window, doubled per strike, at most a day.
+    pub fn lock_ms(&self, strikes: i64) -> i64 {
+        let doublings = u32::try_from(strikes.clamp(0, 20)).unwrap_or(20);
+        self.window_ms
+            .saturating_mul(1_i64 << doublings)
+            .min(MAX_LOCK_MS)
+    }
+}
 
 /// Which of the two tokens a JWT is: a refresh token is never accepted as an access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +106,24 @@ pub struct SessionClaims {
     /// The user id.
     pub sub: i64,
     pub typ: TokenKind,
+    /// The session (refresh-token family) both tokens of a sign-in belong to.
+    pub sid: String,
+    /// The user's token version when issued: a password change or a disabled user bumps it,
+    /// which ends every session at its next use.
+    pub ver: i64,
+    /// Refresh tokens: the id of this one token of the family (rotated on every refresh).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jti: String,
+}
+
+/// Who a token is for and which session it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRef {
+    pub user_id: i64,
+    pub session_id: String,
+    pub version: i64,
+    /// Empty for access tokens.
+    pub token_id: String,
 }
 
 fn at(now_ms: i64) -> DateTime<Utc> {
@@ -43,10 +134,10 @@ fn options(now_ms: i64) -> TimeOptions<impl Fn() -> DateTime<Utc>> {
     TimeOptions::new(Duration::zero(), move || at(now_ms))
 }
 
-/// Signs a token of `kind` for `user_id`, valid from `now_ms` for the kind's lifetime.
+/// Signs a token of `kind` for the session, valid from `now_ms` for the kind's lifetime.
 pub fn issue(
     secret: &str,
-    user_id: i64,
+    session: &SessionRef,
     kind: TokenKind,
     now_ms: i64,
 ) -> Result<String, GatewayError> {
@@ -55,8 +146,14 @@ pub fn issue(
         TokenKind::Refresh => REFRESH_TTL_S,
     };
     let claims = Claims::new(SessionClaims {
-        sub: user_id,
+        sub: session.user_id,
         typ: kind,
+        sid: session.session_id.clone(),
+        ver: session.version,
+        jti: match kind {
+            TokenKind::Access => String::new(),
+            TokenKind::Refresh => session.token_id.clone(),
+        },
     })
     .set_duration_and_issuance(&options(now_ms), Duration::seconds(ttl));
     Hs256
@@ -69,13 +166,13 @@ pub fn issue(
 }
 
 /// Checks signature (HS256 only: `alg: none` and any other algorithm are refused), expiry and
-/// kind; returns the user id. Every failure is the same 401 so nothing is learnt from it.
+/// kind; returns the session it names. Every failure is the same 401 so nothing is learnt.
 pub fn verify(
     secret: &str,
     token: &str,
     kind: TokenKind,
     now_ms: i64,
-) -> Result<i64, GatewayError> {
+) -> Result<SessionRef, GatewayError> {
     let invalid = || GatewayError::Unauthorized("Invalid or expired session token".into());
     let untrusted = UntrustedToken::new(token).map_err(|_| invalid())?;
     let checked = Hs256
@@ -86,10 +183,17 @@ pub fn verify(
     claims
         .validate_expiration(&options(now_ms))
         .map_err(|_| invalid())?;
-    if claims.custom.typ != kind || claims.custom.sub <= 0 {
+    let c = &claims.custom;
+    let needs_jti = kind == TokenKind::Refresh;
+    if c.typ != kind || c.sub <= 0 || c.sid.is_empty() || c.jti.is_empty() == needs_jti {
         return Err(invalid());
     }
-    Ok(claims.custom.sub)
+    Ok(SessionRef {
+        user_id: c.sub,
+        session_id: c.sid.clone(),
+        version: c.ver,
+        token_id: c.jti.clone(),
+    })
 }
 
 /// A password must be 8–256 characters (the cap bounds the hashing work per request).
@@ -104,11 +208,6 @@ pub fn check_password_policy(password: &str) -> Result<(), GatewayError> {
     }
 }
 
-/// Whether another failed login is still allowed given the failures counted in the window.
-pub fn login_blocked(email_failures: i64, ip_failures: i64) -> bool {
-    email_failures >= LOGIN_FAILURES_PER_EMAIL || ip_failures >= LOGIN_FAILURES_PER_IP
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,22 +219,36 @@ mod tests {
         Base64UrlUnpadded::encode_string(s.as_bytes())
     }
 
+    fn session() -> SessionRef {
+        SessionRef {
+            user_id: 42,
+            session_id: "s1".into(),
+            version: 3,
+            token_id: "j1".into(),
+        }
+    }
+
     #[test]
     fn round_trip_and_kinds_do_not_mix() {
-        let access = issue("k", 42, TokenKind::Access, NOW).unwrap();
-        assert_eq!(verify("k", &access, TokenKind::Access, NOW + 1_000), Ok(42));
+        let access = issue("k", &session(), TokenKind::Access, NOW).unwrap();
+        let seen = verify("k", &access, TokenKind::Access, NOW + 1_000).unwrap();
+        assert_eq!(
+            (seen.user_id, seen.session_id.as_str(), seen.version),
+            (42, "s1", 3)
+        );
+        assert_eq!(seen.token_id, "", "access tokens carry no refresh id");
         assert!(verify("k", &access, TokenKind::Refresh, NOW).is_err());
-        let refresh = issue("k", 42, TokenKind::Refresh, NOW).unwrap();
+        let refresh = issue("k", &session(), TokenKind::Refresh, NOW).unwrap();
         assert!(verify("k", &refresh, TokenKind::Access, NOW).is_err());
         assert_eq!(
             verify("k", &refresh, TokenKind::Refresh, NOW + 86_400_000),
-            Ok(42)
+            Ok(session())
         );
     }
 
     #[test]
     fn expired_wrong_key_alg_none_and_changed_claims_are_401() {
-        let token = issue("k", 42, TokenKind::Access, NOW).unwrap();
+        let token = issue("k", &session(), TokenKind::Access, NOW).unwrap();
         let expired = verify(
             "k",
             &token,
@@ -148,7 +261,7 @@ mod tests {
         let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
         assert!(verify("k", &none, TokenKind::Access, NOW).is_err());
         let forged_claims = b64(&format!(
-            r#"{{"exp":{},"iat":{},"sub":1,"typ":"access"}}"#,
+            r#"{{"exp":{},"iat":{},"sub":1,"typ":"access","sid":"s1","ver":3}}"#,
             NOW / 1000 + 900,
             NOW / 1000
         ));
@@ -164,8 +277,26 @@ mod tests {
         assert!(check_password_policy("short").is_err());
         assert!(check_password_policy("long enough").is_ok());
         assert!(check_password_policy(&"x".repeat(257)).is_err());
-        assert!(!login_blocked(4, 29));
-        assert!(login_blocked(5, 0));
-        assert!(login_blocked(0, 30));
+    }
+
+    #[test]
+    fn throttles_lock_past_the_limit_with_a_doubling_backoff() {
+        let t = LOGIN_PER_EMAIL_IP;
+        assert_eq!(t.judge(5, 0, 0, NOW), Verdict::Allowed);
+        assert_eq!(
+            t.judge(6, 0, 0, NOW),
+            Verdict::Lock {
+                until: NOW + 15 * MINUTE_MS
+            }
+        );
+        assert_eq!(
+            t.judge(1, NOW + 5, 1, NOW),
+            Verdict::Locked { until: NOW + 5 },
+            "a lock holds whatever the count"
+        );
+        assert_eq!(t.lock_ms(1), 30 * MINUTE_MS);
+        assert_eq!(t.lock_ms(2), 60 * MINUTE_MS);
+        assert_eq!(t.lock_ms(40), MAX_LOCK_MS);
+        assert_eq!(REGISTER_PER_IP.judge(10, 0, 0, NOW), Verdict::Allowed);
     }
 }

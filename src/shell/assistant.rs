@@ -3,7 +3,7 @@
 //! the runs — over ComfyUI's WebSocket, falling back to polling `/history` — as an SSE stream
 //! whose outcomes are written to D1. A client that goes away cancels what is still pending.
 
-use super::app::{now_ms, App};
+use super::app::{assistant_auth_aad, now_ms, App};
 use super::plans;
 use super::repo::assistant::{self as repo, NewRun};
 use crate::core::comfy::events::{
@@ -74,7 +74,10 @@ impl Comfy {
         let server = repo::server(&d1, org, id).await?;
         let secret = repo::server_secret(&d1, org, id).await?;
         let auth = match (secret.auth_header, secret.auth_ciphertext) {
-            (Some(header), Some(sealed)) => Some((header, app.secret_box()?.open(&sealed)?)),
+            (Some(header), Some(sealed)) => Some((
+                header,
+                app.secret_box()?.open(&sealed, &assistant_auth_aad(org))?,
+            )),
             _ => None,
         };
         Ok(Self {

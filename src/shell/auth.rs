@@ -1,13 +1,15 @@
 //! Who is calling the admin API: the instance admin (`AUTH_TOKEN`) or a user with a session
 //! JWT, and in which organization with which role (`X-Organization-Id`). Also the password
-//! hashing (PBKDF2-SHA256 through WebCrypto) and the failed-login counters in D1.
+//! hashing (PBKDF2-SHA256 through WebCrypto) and the throttles' counters in D1.
 
 use super::app::{now_ms, App, DEFAULT_ORGANIZATION_ID};
-use super::repo::{organizations, users};
+use super::db::{self, num};
+use super::repo::organizations;
 use crate::core::crypto::{constant_time_eq, hex, sha256_hex};
 use crate::core::error::GatewayError;
 use crate::core::roles::{self, Action, Role};
-use crate::core::session::{self, TokenKind, LOGIN_WINDOW_MS};
+use crate::core::session::{self, Throttle, TokenKind, Verdict, MAX_LOCK_MS};
+use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -21,6 +23,8 @@ pub struct Principal {
     /// `None` for the instance admin (`AUTH_TOKEN`).
     pub user_id: Option<i64>,
     pub email: String,
+    /// The session (refresh-token family) of the access token; `None` for the admin token.
+    pub session_id: Option<String>,
 }
 
 impl Principal {
@@ -38,7 +42,8 @@ impl Principal {
     }
 }
 
-/// A principal acting in one organization with a role. The instance admin acts as owner.
+/// A principal acting in one organization with a role. The instance admin acts as owner and
+/// may, besides, do what no role may (set the plan).
 pub struct Caller {
     pub user_id: Option<i64>,
     pub org: i64,
@@ -47,6 +52,9 @@ pub struct Caller {
 
 impl Caller {
     pub fn require(&self, action: Action) -> Result<(), GatewayError> {
+        if self.user_id.is_none() {
+            return Ok(());
+        }
         roles::require(self.role, action)
     }
 }
@@ -79,6 +87,11 @@ pub fn is_session(req: &Request) -> bool {
     bearer(req).matches('.').count() == 2
 }
 
+#[derive(Deserialize)]
+struct UserRow {
+    email: String,
+}
+
 /// `Authorization: Bearer $AUTH_TOKEN` (constant-time) or a valid access JWT of an active user.
 pub async fn authenticate(req: &Request, app: &App) -> Result<Principal, GatewayError> {
     let token = bearer(req);
@@ -90,18 +103,27 @@ pub async fn authenticate(req: &Request, app: &App) -> Result<Principal, Gateway
         return Ok(Principal {
             user_id: None,
             email: String::new(),
+            session_id: None,
         });
     }
     if !is_session(req) {
         return Err(unauthorized());
     }
-    let user_id = session::verify(&jwt_secret(app)?, &token, TokenKind::Access, now_ms())?;
-    let email = users::active_email(&app.db()?, user_id).await?;
-    let email = email
-        .ok_or_else(|| GatewayError::Unauthorized("Invalid or expired session token".into()))?;
+    let session = session::verify(&jwt_secret(app)?, &token, TokenKind::Access, now_ms())?;
+    // Every call re-checks the user (active, same token version) and the session (not revoked).
+    let user: Option<UserRow> = db::first(
+        &app.db()?,
+        "SELECT u.email FROM users u JOIN sessions s ON s.user_id = u.id \
+         WHERE u.id = ?1 AND u.status = 'active' AND u.token_version = ?2 AND s.id = ?3 AND s.revoked_at IS NULL",
+        &[num(session.user_id), num(session.version), session.session_id.as_str().into()],
+    )
+    .await?;
+    let user =
+        user.ok_or_else(|| GatewayError::Unauthorized("Invalid or expired session token".into()))?;
     Ok(Principal {
-        user_id: Some(user_id),
-        email,
+        user_id: Some(session.user_id),
+        email: user.email,
+        session_id: Some(session.session_id),
     })
 }
 
@@ -207,34 +229,93 @@ pub async fn pbkdf2(password: &str, salt: &[u8], iterations: u32) -> Result<Stri
     Ok(hex(&Uint8Array::new(&bits).to_vec()))
 }
 
-/// Counts this login attempt against the email and the client IP *before* the password is
-/// checked (one atomic UPSERT each, so parallel guesses cannot slip past the limit), and
-/// refuses with 429 once either is over its limit in the window.
-pub async fn count_login_attempt(app: &App, email: &str, ip: &str) -> Result<(), GatewayError> {
+#[derive(Deserialize)]
+struct AttemptRow {
+    attempts: i64,
+    locked_until: i64,
+    strikes: i64,
+}
+
+/// Counts one attempt for each `(throttle, subject)` — one atomic UPSERT each, so parallel
+/// guesses cannot slip past a limit — and refuses with 429 (the longest wait as `Retry-After`)
+/// while a subject is locked or when this attempt passes its limit, which starts a lock that
+/// doubles with every strike.
+pub async fn count_attempts(app: &App, subjects: &[(Throttle, &str)]) -> Result<(), GatewayError> {
     let d1 = app.db()?;
     let now = now_ms();
-    let mut counts = [0_i64; 2];
-    for (i, (scope, subject)) in [
-        ("email", sha256_hex(email.as_bytes())),
-        ("ip", ip.to_string()),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        counts[i] = users::count_attempt(&d1, (scope, subject), now, now - LOGIN_WINDOW_MS).await?;
+    let mut wait_until = 0_i64;
+    for (throttle, subject) in subjects {
+        let row: Option<AttemptRow> = db::first(
+            &d1,
+            "INSERT INTO login_attempts (scope, subject, window_start, attempts) VALUES (?1, ?2, ?3, 1) \
+             ON CONFLICT (scope, subject) DO UPDATE SET \
+               attempts = CASE WHEN window_start <= ?4 AND locked_until <= ?3 THEN 1 ELSE attempts + 1 END, \
+               window_start = CASE WHEN window_start <= ?4 AND locked_until <= ?3 THEN ?3 ELSE window_start END, \
+               strikes = CASE WHEN locked_until <= ?5 THEN 0 ELSE strikes END \
+             RETURNING attempts, locked_until, strikes",
+            &[throttle.scope.into(), (*subject).into(), num(now), num(now - throttle.window_ms), num(now - MAX_LOCK_MS)],
+        )
+        .await?;
+        let Some(row) = row else { continue };
+        match throttle.judge(row.attempts, row.locked_until, row.strikes, now) {
+            Verdict::Allowed => {}
+            Verdict::Locked { until } => wait_until = wait_until.max(until),
+            Verdict::Lock { until } => {
+                db::run(
+                    &d1,
+                    "UPDATE login_attempts SET locked_until = ?1, strikes = strikes + 1, attempts = 0, window_start = ?2 \
+                     WHERE scope = ?3 AND subject = ?4",
+                    &[num(until), num(now), throttle.scope.into(), (*subject).into()],
+                )
+                .await?;
+                wait_until = wait_until.max(until);
+            }
+        }
     }
-    // The attempt just counted is allowed when the failures before it were under the limit.
-    if session::login_blocked(counts[0] - 1, counts[1] - 1) {
+    if wait_until > now {
         return Err(GatewayError::RateLimited {
-            message: "too many failed sign-in attempts; try again later".into(),
-            retry_after_s: Some((LOGIN_WINDOW_MS / 1000) as u64),
+            message: "too many attempts; try again later".into(),
+            retry_after_s: Some(u64::try_from((wait_until - now + 999) / 1000).unwrap_or(1)),
         });
     }
     Ok(())
 }
 
-/// A successful login clears the email's count and takes itself off the IP's, so only
-/// failures accumulate.
-pub async fn clear_login_attempts(app: &App, email: &str, ip: &str) -> Result<(), GatewayError> {
-    users::clear_attempts(&app.db()?, sha256_hex(email.as_bytes()), ip).await
+/// A success forgets the subject's failures (`clear`) or takes itself off its count.
+pub async fn forgive_attempts(
+    app: &App,
+    clear: &[(Throttle, &str)],
+    uncount: &[(Throttle, &str)],
+) -> Result<(), GatewayError> {
+    let d1 = app.db()?;
+    let mut statements = Vec::new();
+    for (throttle, subject) in clear {
+        statements.push(db::stmt(
+            &d1,
+            "DELETE FROM login_attempts WHERE scope = ?1 AND subject = ?2",
+            &[throttle.scope.into(), (*subject).into()],
+        )?);
+    }
+    for (throttle, subject) in uncount {
+        statements.push(db::stmt(
+            &d1,
+            "UPDATE login_attempts SET attempts = MAX(attempts - 1, 0) WHERE scope = ?1 AND subject = ?2",
+            &[throttle.scope.into(), (*subject).into()],
+        )?);
+    }
+    db::batch(&d1, statements).await
+}
+
+/// The (email, client IP) subject of the sign-in throttle; the email only as its hash.
+pub fn email_ip_subject(email: &str, ip: &str) -> String {
+    format!("{}|{ip}", sha256_hex(email.as_bytes()))
+}
+
+/// The client's address as Cloudflare reports it.
+pub fn client_ip(req: &Request) -> String {
+    req.headers()
+        .get("CF-Connecting-IP")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "unknown".into())
 }

@@ -17,15 +17,24 @@ pub const ROUTE_TTL_MS: i64 = 10_000;
 /// The cooldown snapshot is re-fetched from the Durable Object this often.
 pub const COOLDOWN_TTL_MS: i64 = 2_000;
 const MAX_ENTRIES: usize = 10_000;
+/// Unknown keys live in their own, smaller map: a flood of random keys fills only that one
+/// (its oldest entries give way), never evicting the valid keys of the positive cache.
+const MAX_UNKNOWN_KEYS: usize = 4_096;
 
 struct TtlMap<V> {
     entries: HashMap<String, (i64, V)>,
+    capacity: usize,
 }
 
 impl<V: Clone> TtlMap<V> {
     fn new() -> Self {
+        Self::with_capacity(MAX_ENTRIES)
+    }
+
+    fn with_capacity(capacity: usize) -> Self {
         Self {
             entries: HashMap::new(),
+            capacity,
         }
     }
 
@@ -37,9 +46,9 @@ impl<V: Clone> TtlMap<V> {
     }
 
     fn put(&mut self, key: String, value: V, expires: i64, now: i64) {
-        if self.entries.len() >= MAX_ENTRIES {
+        if self.entries.len() >= self.capacity {
             self.entries.retain(|_, (exp, _)| *exp > now);
-            if self.entries.len() >= MAX_ENTRIES {
+            if self.entries.len() >= self.capacity {
                 self.entries.clear();
             }
         }
@@ -52,7 +61,8 @@ impl<V: Clone> TtlMap<V> {
 }
 
 thread_local! {
-    static KEYS: RefCell<TtlMap<Option<Rc<GatewayKeyRecord>>>> = RefCell::new(TtlMap::new());
+    static KEYS: RefCell<TtlMap<Rc<GatewayKeyRecord>>> = RefCell::new(TtlMap::new());
+    static UNKNOWN_KEYS: RefCell<TtlMap<()>> = RefCell::new(TtlMap::with_capacity(MAX_UNKNOWN_KEYS));
     static ROUTES: RefCell<TtlMap<Rc<RouteTable>>> = RefCell::new(TtlMap::new());
     static COOLDOWNS: RefCell<TtlMap<Rc<HashMap<i64, i64>>>> = RefCell::new(TtlMap::new());
     /// Key id → this isolate's use of the key; outlives cached records (no TTL) because it
@@ -85,20 +95,28 @@ pub fn with_key_usage(id: i64, f: impl FnOnce(&KeyUsage)) {
 
 /// `Some(None)` = known to be unknown; `None` = not cached.
 pub fn get_key(hash: &str, now: i64) -> Option<Option<Rc<GatewayKeyRecord>>> {
-    KEYS.with(|m| m.borrow().get(hash, now))
+    if let Some(record) = KEYS.with(|m| m.borrow().get(hash, now)) {
+        return Some(Some(record));
+    }
+    UNKNOWN_KEYS.with(|m| m.borrow().get(hash, now).map(|()| None))
 }
 
 pub fn put_key(hash: &str, record: Option<Rc<GatewayKeyRecord>>, now: i64) {
-    let ttl = if record.is_some() {
-        KEY_TTL_MS
-    } else {
-        UNKNOWN_KEY_TTL_MS
-    };
-    KEYS.with(|m| m.borrow_mut().put(hash.to_string(), record, now + ttl, now));
+    match record {
+        Some(record) => KEYS.with(|m| {
+            m.borrow_mut()
+                .put(hash.to_string(), record, now + KEY_TTL_MS, now)
+        }),
+        None => UNKNOWN_KEYS.with(|m| {
+            m.borrow_mut()
+                .put(hash.to_string(), (), now + UNKNOWN_KEY_TTL_MS, now)
+        }),
+    }
 }
 
 pub fn forget_key(hash: &str) {
     KEYS.with(|m| m.borrow_mut().remove(hash));
+    UNKNOWN_KEYS.with(|m| m.borrow_mut().remove(hash));
 }
 
 pub fn get_routes(org: i64, now: i64) -> Option<Rc<RouteTable>> {

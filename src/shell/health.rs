@@ -1,13 +1,15 @@
-//! `GET /health`: version plus a real round trip to D1, KV and the Durable Object.
+//! `GET /health`: a real round trip to D1, KV and the Durable Object. Without the admin token
+//! the answer is only `ok` / `degraded`; the version and each check's error need the token.
 
 use super::app::App;
+use super::auth::is_admin_token;
 use super::http::json_response;
 use super::upstream::ping_cooldown;
 use crate::core::error::GatewayError;
 use serde_json::json;
-use worker::Response;
+use worker::{Request, Response};
 
-pub async fn handle(app: &App) -> Result<Response, GatewayError> {
+pub async fn handle(req: &Request, app: &App) -> Result<Response, GatewayError> {
     let d1 = match app.db() {
         Ok(db) => db
             .prepare("SELECT COUNT(*) AS n FROM organizations")
@@ -36,10 +38,17 @@ pub async fn handle(app: &App) -> Result<Response, GatewayError> {
         Err(e) => json!({"ok": false, "error": e}),
     };
     let healthy = d1.is_ok() && kv.is_ok() && durable_object.is_ok();
+    let status = if healthy { 200 } else { 503 };
+    if !is_admin_token(req, app) {
+        return Ok(json_response(
+            &json!({"status": if healthy { "ok" } else { "degraded" }}),
+            status,
+        ));
+    }
     let body = json!({
         "status": if healthy { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
         "checks": {"d1": verdict(&d1), "kv": verdict(&kv), "durable_object": verdict(&durable_object)},
     });
-    Ok(json_response(&body, if healthy { 200 } else { 503 }))
+    Ok(json_response(&body, status))
 }

@@ -4,9 +4,9 @@
 //! subrequest budget (outbound fetches + D1 statements) is spent, and is recorded in `job_runs`.
 
 use super::app::{config, now_ms, secret_box};
-use super::db;
+use super::db::{self, num};
 use super::panel_session::{account_session, PanelClient};
-use super::repo::accounts::{self, AccountRow, Due};
+use super::repo::accounts::{self, AccountRow, Due, CHECKIN_IN_PROGRESS};
 use super::repo::history::{self, CheckinRecord, RunEnd};
 use super::repo::stations::{self, StationView};
 use super::sync::{fetch_balance, fetch_status, save_session, station_platform, sync_station};
@@ -34,8 +34,46 @@ pub async fn run_scheduled(cron: &str, env: Env) {
         return;
     };
     if let Err(e) = run_job(&env, kind, None).await {
-        worker::console_error!("scheduled {} job failed: {e:?}", kind.as_str());
+        worker::console_error!(
+            "scheduled {} job failed: {}",
+            kind.as_str(),
+            crate::core::redact::redact_secrets(&format!("{e:?}"))
+        );
     }
+    // The daily trigger also prunes the tables that grow with every sign-in and run.
+    if cron == JobKind::Checkin.cron() {
+        if let Err(e) = prune(&env, now_ms()).await {
+            worker::console_error!("pruning failed: {e:?}");
+        }
+    }
+}
+
+/// Job runs are kept this long.
+const JOB_RUN_RETENTION_MS: i64 = 90 * 86_400_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// Deletes throttle counters that are neither locked nor within a day's window, sessions that
+/// expired or were revoked over a day ago, and job runs past their retention.
+async fn prune(env: &Env, now: i64) -> Result<(), GatewayError> {
+    let d1 = env.d1("DB")?;
+    db::batch_sql(
+        &d1,
+        &[
+            (
+                "DELETE FROM login_attempts WHERE locked_until < ?1 AND window_start < ?2",
+                &[num(now), num(now - DAY_MS)],
+            ),
+            (
+                "DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?2",
+                &[num(now), num(now - DAY_MS)],
+            ),
+            (
+                "DELETE FROM job_runs WHERE started_at < ?1",
+                &[num(now - JOB_RUN_RETENTION_MS)],
+            ),
+        ],
+    )
+    .await
 }
 
 /// Counts of one run (per organization, and in total).
@@ -196,6 +234,8 @@ impl Run<'_> {
             if !fits(self.spent(), cost, self.budget, self.processed()) {
                 break;
             }
+            stations::claim_for_sync(self.d1, station.organization_id, station.id, now_ms())
+                .await?;
             let outcome = sync_station(self.env, station.organization_id, station.id)
                 .await
                 .map(|_| ())
@@ -398,7 +438,7 @@ impl CheckinRecord {
 }
 
 /// The message a claimed, not yet finished check-in carries.
-const IN_PROGRESS: &str = "in progress";
+const IN_PROGRESS: &str = CHECKIN_IN_PROGRESS;
 /// A claim this old was left by a run that died: an admin's retry may take it over.
 const STALE_CLAIM_MS: i64 = 10 * 60 * 1000;
 

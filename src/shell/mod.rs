@@ -8,6 +8,7 @@ mod auth;
 mod cache;
 mod catalog;
 mod cooldown_do;
+mod cors;
 mod db;
 mod durable;
 mod embeddings;
@@ -18,6 +19,7 @@ mod panel_session;
 mod pins;
 mod plans;
 mod probe;
+mod reencrypt;
 mod relay;
 mod repo;
 mod routes;
@@ -29,6 +31,7 @@ mod usage_log;
 use crate::core::dialect::Provider;
 use crate::core::endpoint::{self, is_relay_path, Route};
 use crate::core::error::{ErrorFormat, GatewayError};
+use crate::core::redact::redact_secrets;
 use app::App;
 use worker::{event, Context, Env, Method, Request, Response, ScheduleContext, ScheduledEvent};
 
@@ -41,13 +44,30 @@ fn start() {
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let app = App::new(env, ctx);
     let path = req.path();
+    if let Some(answer) = cors::preflight(&req, &app, &path) {
+        return Ok(answer);
+    }
+    let origin = cors::origin(&req);
+    if let Some(reason) = app::weak_secret(&app.env) {
+        // Never run with a weak secret: every call says which one and why (not its value).
+        worker::console_error!("refusing to serve: {reason}");
+        let body = serde_json::json!({"success": false, "status": "misconfigured",
+            "error": {"code": "weak_secret", "message": reason}});
+        return Ok(cors::decorate(
+            origin,
+            &app,
+            &path,
+            http::json_response(&body, 500),
+        ));
+    }
     let format = error_format_for(&path, &req);
     let result = dispatch(req, &app, &path).await;
-    Ok(respond(result, format))
+    Ok(cors::decorate(origin, &app, &path, respond(result, format)))
 }
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    app::remember_outbound_policy(&env);
     jobs::run_scheduled(&event.cron(), env).await;
 }
 
@@ -69,7 +89,7 @@ async fn dispatch(mut req: Request, app: &App, path: &str) -> Result<Response, G
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
-        (Method::Get, ["health"]) => health::handle(app).await,
+        (Method::Get, ["health"]) => health::handle(&req, app).await,
         (_, ["api", ..]) => admin::dispatch(&mut req, app, &segments[1..]).await,
         _ => Err(GatewayError::NotFound(format!("Not found: {path}"))),
     }
@@ -100,7 +120,7 @@ fn respond(result: Result<Response, GatewayError>, format: ErrorFormat) -> Respo
         Err(err) => err,
     };
     if let GatewayError::Internal(detail) = &err {
-        worker::console_error!("internal error: {detail}");
+        worker::console_error!("internal error: {}", redact_secrets(detail));
     }
     let (status, body) = err.render(format);
     let mut resp = http::json_response(&body, status);

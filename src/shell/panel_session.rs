@@ -2,6 +2,7 @@
 //! a saved session until the panel rejects it, then logging in again once), passes the AnyRouter
 //! WAF challenge by retrying with the solved cookies, and counts the fetches a job spends.
 
+use super::app::{credential_aad, session_aad};
 use super::upstream::{send_panel, PanelResponse};
 use crate::core::panels::credential::Credential;
 use crate::core::panels::{waf, PanelAdapter, PanelError, PanelRequest};
@@ -146,7 +147,8 @@ pub fn account_session(
     adapter: PanelAdapter,
     client: PanelClient,
 ) -> Result<PanelSession, crate::core::error::GatewayError> {
-    let plain = sb.open(&account.credential_ciphertext)?;
+    let (org, id) = (account.organization_id, account.id);
+    let plain = sb.open(&account.credential_ciphertext, &credential_aad(org, id))?;
     let credential = match serde_json::from_str::<Credential>(&plain) {
         Ok(credential) => credential,
         Err(_) if account.credential_kind == "access_token" => Credential::AccessToken {
@@ -163,7 +165,7 @@ pub fn account_session(
     let saved = account
         .session_ciphertext
         .as_deref()
-        .and_then(|c| sb.open(c).ok())
+        .and_then(|c| sb.open(c, &session_aad(org, id)).ok())
         .and_then(|json| serde_json::from_str::<Credential>(&json).ok());
     Ok(PanelSession::new(adapter, client, credential, saved))
 }

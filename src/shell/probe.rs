@@ -3,7 +3,8 @@
 //! relay call never condemns a key; only a rejected probe marks it invalid (the relay's
 //! 401/403), and a passing probe restores it (sync, for keys the panel still lists).
 
-use super::app::open_key;
+use super::app::{open_key, outbound_policy};
+use crate::core::crypto::Aad;
 use crate::core::dialect::Dialect;
 use crate::core::error::GatewayError;
 use crate::core::failover::{probe_result, ProbeResult};
@@ -21,6 +22,8 @@ pub struct KeyAt<'a> {
     pub platform: &'a str,
     pub dialects: Option<&'a [DialectRoute]>,
     pub key_ciphertext: &'a str,
+    /// The key's row binding (`app::upstream_key_aad`).
+    pub aad: Aad<'static>,
 }
 
 /// Probes the key; the answer's status line as the reason.
@@ -35,7 +38,9 @@ async fn send(env: &Env, at: &KeyAt<'_>) -> Result<(u16, String), GatewayError> 
     let served = Served::of(at.platform, at.dialects);
     let dialect = served.primary().unwrap_or(Dialect::OpenAiChat);
     let prefix = served.prefix(dialect).unwrap_or("/v1");
-    let key = open_key(env, at.key_ciphertext)?;
+    let url = format!("{}{prefix}/models", at.base_url);
+    outbound_policy().check(&url, None)?;
+    let key = open_key(env, at.key_ciphertext, &at.aad)?;
     let headers = Headers::new();
     match dialect {
         Dialect::AnthropicMessages => {
@@ -49,7 +54,7 @@ async fn send(env: &Env, at: &KeyAt<'_>) -> Result<(u16, String), GatewayError> 
     }
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
-    let request = Request::new_with_init(&format!("{}{prefix}/models", at.base_url), &init)?;
+    let request = Request::new_with_init(&url, &init)?;
     let signal = web_sys::AbortSignal::timeout_with_f64(PROBE_TIMEOUT_MS);
     let options = web_sys::RequestInit::new();
     options.set_signal(Some(&signal));

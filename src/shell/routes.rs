@@ -49,6 +49,14 @@ impl Drop for Waiting {
     }
 }
 
+/// Drops a deleted organization's published table from KV.
+pub async fn forget(env: &Env, org: i64) -> Result<(), GatewayError> {
+    let kv = env.kv("CACHE")?;
+    kv.delete(&kv_key(org)).await?;
+    kv.delete(&kv_built_at_key(org)).await?;
+    Ok(())
+}
+
 /// Rebuilds the table from D1 into this isolate, then publishes it to KV, coalesced: a publish
 /// while another one of this isolate waits for the next write slot returns at once (the waiting
 /// one rebuilds after its wait, so it carries every change committed before), and a table never

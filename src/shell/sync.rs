@@ -3,7 +3,7 @@
 //! models and pricing; then the organization's route table is rebuilt and republished.
 //! Idempotent: running it twice changes nothing.
 
-use super::app::{now_ms, seal_json, secret_box};
+use super::app::{now_ms, seal_json, secret_box, session_aad, upstream_key_aad};
 use super::panel_session::{account_session, PanelClient, PanelSession};
 use super::repo::accounts::{self, AccountRow};
 use super::repo::route_entries::{self, StationDefaults};
@@ -201,7 +201,13 @@ pub async fn save_session(
     let Some(new_session) = session.new_session() else {
         return Ok(());
     };
-    accounts::set_session(d1, org, account_id, seal_json(sb, new_session)?).await
+    accounts::set_session(
+        d1,
+        org,
+        account_id,
+        seal_json(sb, new_session, &session_aad(org, account_id))?,
+    )
+    .await
 }
 
 async fn record_failure(
@@ -433,7 +439,10 @@ impl AccountSync<'_> {
             }
             let plain = self
                 .sb
-                .open(&key.key_ciphertext)
+                .open(
+                    &key.key_ciphertext,
+                    &upstream_key_aad(self.org, self.station.id),
+                )
                 .map_err(GatewayError::from)?;
             let primary = key
                 .dialects
@@ -506,6 +515,7 @@ impl AccountSync<'_> {
                         platform: &self.station.platform,
                         dialects: self.station.dialects.as_deref(),
                         key_ciphertext: &k.key_ciphertext,
+                        aad: upstream_key_aad(self.org, self.station.id),
                     };
                     match probe::verify(self.env, &at).await.0 {
                         ProbeResult::Valid => "active",
@@ -633,7 +643,9 @@ impl AccountSync<'_> {
         } else {
             key.to_string()
         };
-        let sealed = self.sb.seal(&relay_key)?;
+        let sealed = self
+            .sb
+            .seal(&relay_key, &upstream_key_aad(self.org, self.station.id))?;
         let owner = (self.org, self.station.id, self.account.id);
         let stored = (sealed, secret_hint(&relay_key, 3));
         let remote_id = token.id.to_string();

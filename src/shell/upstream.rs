@@ -1,6 +1,7 @@
 //! Outbound calls: panel management requests, the cooldown registry's client side, and bounded
 //! reads of upstream bodies (nothing a station sends is held whole beyond a cap).
 
+use super::app::{outbound_policy, panel_timeout_ms};
 use super::durable;
 use crate::core::cooldown::{ChannelCooldown, ChannelOutcome};
 use crate::core::durable::{CooldownReport, DoCall};
@@ -9,7 +10,9 @@ use crate::core::headers::relayable_response_header;
 use crate::core::panels::{PanelError, PanelRequest};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody};
+use worker::{
+    AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody,
+};
 
 /// A panel's answer: status, body text, and the Set-Cookie values (logins, WAF cookies).
 pub struct PanelResponse {
@@ -133,14 +136,31 @@ pub async fn send_panel(base_url: &str, call: &PanelRequest) -> Result<PanelResp
         init.with_body(Some(JsValue::from_str(body)));
     }
     let url = format!("{base_url}{}", call.path);
+    outbound_policy()
+        .check(&url, None)
+        .map_err(|e| PanelError::Unreachable(e.message()))?;
     let request = Request::new_with_init(&url, &init).map_err(unreachable)?;
     PANEL_FETCHES.with(|c| c.set(c.get().saturating_add(1)));
-    let resp = Fetch::Request(request).send().await.map_err(unreachable)?;
+    // Bounded: the whole answer (headers and body) within the timeout, the body within the cap,
+    // so a station that hangs or floods costs one bounded slot of a job run.
+    let timeout_ms = panel_timeout_ms();
+    let signal: AbortSignal = web_sys::AbortSignal::timeout_with_u32(timeout_ms).into();
+    let timed_out = |e: worker::Error| {
+        PanelError::Unreachable(if signal.aborted() {
+            format!("no complete answer within {timeout_ms} ms")
+        } else {
+            e.to_string()
+        })
+    };
+    let resp = Fetch::Request(request)
+        .send_with_signal(&signal)
+        .await
+        .map_err(timed_out)?;
     // workerd keeps each Set-Cookie separate under getAll (a joined header would be ambiguous).
     let set_cookie = resp.headers().get_all("Set-Cookie").unwrap_or_default();
     let read = read_bounded(resp.body(), PANEL_BODY_MAX, 0)
         .await
-        .map_err(unreachable)?;
+        .map_err(timed_out)?;
     if read.total > PANEL_BODY_MAX {
         return Err(PanelError::Unreachable(format!(
             "the panel's answer is over {} MB",

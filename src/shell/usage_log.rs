@@ -22,6 +22,8 @@ const FLUSH_AT: usize = 25;
 
 thread_local! {
     static PENDING: RefCell<Vec<UsageEntry>> = const { RefCell::new(Vec::new()) };
+    /// The queue holds calls of a failed batch: the next call flushes, whatever the count.
+    static KEPT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// One relayed call, as logged.
@@ -67,8 +69,8 @@ pub async fn write(env: &Env, e: &UsageEntry) {
         pending.push(e.clone());
         pending.len()
     });
-    if queued == 1 {
-        // First of a batch: wait for company, then write whatever gathered.
+    if queued == 1 || KEPT.with(|k| k.replace(false)) {
+        // First of a batch (or after a failed one): wait for company, then write what gathered.
         let wait_ms = u64::try_from(config(env).log_flush_ms).unwrap_or(1000);
         Delay::from(Duration::from_millis(wait_ms)).await;
     } else if queued < FLUSH_AT {
@@ -78,10 +80,34 @@ pub async fn write(env: &Env, e: &UsageEntry) {
     if batch.is_empty() {
         return;
     }
-    if let Err(err) = write_batch(env, &batch).await {
-        worker::console_error!("usage log write of {} calls failed: {err}", batch.len());
+    // A failed batch (one D1 transaction: all or nothing) is retried with backoff; if it still
+    // fails it goes back to the queue for the next batch instead of being dropped, up to
+    // `MAX_PENDING` calls per isolate. What an isolate holds is lost if the isolate is.
+    for (attempt, backoff_ms) in RETRY_BACKOFF_MS.iter().enumerate() {
+        match write_batch(env, &batch).await {
+            Ok(()) => return,
+            Err(err) if attempt + 1 == RETRY_BACKOFF_MS.len() => {
+                let kept = PENDING.with(|p| {
+                    let mut pending = p.borrow_mut();
+                    let room = MAX_PENDING.saturating_sub(pending.len());
+                    pending.extend(batch.iter().take(room).cloned());
+                    room.min(batch.len())
+                });
+                KEPT.with(|k| k.set(kept > 0));
+                worker::console_error!(
+                    "usage log write of {} calls failed: {err}; {kept} kept for the next batch",
+                    batch.len()
+                );
+            }
+            Err(_) => Delay::from(Duration::from_millis(*backoff_ms)).await,
+        }
     }
 }
+
+/// Waits before the 2nd and 3rd try of a failed batch (the last entry is unused).
+const RETRY_BACKOFF_MS: [u64; 3] = [200, 1_000, 0];
+/// Calls an isolate keeps queued after failed writes, at most.
+const MAX_PENDING: usize = 1_000;
 
 fn tokens(e: &UsageEntry, f: fn(&Usage) -> u64) -> Option<i64> {
     e.usage.map(|u| i64::try_from(f(&u)).unwrap_or(i64::MAX))

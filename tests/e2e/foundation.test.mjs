@@ -27,7 +27,8 @@ after(async () => {
 const admin = (path, opts = {}) => call(gw.url, path, { token: gw.secrets.AUTH_TOKEN, ...opts });
 
 test('GET /health reports version and a D1/KV/DO round trip', async () => {
-  const res = await call(gw.url, '/health');
+  // The details need the admin token (issue 14); without it /health says only ok/degraded.
+  const res = await call(gw.url, '/health', { token: gw.secrets.AUTH_TOKEN });
   assert.equal(res.status, 200, JSON.stringify(res.body));
   assert.equal(res.body.status, 'ok');
   assert.match(res.body.version, /^\d+\.\d+\.\d+$/);
@@ -77,7 +78,7 @@ test('a New API station registers with its credential sealed, never echoed', asy
   const dup = await admin('/api/provider/', { method: 'POST', body: { name: 'relay-a', platform: 'new-api', base_url: station.url, access_token: 'x', user_id: 1 } });
   assert.equal(dup.status, 409);
   const row = await (await gw.d1()).prepare('SELECT credential_ciphertext FROM accounts WHERE station_id = ?').bind(stationId).first();
-  assert.match(row.credential_ciphertext, /^v1:[0-9a-f]+$/);
+  assert.match(row.credential_ciphertext, /^v2:[0-9a-f]{8}:[0-9a-f]+$/);
 });
 
 test('POST /api/provider/:id/sync pulls models, keys (creating one) and balance, then builds routes', async () => {
@@ -241,5 +242,5 @@ test('no plaintext credential or key is stored in D1', async () => {
   for (const { name } of tables) dump += JSON.stringify((await db.prepare(`SELECT * FROM "${name}"`).all()).results);
   const secrets = [ACCESS_TOKEN, gatewayKey, gatewayKey.slice(3), ...station.state.tokens.map((t) => t.key)];
   for (const secret of secrets) assert.ok(!dump.includes(secret), `found a secret in D1: ${secret.slice(0, 6)}…`);
-  assert.ok(dump.includes('v1:'), 'sealed values are present');
+  assert.ok(dump.includes('v2:'), 'sealed values are present');
 });

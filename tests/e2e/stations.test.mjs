@@ -364,5 +364,5 @@ test('a D1 dump after the suite holds no plaintext credential or key', async () 
   for (const { name } of tables) dump += JSON.stringify((await d1.prepare(`SELECT * FROM "${name}"`).all()).results);
   assert.ok(secrets.length > 60, `${secrets.length} secrets checked`);
   for (const secret of secrets) assert.ok(!dump.includes(secret), `found a secret in D1: ${secret.slice(0, 6)}…`);
-  assert.ok(dump.includes('v1:'));
+  assert.ok(dump.includes('v2:'));
 });

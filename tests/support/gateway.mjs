@@ -58,7 +58,9 @@ export function gatewayWorker(bindings) {
     scriptPath: join(ROOT, 'build', 'worker', 'shim.mjs'),
     // worker-build emits ES modules with a .js extension (build/package.json says "type": "module").
     modulesRules: [{ type: 'ESModule', include: ['**/*.js', '**/*.mjs'] }, ...workerOptions.modulesRules],
-    bindings: { ...workerOptions.bindings, ...bindings },
+    // Fake stations listen on 127.0.0.1: lift the outbound-URL guard (the security suite turns it
+    // off); suites register many users from one address: lift the registration throttle too.
+    bindings: { ...workerOptions.bindings, ALLOW_PRIVATE_UPSTREAMS: 'true', REGISTRATIONS_PER_IP_PER_HOUR: '100000', ...bindings },
   };
 }
 

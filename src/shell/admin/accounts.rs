@@ -3,8 +3,9 @@
 
 use crate::core::error::GatewayError;
 use crate::core::station::{AccountChange, AccountInput};
-use crate::shell::app::{now_ms, seal_json, App};
+use crate::shell::app::{credential_aad, now_ms, seal_json, App};
 use crate::shell::http::{created, json_body, ok, parse_id, unknown_endpoint};
+use crate::shell::plans::org_limits;
 use crate::shell::repo::accounts::{self, AccountView, NewAccount, SealedCredential};
 use crate::shell::repo::stations;
 use crate::shell::routes;
@@ -64,16 +65,18 @@ async fn create_account(
     let credential = change
         .credential
         .ok_or_else(|| GatewayError::Internal("validated account without credential".into()))?;
-    let sealed = seal_json(&*app.secret_box()?, &credential)?;
+    let sb = app.secret_box()?;
+    let seal = |account| seal_json(&sb, &credential, &credential_aad(org, account));
     let name = change.name.unwrap_or_default();
     let account = NewAccount {
         name: &name,
         kind: credential.kind().as_str(),
-        sealed_credential: &sealed,
+        seal: &seal,
         panel_user_id: credential.user_id(),
         checkin_enabled: change.checkin_enabled.unwrap_or(false),
     };
-    let id = accounts::insert(&d1, org, station_id, &account, now_ms()).await?;
+    let limits = org_limits(&d1, org).await?;
+    let id = accounts::insert(&d1, org, station_id, &account, now_ms(), limits).await?;
     created(accounts::view(&d1, org, station_id, id).await?)
 }
 
@@ -122,7 +125,7 @@ async fn update_account(
     let sealed = match &change.credential {
         Some(credential) => Some(SealedCredential {
             kind: credential.kind().as_str(),
-            sealed: seal_json(&*app.secret_box()?, credential)?,
+            sealed: seal_json(&*app.secret_box()?, credential, &credential_aad(org, id))?,
             panel_user_id: credential.user_id(),
         }),
         None => None,

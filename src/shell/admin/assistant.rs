@@ -12,7 +12,7 @@ use crate::core::comfy::server::ServerInput;
 use crate::core::comfy::template::{builtin, Template};
 use crate::core::crypto::random_token;
 use crate::core::error::GatewayError;
-use crate::shell::app::{now_ms, App};
+use crate::shell::app::{assistant_auth_aad, now_ms, App};
 use crate::shell::assistant::{
     assistant_message, follow_response, llm_message, message_response, queue_and_follow, Comfy,
     DEFAULT_SERVER,
@@ -123,7 +123,7 @@ async fn require_enabled(app: &App, org: i64) -> Result<(), GatewayError> {
 async fn create_server(req: &mut Request, app: &App, org: i64) -> Result<Response, GatewayError> {
     let server = json_body::<ServerInput>(req).await?.validate()?;
     let sealed = match &server.auth {
-        Some((_, value)) => Some(app.secret_box()?.seal(value)?),
+        Some((_, value)) => Some(app.secret_box()?.seal(value, &assistant_auth_aad(org))?),
         None => None,
     };
     let d1 = app.db()?;

@@ -1,9 +1,10 @@
 //! Gateway keys (`/api/agg-token/…` and `/api/user-api-keys/…`, the same keys): list, create
-//! (full key shown once, within the plan's key limit), edit, delete. Members see and manage
-//! only their own keys; admins and the owner every key of the organization.
+//! (full key shown once, within the plan's key limit), edit, delete, and the organization's
+//! default bounds of a member's new key. Members see and manage only their own keys and may only
+//! tighten them; admins and the owner every key of the organization, in both directions.
 
 use crate::core::error::GatewayError;
-use crate::core::gateway_key::{mint_key, KeyInput};
+use crate::core::gateway_key::{mint_key, KeyBounds, KeyInput};
 use crate::core::plans::Limit;
 use crate::core::roles::{can, Action};
 use crate::shell::app::{now_ms, App};
@@ -22,6 +23,8 @@ pub async fn dispatch(
     segments: &[&str],
 ) -> Result<Response, GatewayError> {
     match (req.method(), segments) {
+        (Method::Get, ["defaults"]) => ok(gateway_keys::defaults(&app.db()?, caller.org).await?),
+        (Method::Put, ["defaults"]) => set_defaults(req, app, caller).await,
         (Method::Get, []) => list(app, caller).await,
         (Method::Post, []) => create(req, app, caller).await,
         (Method::Put | Method::Patch, [id]) => update(req, app, caller, parse_id(id)?).await,
@@ -57,18 +60,47 @@ fn fields(input: &KeyInput) -> KeyFields<'_> {
     }
 }
 
+/// `PUT /api/agg-token/defaults` (admins and owner): the bounds every member's new key gets.
+async fn set_defaults(
+    req: &mut Request,
+    app: &App,
+    caller: &Caller,
+) -> Result<Response, GatewayError> {
+    caller.require(Action::ManageAllKeys)?;
+    let input: KeyInput = json_body(req).await?;
+    input.validate(now_ms())?;
+    let bounds = KeyBounds::unbounded().apply(&input.change());
+    gateway_keys::set_defaults(&app.db()?, caller.org, &bounds, now_ms()).await?;
+    ok(bounds)
+}
+
 /// The key is created for the caller (the instance admin's keys have no user) as long as the
 /// organization is under its plan's key limit — counted in the same statement as the insert.
+/// A member's key starts from the organization's defaults and may only be tighter.
 async fn create(req: &mut Request, app: &App, caller: &Caller) -> Result<Response, GatewayError> {
     let input: KeyInput = json_body(req).await?;
     let now = now_ms();
     input.validate(now)?;
     let d1 = app.db()?;
+    let base = if can(caller.role, Action::ManageAllKeys) {
+        KeyBounds::unbounded()
+    } else {
+        let defaults = gateway_keys::defaults(&d1, caller.org).await?;
+        defaults.check_tightening(&input.change())?;
+        defaults
+    };
+    let bounds = base.apply(&input.change());
+    let input = KeyInput {
+        expires_at: bounds.expires_at,
+        request_limit: bounds.request_limit,
+        cost_limit_usd: bounds.cost_limit_usd,
+        ..input
+    };
     let limits = org_limits(&d1, caller.org).await?;
     let minted = mint_key()?;
     let name = input.name.clone().unwrap_or_default();
-    let models = input.models.clone().unwrap_or_default();
-    let ips = input.allowed_ips.clone().unwrap_or_default();
+    let models = bounds.models;
+    let ips = bounds.allowed_ips;
     let stored = KeyFields {
         name: Some(&name),
         models_json: json_list(Some(&models)),
@@ -115,8 +147,16 @@ async fn update(
     let input: KeyInput = json_body(req).await?;
     let now = now_ms();
     input.validate(now)?;
+    let d1 = app.db()?;
+    if !can(caller.role, Action::ManageAllKeys) {
+        // A member renames, revokes or tightens their own key; loosening is an admin's.
+        gateway_keys::bounds(&d1, &scope(caller), id)
+            .await?
+            .ok_or_else(|| not_found(id))?
+            .check_tightening(&input.change())?;
+    }
     let change = (&fields(&input), input.enabled);
-    let hash = gateway_keys::update(&app.db()?, &scope(caller), id, change, now).await?;
+    let hash = gateway_keys::update(&d1, &scope(caller), id, change, now).await?;
     cache::forget_key(&hash.ok_or_else(|| not_found(id))?);
     ok(json!({"id": id, "updated": true}))
 }

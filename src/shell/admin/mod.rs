@@ -14,8 +14,8 @@ mod stations;
 mod users;
 
 use super::app::{now_ms, App};
-use super::http::unknown_endpoint;
-use super::{auth, relay};
+use super::http::{parse_id, unknown_endpoint};
+use super::{auth, reencrypt, relay};
 use crate::core::error::GatewayError;
 use crate::core::roles::action_for;
 use logs::LogScope;
@@ -46,6 +46,13 @@ pub async fn dispatch(
     let principal = auth::authenticate(req, app).await?;
     match (req.method(), segments) {
         (Method::Get, ["users", "me"]) => return users::me(app, &principal).await,
+        (Method::Post, ["users", "logout"]) => return users::logout(req, app, &principal).await,
+        (Method::Patch, ["users", id]) if *id != "me" => {
+            return users::set_status(req, app, &principal, parse_id(id)?).await
+        }
+        (Method::Post, ["maintenance", "reencrypt"]) => {
+            return reencrypt::handle(app, &principal).await
+        }
         (Method::Patch, ["users", "me"]) => return users::update_me(req, app, &principal).await,
         (Method::Post, ["invitations", token, "accept"]) => {
             return organizations::accept_invitation(app, &principal, token).await

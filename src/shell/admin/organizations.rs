@@ -16,6 +16,8 @@ use crate::shell::http::{created, json_body, ok, parse_id};
 use crate::shell::plans::{forget_limits, org_limits};
 use crate::shell::repo::organizations::{self, InvitationRow, NewInvitation, OrgView};
 use crate::shell::repo::users;
+use crate::shell::routes;
+use crate::shell::upstream::clear_cooldown;
 use serde::Deserialize;
 use serde_json::json;
 use worker::{D1Database, Method, Request, Response};
@@ -130,8 +132,18 @@ async fn create(
     };
     let slug = format!("{}-{}", slug_base(&name), random_token("", 8)?);
     let now = now_ms();
+    let max_owned = match principal.user_id {
+        Some(_) => app.config().max_orgs_per_user,
+        None => i64::MAX,
+    };
     let row = (name.as_str(), slug.as_str(), plan.as_str());
-    let org = organizations::create(&d1, row, owner, now).await?;
+    let org = organizations::create(&d1, row, (owner, max_owned), now)
+        .await?
+        .ok_or_else(|| {
+            GatewayError::Forbidden(format!(
+                "org_limit_per_user: a user may own at most {max_owned} organizations"
+            ))
+        })?;
     created(org)
 }
 
@@ -183,6 +195,9 @@ async fn delete(app: &App, caller: &Caller) -> Result<Response, GatewayError> {
         ));
     }
     organizations::delete(&app.db()?, caller.org).await?;
+    // Outside D1 too: its published route table and its channels' cooldown state.
+    routes::forget(&app.env, caller.org).await?;
+    clear_cooldown(&app.env, caller.org, None).await?;
     ok(json!({"deleted": true}))
 }
 

@@ -4,15 +4,23 @@
 
 use super::accounts;
 use crate::core::error::GatewayError;
+use crate::core::panels::credential::Credential;
 use crate::core::panels::detect::{detect, DetectStep, ProbeAnswer};
+use crate::core::panels::relay_paths::DialectRoute;
 use crate::core::platform::Platform;
 use crate::core::schedule::{balance_trend, utc_day, Snapshot};
-use crate::core::station::{normalize_base_url, NewStationInput, StationUpdate};
-use crate::shell::app::{now_ms, seal_json, App};
+use crate::core::station::{
+    normalize_base_url, AccountInput, CredentialInput, NewStationInput, StationUpdate,
+};
+use crate::shell::app::{credential_aad, now_ms, outbound_policy, seal_json, App};
 use crate::shell::http::{created, json_body, nonempty, ok, parse_id, unknown_endpoint};
 use crate::shell::jobs::{checkin_account, station_state};
+use crate::shell::plans::org_limits;
+use crate::shell::repo::accounts::NewAccount;
+use crate::shell::repo::stations::StationView;
 use crate::shell::repo::{accounts as account_rows, history, stations, upstream_keys};
 use crate::shell::routes;
+use crate::shell::sync::station_platform;
 use crate::shell::sync::sync_station;
 use crate::shell::upstream::send_panel;
 use serde::Deserialize;
@@ -67,12 +75,51 @@ pub async fn dispatch(
     }
 }
 
+/// The SSRF guard (`core::outbound`) on a station's base URL and on it under each dialect prefix.
+fn check_station_urls(
+    req: &Request,
+    base_url: &str,
+    dialects: Option<&[DialectRoute]>,
+) -> Result<(), GatewayError> {
+    let own_host = req.headers().get("Host").ok().flatten();
+    let policy = outbound_policy();
+    policy.check(base_url, own_host.as_deref())?;
+    for route in dialects.into_iter().flatten() {
+        policy.check(&format!("{base_url}{}", route.prefix), own_host.as_deref())?;
+    }
+    Ok(())
+}
+
 async fn create_station(req: &mut Request, app: &App, org: i64) -> Result<Response, GatewayError> {
     let station = json_body::<NewStationInput>(req).await?.validate()?;
-    let sealed = seal_json(&*app.secret_box()?, &station.credential)?;
+    check_station_urls(req, &station.base_url, station.dialects.as_deref())?;
+    let sb = app.secret_box()?;
+    let seal = |account| seal_json(&sb, &station.credential, &credential_aad(org, account));
     let d1 = app.db()?;
-    let id = stations::insert(&d1, org, &station, &sealed, now_ms()).await?;
+    let limits = org_limits(&d1, org).await?;
+    let id = stations::insert(&d1, org, &station, &seal, now_ms(), limits).await?;
     created(stations::require(&d1, org, id).await?)
+}
+
+/// A base URL change must bring the credential for the new host (else 409): it is validated
+/// against the station's platform and replaces the station's accounts.
+fn new_host_credential(
+    current: &StationView,
+    credential: CredentialInput,
+) -> Result<Credential, GatewayError> {
+    let platform = station_platform(current)?;
+    let change = AccountInput {
+        credential,
+        ..AccountInput::default()
+    }
+    .validate(platform, false)?;
+    change.credential.ok_or_else(|| {
+        GatewayError::Conflict(
+            "changing `base_url` needs the station's credential again in the same request (e.g. `access_token` and `user_id`): \
+             stored credentials and keys are never sent to a new host, and the station's accounts are replaced"
+                .into(),
+        )
+    })
 }
 
 async fn update_station(
@@ -81,14 +128,36 @@ async fn update_station(
     org: i64,
     path_id: Option<i64>,
 ) -> Result<Response, GatewayError> {
-    let input: StationUpdate = json_body(req).await?;
+    let body: serde_json::Value = json_body(req).await?;
+    let parse = |e: serde_json::Error| GatewayError::MalformedJson(format!("station update: {e}"));
+    let input: StationUpdate = serde_json::from_value(body.clone()).map_err(parse)?;
+    // Only read with a new base URL: the credential for the new host.
+    let credential: CredentialInput = serde_json::from_value(body).map_err(parse)?;
     let Some(id) = path_id.or(input.id) else {
         return Err(GatewayError::InvalidRequest("`id` is required".into()));
     };
     let d1 = app.db()?;
     let current = stations::require(&d1, org, id).await?;
     let settings = input.apply(current.settings())?;
-    stations::update(&d1, org, id, &settings, now_ms()).await?;
+    check_station_urls(req, &settings.base_url, settings.dialects.as_deref())?;
+    let moved_to = (settings.base_url != current.base_url)
+        .then(|| new_host_credential(&current, credential))
+        .transpose()?;
+    let now = now_ms();
+    stations::update(&d1, org, id, &settings, now, moved_to.is_some()).await?;
+    if let Some(credential) = moved_to {
+        let sb = app.secret_box()?;
+        let seal = |account| seal_json(&sb, &credential, &credential_aad(org, account));
+        let account = NewAccount {
+            name: &settings.name,
+            kind: credential.kind().as_str(),
+            seal: &seal,
+            panel_user_id: credential.user_id(),
+            checkin_enabled: settings.checkin_enabled,
+        };
+        let limits = org_limits(&d1, org).await?;
+        account_rows::insert(&d1, org, id, &account, now, limits).await?;
+    }
     routes::publish(&app.env, org).await?;
     ok(stations::require(&d1, org, id).await?)
 }
@@ -164,6 +233,7 @@ struct DetectInput {
 async fn detect_platform(req: &mut Request) -> Result<Response, GatewayError> {
     let input: DetectInput = json_body(req).await?;
     let base_url = normalize_base_url(input.base_url.as_deref().unwrap_or_default())?;
+    check_station_urls(req, &base_url, None)?;
     let mut answers = Vec::new();
     for _ in 0..MAX_DETECT_PROBES {
         match detect(&base_url, &answers) {

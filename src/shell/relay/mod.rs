@@ -197,6 +197,7 @@ async fn relay_as(
         // Conversational and embedding answers come whole unless streamed.
         long_body: stream || (endpoint.dialect.is_none() && endpoint.embeddings.is_none()),
         first_byte_timeout_ms: first_byte_timeout_ms(app),
+        org,
     };
     key.admit()?;
     let result = attempt_channels(app, org, &candidates, &outbound, &model_name).await;
@@ -260,6 +261,7 @@ pub async fn handle_pinned(
         gemini_framing: None,
         long_body: true,
         first_byte_timeout_ms: first_byte_timeout_ms(app),
+        org,
     };
     key.admit()?;
     let (resp, _) = send(app, &outbound, &channel, channel.serving(caller.started))

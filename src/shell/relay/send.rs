@@ -14,9 +14,10 @@ use crate::core::error::GatewayError;
 use crate::core::failover::{self, ProbeResult, Verdict};
 use crate::core::headers::forwardable_request_header;
 use crate::core::learned::{Feature, Serving};
+use crate::core::redact::{scrub_message, scrub_station};
 use crate::core::routing::{choose_channel, Channel};
 use crate::core::wire_error::upstream_message;
-use crate::shell::app::{now_ms, open_key, App};
+use crate::shell::app::{now_ms, open_key, outbound_policy, upstream_key_aad, App};
 use crate::shell::embeddings::{self, EmbedCall};
 use crate::shell::{cache, probe, routes, upstream};
 use futures::future::{select, Either};
@@ -42,6 +43,8 @@ pub(super) struct Outbound<'a> {
     /// files), so that timeout must stop at the headers.
     pub long_body: bool,
     pub first_byte_timeout_ms: u64,
+    /// The caller's organization (the upstream key's ciphertext is bound to it).
+    pub org: i64,
 }
 
 /// Why an attempt produced no upstream answer.
@@ -188,7 +191,11 @@ pub(super) async fn attempt_channels<'a>(
                             let converted = convert::convert_response(ctx, status, text.as_bytes());
                             bytes_response(converted.status, "application/json", converted.body)
                         }
-                        None => passthrough_error(status, &text, resp.headers()),
+                        None => passthrough_error(
+                            status,
+                            &scrub_station(&text, &channel.base_url),
+                            resp.headers(),
+                        ),
                     };
                     return finish(Ok((answer, channel, None)), &tried, found);
                 }
@@ -196,6 +203,7 @@ pub(super) async fn attempt_channels<'a>(
         };
         match fault {
             Fault::Connection(detail) => {
+                let detail = scrub_message(&detail, &channel.base_url);
                 found.outcomes.push(failure(
                     channel,
                     None,
@@ -217,8 +225,12 @@ pub(super) async fn attempt_channels<'a>(
                 retry_after_s,
                 probe_key,
             } => {
-                let message = upstream_message(text.as_bytes())
-                    .unwrap_or_else(|| format!("upstream returned HTTP {status}"));
+                // Clients and the cooldown registry get at most 1 kB, without the station's
+                // URL or anything credential-shaped.
+                let message = upstream_message(text.as_bytes()).map_or_else(
+                    || format!("upstream returned HTTP {status}"),
+                    |m| scrub_message(&m, &channel.base_url),
+                );
                 if probe_key
                     && !found
                         .probes
@@ -312,6 +324,7 @@ fn report(app: &App, org: i64, base_ms: i64, found: Findings) {
                 platform: &channel.platform,
                 dialects: channel.dialects.as_deref(),
                 key_ciphertext: &channel.key_ciphertext,
+                aad: upstream_key_aad(org, channel.station_id),
             };
             if let (ProbeResult::Rejected, reason) = probe::verify(&env, &at).await {
                 rejected_keys.push((
@@ -455,8 +468,18 @@ pub(super) async fn send(
 ) -> Result<(Response, Option<ResponseContext>), SendFailure> {
     let fail = |e: String| SendFailure::Channel(e);
     let prepared = prepare(out, channel, serving)?;
-    let upstream_key =
-        open_key(&app.env, &channel.key_ciphertext).map_err(|e| fail(e.to_string()))?;
+    // The SSRF guard again, right before the key is opened and sent (stored rows may predate it).
+    let url = format!("{}{}", channel.base_url, prepared.path);
+    let own_host = out.req.headers().get("Host").ok().flatten();
+    outbound_policy()
+        .check(&url, own_host.as_deref())
+        .map_err(|e| fail(e.message()))?;
+    let upstream_key = open_key(
+        &app.env,
+        &channel.key_ciphertext,
+        &upstream_key_aad(out.org, channel.station_id),
+    )
+    .map_err(|e| fail(e.to_string()))?;
     let headers = Headers::new();
     for (name, value) in out.req.headers().entries() {
         if forwardable_request_header(&name) {
@@ -491,7 +514,6 @@ pub(super) async fn send(
             js_sys::Uint8Array::from(prepared.body.as_slice()).into(),
         ));
     }
-    let url = format!("{}{}", channel.base_url, prepared.path);
     let request = Request::new_with_init(&url, &init).map_err(|e| fail(e.to_string()))?;
     // Response headers must arrive within the timeout; a hung upstream is aborted and the next
     // channel tried (the client has received nothing yet, so failing over is still safe).

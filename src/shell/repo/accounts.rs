@@ -3,38 +3,54 @@
 
 use crate::core::error::GatewayError;
 use crate::core::panels::{BalanceKind, PanelBalance};
+use crate::core::plans::{Limit, PlanLimits};
 use crate::shell::db::{all, batch, first, num, opt_f64, opt_num, run, stmt, IdRow};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
+/// The message a claimed, not yet finished check-in carries.
+pub const CHECKIN_IN_PROGRESS: &str = "in progress";
+/// Check-in attempts per account and day by the cron (the first and its retries).
+pub const CHECKIN_ATTEMPTS: i64 = 3;
+/// A failed check-in is retried by a later cron run at least this long after the failure.
+pub const CHECKIN_RETRY_GAP_MS: i64 = 60 * 60 * 1000;
+
 /// An account to insert; the credential is sealed JSON of `core::panels::credential::Credential`.
 pub struct NewAccount<'a> {
     pub name: &'a str,
     pub kind: &'static str,
-    pub sealed_credential: &'a str,
+    /// Seals the credential for the new row's id (known only after the insert).
+    pub seal: &'a dyn Fn(i64) -> Result<String, GatewayError>,
     pub panel_user_id: &'a str,
     pub checkin_enabled: bool,
 }
 
-/// Inserts an account under a station; returns its id.
+/// Inserts an account under a station within the plan's account limit (counted in the insert);
+/// returns its id. The credential is sealed for the row once its id exists.
 pub async fn insert(
     db: &D1Database,
     org: i64,
     station_id: i64,
     a: &NewAccount<'_>,
     now: i64,
+    limits: PlanLimits,
 ) -> Result<i64, GatewayError> {
     let row: Option<IdRow> = first(
         db,
         "INSERT INTO accounts (organization_id, station_id, name, credential_kind, credential_ciphertext, panel_user_id, checkin_enabled, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING id",
-        &[num(org), num(station_id), a.name.into(), a.kind.into(), a.sealed_credential.into(), a.panel_user_id.into(), num(i64::from(a.checkin_enabled)), num(now)],
+         SELECT ?1, ?2, ?3, ?4, '', ?5, ?6, ?7, ?7 WHERE (SELECT COUNT(*) FROM accounts WHERE organization_id = ?1) < ?8 RETURNING id",
+        &[num(org), num(station_id), a.name.into(), a.kind.into(), a.panel_user_id.into(), num(i64::from(a.checkin_enabled)), num(now), num(limits.accounts)],
     )
     .await?;
-    Ok(row
-        .ok_or_else(|| GatewayError::Internal("account insert returned no id".into()))?
-        .id)
+    let id = row.ok_or_else(|| limits.exceeded(Limit::Accounts))?.id;
+    run(
+        db,
+        "UPDATE accounts SET credential_ciphertext = ?1 WHERE organization_id = ?2 AND id = ?3",
+        &[(a.seal)(id)?.into(), num(org), num(id)],
+    )
+    .await?;
+    Ok(id)
 }
 
 /// An account with its credential (and login session) still sealed.
@@ -88,19 +104,27 @@ pub async fn due(
     limit: i64,
 ) -> Result<Vec<AccountRow>, GatewayError> {
     let (filter_sql, cursor_sql) = match due {
+        // Due: no record today, or a failed one old enough and not out of retries.
         Due::Checkin => (
-            "a.checkin_enabled = 1 AND s.checkin_enabled = 1 AND NOT EXISTS \
-             (SELECT 1 FROM checkin_records c WHERE c.account_id = a.id AND c.day = ?2)",
+            format!(
+                "a.checkin_enabled = 1 AND s.checkin_enabled = 1 AND NOT EXISTS \
+                 (SELECT 1 FROM checkin_records c WHERE c.account_id = a.id AND c.day = ?2 \
+                  AND NOT (c.outcome = 'failed' AND c.message <> '{CHECKIN_IN_PROGRESS}' AND c.attempts < {CHECKIN_ATTEMPTS} \
+                           AND c.created_at < CAST(unixepoch('subsec') * 1000 AS INTEGER) - {CHECKIN_RETRY_GAP_MS}))"
+            ),
             "COALESCE((SELECT MAX(c.created_at) FROM checkin_records c WHERE c.account_id = a.id), 0)",
         ),
-        Due::Balance => ("1 = 1", "COALESCE(a.balance_checked_at, 0)"),
+        Due::Balance => ("1 = 1".to_string(), "COALESCE(a.balance_checked_at, 0)"),
     };
     all(
         db,
+        // Organizations take turns, each one's least recently processed account first.
         &format!(
-            "SELECT {ACCOUNT_ROW_COLUMNS} FROM accounts a JOIN stations s ON s.id = a.station_id AND s.organization_id = a.organization_id \
-             WHERE a.enabled = 1 AND s.enabled = 1 AND (?1 IS NULL OR a.organization_id = ?1) AND ({filter_sql}) \
-             ORDER BY {cursor_sql}, a.id LIMIT ?3"
+            "SELECT * FROM (SELECT {ACCOUNT_ROW_COLUMNS}, {cursor_sql} AS cursor, \
+               ROW_NUMBER() OVER (PARTITION BY a.organization_id ORDER BY {cursor_sql}, a.id) AS turn \
+             FROM accounts a JOIN stations s ON s.id = a.station_id AND s.organization_id = a.organization_id \
+             WHERE a.enabled = 1 AND s.enabled = 1 AND (?1 IS NULL OR a.organization_id = ?1) AND ({filter_sql})) \
+             ORDER BY turn, cursor, id LIMIT ?3"
         ),
         &[opt_num(org), day.into(), num(limit)],
     )

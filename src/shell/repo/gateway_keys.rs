@@ -2,9 +2,9 @@
 //! edit and delete. Members reach only their own keys: the `KeyScope` is part of every query.
 
 use crate::core::error::GatewayError;
-use crate::core::gateway_key::GatewayKeyRecord;
+use crate::core::gateway_key::{GatewayKeyRecord, KeyBounds};
 use crate::shell::cache;
-use crate::shell::db::{all, first, num, opt_f64, opt_num, opt_str, IdRow};
+use crate::shell::db::{all, first, num, opt_f64, opt_num, opt_str, run, IdRow};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use worker::D1Database;
@@ -34,6 +34,77 @@ pub struct GatewayKeyRow {
 const KEY_COLUMNS: &str = "id, organization_id, user_id, name, key_hint, enabled, expires_at, allowed_models, allowed_ips, \
      request_limit, cost_limit_usd, used_requests, used_cost_usd, last_used_at, created_at";
 
+/// The settings row that holds the organization's default bounds of a member's new key.
+const KEY_DEFAULTS: &str = "key_defaults";
+
+#[derive(Deserialize)]
+struct ValueRow {
+    value: String,
+}
+
+/// The bounds a member's new key starts from (an admin sets them; unset: unbounded).
+pub async fn defaults(db: &D1Database, org: i64) -> Result<KeyBounds, GatewayError> {
+    let row: Option<ValueRow> = first(
+        db,
+        "SELECT value FROM settings WHERE organization_id = ?1 AND key = ?2",
+        &[num(org), KEY_DEFAULTS.into()],
+    )
+    .await?;
+    Ok(row
+        .and_then(|r| serde_json::from_str(&r.value).ok())
+        .unwrap_or_else(KeyBounds::unbounded))
+}
+
+pub async fn set_defaults(
+    db: &D1Database,
+    org: i64,
+    bounds: &KeyBounds,
+    now: i64,
+) -> Result<(), GatewayError> {
+    let json = serde_json::to_string(bounds).map_err(|e| GatewayError::Internal(e.to_string()))?;
+    run(
+        db,
+        "INSERT INTO settings (organization_id, key, value, updated_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (organization_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        &[num(org), KEY_DEFAULTS.into(), json.into(), num(now)],
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct BoundsRow {
+    enabled: i64,
+    expires_at: Option<i64>,
+    allowed_models: String,
+    allowed_ips: String,
+    request_limit: Option<i64>,
+    cost_limit_usd: Option<f64>,
+}
+
+/// The bounds of a key the scope reaches (`None`: no such key).
+pub async fn bounds(
+    db: &D1Database,
+    scope: &KeyScope,
+    id: i64,
+) -> Result<Option<KeyBounds>, GatewayError> {
+    let row: Option<BoundsRow> = first(
+        db,
+        "SELECT enabled, expires_at, allowed_models, allowed_ips, request_limit, cost_limit_usd FROM gateway_keys \
+         WHERE organization_id = ?1 AND id = ?2 AND (?3 = 1 OR user_id = ?4)",
+        &[num(scope.org), num(id), num(i64::from(scope.all)), opt_num(scope.user_id)],
+    )
+    .await?;
+    let list = |json: &str| serde_json::from_str::<Vec<String>>(json).unwrap_or_default();
+    Ok(row.map(|r| KeyBounds {
+        enabled: r.enabled != 0,
+        expires_at: r.expires_at,
+        models: list(&r.allowed_models),
+        allowed_ips: list(&r.allowed_ips),
+        request_limit: r.request_limit,
+        cost_limit_usd: r.cost_limit_usd,
+    }))
+}
+
 /// The key with this hash, with its usage as this isolate counts it.
 pub async fn find(
     db: &D1Database,
@@ -41,7 +112,13 @@ pub async fn find(
 ) -> Result<Option<GatewayKeyRecord>, GatewayError> {
     let row: Option<GatewayKeyRow> = first(
         db,
-        &format!("SELECT {KEY_COLUMNS} FROM gateway_keys WHERE key_hash = ?1"),
+        // A key of a disabled user stops with the user (within the key cache's TTL).
+        &format!(
+            "SELECT {KEY_COLUMNS} FROM (SELECT k.id, k.organization_id, k.user_id, k.name, k.key_hint, \
+               CASE WHEN u.status = 'disabled' THEN 0 ELSE k.enabled END AS enabled, k.expires_at, k.allowed_models, \
+               k.allowed_ips, k.request_limit, k.cost_limit_usd, k.used_requests, k.used_cost_usd, k.last_used_at, k.created_at \
+             FROM gateway_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?1)"
+        ),
         &[key_hash.into()],
     )
     .await?;

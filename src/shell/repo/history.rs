@@ -1,6 +1,7 @@
 //! What the jobs did (`job_runs`, `checkin_records`, `balance_snapshots`): their runs, the
 //! day's check-in of each account, and balance snapshots for trends.
 
+use super::accounts::{CHECKIN_ATTEMPTS, CHECKIN_RETRY_GAP_MS};
 use crate::core::error::GatewayError;
 use crate::shell::db::{all, first, num, opt_f64, opt_num, run, stmt, IdRow};
 use serde::{Deserialize, Serialize};
@@ -116,9 +117,12 @@ pub async fn claim_checkin(
     let claim: Option<IdRow> = first(
         db,
         "INSERT INTO checkin_records (organization_id, account_id, day, outcome, message, created_at) VALUES (?1, ?2, ?3, 'failed', ?4, ?5) \
-         ON CONFLICT (account_id, day) DO UPDATE SET message = excluded.message, created_at = excluded.created_at \
-         WHERE ?6 = 1 AND checkin_records.outcome = 'failed' AND (checkin_records.message <> excluded.message OR checkin_records.created_at < ?7) RETURNING id",
-        &[num(org), num(account_id), day.into(), message.into(), num(now), num(i64::from(retry)), num(stale_before)],
+         ON CONFLICT (account_id, day) DO UPDATE SET message = excluded.message, created_at = excluded.created_at, attempts = checkin_records.attempts + 1 \
+         WHERE checkin_records.outcome = 'failed' AND ( \
+           (?6 = 1 AND (checkin_records.message <> excluded.message OR checkin_records.created_at < ?7)) \
+           OR (checkin_records.message <> excluded.message AND checkin_records.attempts < ?8 AND checkin_records.created_at < ?9)) RETURNING id",
+        &[num(org), num(account_id), day.into(), message.into(), num(now), num(i64::from(retry)), num(stale_before),
+          num(CHECKIN_ATTEMPTS), num(now - CHECKIN_RETRY_GAP_MS)],
     )
     .await?;
     Ok(claim.map(|c| c.id))

@@ -71,10 +71,12 @@ pub async fn list_of_user(db: &D1Database, user: i64) -> Result<Vec<OrgView>, Ga
 }
 
 /// Creates the organization with its one owner, in one batch; returns it by its unique slug.
+/// `None` also when the owner already owns `max_owned` organizations (counted in the insert
+/// itself, so parallel creates cannot pass the limit).
 pub async fn create(
     db: &D1Database,
     (name, slug, plan): (&str, &str, &str),
-    owner: i64,
+    (owner, max_owned): (i64, i64),
     now: i64,
 ) -> Result<Option<OrgView>, GatewayError> {
     batch(
@@ -82,8 +84,9 @@ pub async fn create(
         vec![
             stmt(
                 db,
-                "INSERT INTO organizations (name, slug, plan, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                &[name.into(), slug.into(), plan.into(), num(now)],
+                "INSERT INTO organizations (name, slug, plan, created_at, updated_at) SELECT ?1, ?2, ?3, ?4, ?4 \
+                 WHERE (SELECT COUNT(*) FROM memberships WHERE user_id = ?5 AND role = 'owner') < ?6",
+                &[name.into(), slug.into(), plan.into(), num(now), num(owner), num(max_owned)],
             )?,
             stmt(
                 db,
@@ -122,7 +125,7 @@ pub async fn update(
 pub async fn delete(db: &D1Database, org: i64) -> Result<(), GatewayError> {
     batch(
         db,
-        ["usage_logs", "usage_daily", "settings"]
+        ["usage_logs", "usage_daily", "settings", "job_runs"]
             .iter()
             .map(|table| {
                 stmt(

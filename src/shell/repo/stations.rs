@@ -5,12 +5,13 @@ use super::accounts::{self, NewAccount};
 use crate::core::error::GatewayError;
 use crate::core::panels::relay_paths::{deserialize_override, stored_override, DialectRoute};
 use crate::core::panels::ModelPrice;
+use crate::core::plans::{Limit, PlanLimits};
 use crate::core::station::{NewStation, StationSettings};
 use crate::shell::db::{all, batch, first, num, opt_f64, opt_num, opt_str, run, stmt, IdRow};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use wasm_bindgen::JsValue;
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 
 /// A station as the admin API shows it (no credential, ever).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,45 +104,61 @@ pub async fn insert(
     db: &D1Database,
     org: i64,
     s: &NewStation,
-    sealed_credential: &str,
+    seal: &dyn Fn(i64) -> Result<String, GatewayError>,
     now: i64,
+    limits: PlanLimits,
 ) -> Result<i64, GatewayError> {
     check_name_free(db, org, &s.name, None).await?;
+    // Within the plan's station limit, counted in the insert itself.
     let station: Option<IdRow> = first(
         db,
         "INSERT INTO stations (organization_id, name, platform, base_url, weight, priority, checkin_enabled, dialects, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) RETURNING id",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9 WHERE (SELECT COUNT(*) FROM stations WHERE organization_id = ?1) < ?10 RETURNING id",
         &[num(org), s.name.as_str().into(), s.platform.as_str().into(), s.base_url.as_str().into(), num(s.weight), num(s.priority), num(i64::from(s.checkin_enabled)),
-          opt_str(stored_override(s.dialects.as_deref())?.as_deref()), num(now)],
+          opt_str(stored_override(s.dialects.as_deref())?.as_deref()), num(now), num(limits.stations)],
     )
     .await?;
-    let station_id = station
-        .ok_or_else(|| GatewayError::Internal("station insert returned no id".into()))?
-        .id;
+    let station_id = station.ok_or_else(|| limits.exceeded(Limit::Stations))?.id;
     let account = NewAccount {
         name: &s.name,
         kind: s.credential.kind().as_str(),
-        sealed_credential,
+        seal,
         panel_user_id: &s.panel_user_id,
         checkin_enabled: s.checkin_enabled,
     };
-    accounts::insert(db, org, station_id, &account, now).await?;
+    if let Err(e) = accounts::insert(db, org, station_id, &account, now, limits).await {
+        // Over the account limit: the station goes again, so no station is left without one.
+        run(
+            db,
+            "DELETE FROM stations WHERE organization_id = ?1 AND id = ?2",
+            &[num(org), num(station_id)],
+        )
+        .await?;
+        return Err(e);
+    }
     Ok(station_id)
 }
 
-/// Stores an admin's edit; sync-made channels follow the station's weight and priority.
+/// Stores an admin's edit; sync-made channels follow the station's weight and priority. With
+/// `drop_accounts` (a new base URL) the station's accounts, keys and channels go in the same
+/// batch: nothing stored for the old host is ever sent to the new one.
 pub async fn update(
     db: &D1Database,
     org: i64,
     id: i64,
     s: &StationSettings,
     now: i64,
+    drop_accounts: bool,
 ) -> Result<(), GatewayError> {
     check_name_free(db, org, &s.name, Some(id)).await?;
     let dialects = stored_override(s.dialects.as_deref())?;
-    batch(
-        db,
-        vec![
+    let mut statements = if drop_accounts {
+        account_data(db, org, id)?
+    } else {
+        Vec::new()
+    };
+    statements.extend([
+
             stmt(
                 db,
                 "UPDATE stations SET name = ?1, base_url = ?2, weight = ?3, priority = ?4, enabled = ?5, checkin_enabled = ?6, updated_at = ?7, dialects = ?10 \
@@ -155,13 +172,16 @@ pub async fn update(
                 "UPDATE route_entries SET weight = ?1, priority = ?2, updated_at = ?3 WHERE organization_id = ?4 AND station_id = ?5 AND manual = 0",
                 &[num(s.weight), num(s.priority), num(now), num(org), num(id)],
             )?,
-        ],
-    )
-    .await
+    ]);
+    batch(db, statements).await
 }
 
-/// Deletes the station with its accounts and everything hanging off them, in one batch.
-pub async fn delete(db: &D1Database, org: i64, id: i64) -> Result<(), GatewayError> {
+/// Statements that delete every account of a station with its keys, channels and history.
+fn account_data(
+    db: &D1Database,
+    org: i64,
+    id: i64,
+) -> Result<Vec<D1PreparedStatement>, GatewayError> {
     let mut statements = accounts::delete_data(
         db,
         org,
@@ -170,8 +190,18 @@ pub async fn delete(db: &D1Database, org: i64, id: i64) -> Result<(), GatewayErr
     )?;
     for sql in [
         "DELETE FROM route_entries WHERE organization_id = ?1 AND station_id = ?2",
-        "DELETE FROM station_models WHERE organization_id = ?1 AND station_id = ?2",
         "DELETE FROM accounts WHERE organization_id = ?1 AND station_id = ?2",
+    ] {
+        statements.push(stmt(db, sql, &[num(org), num(id)])?);
+    }
+    Ok(statements)
+}
+
+/// Deletes the station with its accounts and everything hanging off them, in one batch.
+pub async fn delete(db: &D1Database, org: i64, id: i64) -> Result<(), GatewayError> {
+    let mut statements = account_data(db, org, id)?;
+    for sql in [
+        "DELETE FROM station_models WHERE organization_id = ?1 AND station_id = ?2",
         "DELETE FROM stations WHERE organization_id = ?1 AND id = ?2",
     ] {
         statements.push(stmt(db, sql, &[num(org), num(id)])?);
@@ -187,7 +217,8 @@ pub struct DueStation {
     pub accounts: i64,
 }
 
-/// Enabled stations (of one organization, or all), least recently synced first.
+/// Enabled stations (of one organization, or all). Organizations take turns, each one's least
+/// recently synced station first, so one tenant's hundred stations cannot starve another's one.
 pub async fn due_for_sync(
     db: &D1Database,
     org: Option<i64>,
@@ -195,10 +226,29 @@ pub async fn due_for_sync(
 ) -> Result<Vec<DueStation>, GatewayError> {
     all(
         db,
-        "SELECT s.id, s.organization_id, (SELECT COUNT(*) FROM accounts a WHERE a.station_id = s.id AND a.enabled = 1) AS accounts \
-         FROM stations s WHERE s.enabled = 1 AND (?1 IS NULL OR s.organization_id = ?1) \
-         ORDER BY COALESCE(s.last_synced_at, 0), s.id LIMIT ?2",
+        "SELECT id, organization_id, accounts FROM (\
+           SELECT s.id, s.organization_id, COALESCE(s.last_synced_at, 0) AS cursor, \
+             (SELECT COUNT(*) FROM accounts a WHERE a.station_id = s.id AND a.enabled = 1) AS accounts, \
+             ROW_NUMBER() OVER (PARTITION BY s.organization_id ORDER BY COALESCE(s.last_synced_at, 0), s.id) AS turn \
+           FROM stations s WHERE s.enabled = 1 AND (?1 IS NULL OR s.organization_id = ?1)) \
+         ORDER BY turn, cursor, id LIMIT ?2",
         &[opt_num(org), num(limit)],
+    )
+    .await
+}
+
+/// Claims a station for a sync run before its panel is called: one that hangs or fails goes to
+/// the back of the line instead of staying first for every run.
+pub async fn claim_for_sync(
+    db: &D1Database,
+    org: i64,
+    id: i64,
+    now: i64,
+) -> Result<(), GatewayError> {
+    run(
+        db,
+        "UPDATE stations SET last_synced_at = ?1 WHERE organization_id = ?2 AND id = ?3",
+        &[num(now), num(org), num(id)],
     )
     .await
 }

@@ -1,8 +1,8 @@
-//! Users and sign-in (`users`, `login_attempts`): accounts with their password hashes (never
-//! shown), profiles, and the failed-login counters.
+//! Users (`users`): accounts with their password hashes (never shown) and profiles. The
+//! throttles' counters (`login_attempts`) and sessions are written by `auth` and `admin::users`.
 
 use crate::core::error::GatewayError;
-use crate::shell::db::{all, batch_sql, first, num, run, IdRow};
+use crate::shell::db::{all, first, num, run, IdRow};
 use serde::{Deserialize, Serialize};
 use worker::D1Database;
 
@@ -88,22 +88,6 @@ pub async fn active(db: &D1Database, id: i64) -> Result<Option<UserView>, Gatewa
     .await
 }
 
-#[derive(Deserialize)]
-struct EmailRow {
-    email: String,
-}
-
-/// The email of an active user.
-pub async fn active_email(db: &D1Database, id: i64) -> Result<Option<String>, GatewayError> {
-    let user: Option<EmailRow> = first(
-        db,
-        "SELECT email FROM users WHERE id = ?1 AND status = 'active'",
-        &[num(id)],
-    )
-    .await?;
-    Ok(user.map(|u| u.email))
-}
-
 pub async fn set_name(db: &D1Database, id: i64, name: &str, now: i64) -> Result<(), GatewayError> {
     run(
         db,
@@ -144,54 +128,6 @@ pub async fn memberships(db: &D1Database, id: i64) -> Result<Vec<OrgMembership>,
         "SELECT o.id, o.name, o.slug, o.plan, m.role FROM memberships m JOIN organizations o ON o.id = m.organization_id \
          WHERE m.user_id = ?1 ORDER BY m.created_at, o.id",
         &[num(id)],
-    )
-    .await
-}
-
-#[derive(Deserialize)]
-struct AttemptRow {
-    attempts: i64,
-}
-
-/// Counts one attempt of `subject` in `scope` (one atomic UPSERT; a window that started before
-/// `window_start_before` restarts at `now`); returns the attempts in the window.
-pub async fn count_attempt(
-    db: &D1Database,
-    (scope, subject): (&str, String),
-    now: i64,
-    window_start_before: i64,
-) -> Result<i64, GatewayError> {
-    let row: Option<AttemptRow> = first(
-        db,
-        "INSERT INTO login_attempts (scope, subject, window_start, attempts) VALUES (?1, ?2, ?3, 1) \
-         ON CONFLICT (scope, subject) DO UPDATE SET \
-           attempts = CASE WHEN window_start <= ?4 THEN 1 ELSE attempts + 1 END, \
-           window_start = CASE WHEN window_start <= ?4 THEN ?3 ELSE window_start END \
-         RETURNING attempts",
-        &[scope.into(), subject.into(), num(now), num(window_start_before)],
-    )
-    .await?;
-    Ok(row.map_or(0, |r| r.attempts))
-}
-
-/// Clears the email's count and takes one attempt off the IP's.
-pub async fn clear_attempts(
-    db: &D1Database,
-    email_hash: String,
-    ip: &str,
-) -> Result<(), GatewayError> {
-    batch_sql(
-        db,
-        &[
-            (
-                "DELETE FROM login_attempts WHERE scope = 'email' AND subject = ?1",
-                &[email_hash.into()],
-            ),
-            (
-                "UPDATE login_attempts SET attempts = MAX(attempts - 1, 0) WHERE scope = 'ip' AND subject = ?1",
-                &[ip.into()],
-            ),
-        ],
     )
     .await
 }
