@@ -210,6 +210,10 @@ impl Comfy {
             .websocket()
             .ok_or_else(|| unreachable("/ws did not upgrade"))?;
         ws.accept()?;
+        // Previews come as binary frames; read them as bytes, not the standard's default Blob.
+        let socket: &web_sys::WebSocket = ws.as_ref();
+        js_sys::Reflect::set(socket, &"binaryType".into(), &"arraybuffer".into())
+            .map_err(|_| GatewayError::Internal("cannot set the socket's binaryType".into()))?;
         Ok(ws)
     }
 }

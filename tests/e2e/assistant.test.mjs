@@ -18,6 +18,7 @@ const template = (id) => JSON.parse(readFileSync(resolve(TEMPLATES, `${id}.json`
 let gw;
 let llm; // the fake station the assistant's LLM calls go to
 let comfy;
+let local; // an unauthenticated ComfyUI as the dev default (COMFYUI_URL)
 let serverId;
 let other; // a second organization's owner token
 const cleanups = [];
@@ -26,7 +27,9 @@ const admin = (path, opts = {}) => call(gw.url, path, { token: gw.secrets.AUTH_T
 
 before(async () => {
   comfy = await startFakeComfy({ auth: ['X-API-Key', 'k-secret-123'] });
-  const setup = await gatewayWithStations({ llm: {} }, { cleanups });
+  local = await startFakeComfy();
+  cleanups.push(() => local.close());
+  const setup = await gatewayWithStations({ llm: {} }, { cleanups, vars: { COMFYUI_URL: local.url } });
   gw = setup.gw;
   llm = setup.stations.llm.fake;
   const user = await call(gw.url, '/api/users/register', { method: 'POST', body: { email: 'b@other.test', password: 'correct horse battery', name: 'b' } });
@@ -102,6 +105,17 @@ test('a server is added with a sealed auth header and its health check caches th
   await admin(`/api/assistant/servers/${wrong.body.data.id}`, { method: 'DELETE' });
 });
 
+test('with no server registered, the dev default COMFYUI_URL serves as server 0', async () => {
+  const listed = await admin('/api/assistant/templates?server_id=0');
+  assert.equal(listed.status, 200, JSON.stringify(listed.body));
+  assert.ok(listed.body.data.every((t) => t.availability.available));
+  const res = await admin('/api/assistant/conversations', { method: 'POST', body: {} });
+  assert.equal(res.status, 201);
+  const events = await sse(await runRequest(res.body.data.id, { template: 'text-to-image', params: { prompt: 'local fox' } }));
+  assert.equal(events.at(-1).event, 'done');
+  assert.equal(local.state.prompts.at(-1).prompt['6'].inputs.text, 'local fox');
+});
+
 test('a text-to-image run queues the template graph with the right values and streams progress in order', async () => {
   const conv = await conversation();
   const events = await sse(await runRequest(conv.id, {
@@ -144,6 +158,21 @@ test('a text-to-image run queues the template graph with the right values and st
   assert.equal(row.params.seed, 42);
   assert.deepEqual(row.graph, expected);
   assert.deepEqual(row.outputs, [file]);
+});
+
+test('when the WebSocket cannot open, the run is followed by polling /history', async () => {
+  const plain = await startFakeComfy({ webSocket: false });
+  cleanups.push(() => plain.close());
+  const server = await admin('/api/assistant/servers', { method: 'POST', body: { name: 'no-ws', base_url: plain.url } });
+  const conv = await admin('/api/assistant/conversations', { method: 'POST', body: { server_id: server.body.data.id } });
+  const events = await sse(await runRequest(conv.body.data.id, { template: 'text-to-image', params: { prompt: 'polled fox' } }));
+  assert.deepEqual(events.map((e) => e.event).filter((e) => e !== 'queued'), ['run', 'done']);
+  const file = events.at(-1).data.outputs[0];
+  assert.match(file.filename, /^t2i_\d+_\.png$/);
+  const view = await fetch(`${gw.url}/api/assistant/runs/${events[0].data.run}/view?filename=${file.filename}&subfolder=${file.subfolder}&type=output`, {
+    headers: { authorization: `Bearer ${gw.secrets.AUTH_TOKEN}` },
+  });
+  assert.deepEqual(Buffer.from(await view.arrayBuffer()), PNG);
 });
 
 test('multi-view queues four runs with one seed and one view each', async () => {
@@ -234,7 +263,7 @@ test('another organization sees neither the conversations nor the runs nor their
 
 test('an admin can switch the assistant off for the organization', async () => {
   const off = await admin('/api/assistant/settings', { method: 'PUT', body: { enabled: false } });
-  assert.deepEqual(off.body.data, { enabled: false });
+  assert.deepEqual(off.body.data, { enabled: false, model: null });
   const refused = await admin('/api/assistant/conversations');
   assert.equal(refused.status, 403);
   assert.match(refused.body.error.message, /disabled/);

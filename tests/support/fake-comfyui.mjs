@@ -4,7 +4,7 @@
 // small PNG, /interrupt, and the WebSocket /ws?clientId= (a minimal RFC 6455 server, Node
 // built-ins only) sending status, execution_start, executing, progress, a binary preview,
 // executed, execution_success / execution_error / execution_interrupted to that client.
-// A prompt text containing SLOW runs slowly (to cancel it); FAIL makes KSampler fail.
+// `webSocket: false` refuses /ws (a proxy that does not pass upgrades). A prompt text containing SLOW runs slowly (to cancel it); FAIL makes KSampler fail.
 
 import { createServer } from 'node:http';
 import { createHash, randomUUID } from 'node:crypto';
@@ -18,7 +18,7 @@ export const PNG = Buffer.from(
   'hex',
 );
 
-export async function startFakeComfy({ auth } = {}) {
+export async function startFakeComfy({ auth, webSocket = true } = {}) {
   const objectInfo = JSON.parse(readFileSync(FIXTURE, 'utf8'));
   const state = {
     prompts: [], // bodies of accepted POST /prompt
@@ -79,11 +79,11 @@ export async function startFakeComfy({ auth } = {}) {
 
   server.on('upgrade', (req, socket) => {
     const url = new URL(req.url, 'http://x');
-    if (url.pathname !== '/ws' || (auth && req.headers[auth[0].toLowerCase()] !== auth[1])) {
-      socket.end('HTTP/1.1 401 Unauthorized\r\n\r\n');
+    if (!webSocket || url.pathname !== '/ws' || (auth && req.headers[auth[0].toLowerCase()] !== auth[1])) {
+      socket.end(webSocket ? 'HTTP/1.1 401 Unauthorized\r\n\r\n' : 'HTTP/1.1 404 Not Found\r\n\r\n');
       return;
     }
-    const accept = createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC11B65').digest('base64');
+    const accept = createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
     const clientId = url.searchParams.get('clientId') ?? randomUUID();
     if (!state.sockets.has(clientId)) state.sockets.set(clientId, new Set());
