@@ -46,7 +46,7 @@ pub struct RelayEndpoint {
     /// converted request. `None`: passed through to channels as it is.
     pub dialect: Option<Dialect>,
     /// A token count in this dialect, answered by a local estimate when the channel does not
-    /// speak it (never a constant, wire-protocols.md §8).
+    /// speak it (never a constant).
     pub counts_tokens_of: Option<Dialect>,
     /// Embedding endpoints: converted between OpenAI and Gemini for a channel that serves only
     /// the other one.

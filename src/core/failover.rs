@@ -1,4 +1,4 @@
-//! The failover policy (DESIGN.md §4): what one upstream answer, received before any byte
+//! The failover policy (docs/architecture.md §4): what one upstream answer, received before any byte
 //! reached the client, means for the request and for the channel that gave it. Pure: the
 //! relay's loop (`shell/relay/send.rs`) asks, this module decides.
 

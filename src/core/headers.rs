@@ -1,4 +1,4 @@
-//! Header policy toward upstreams (DESIGN.md §5): forward the client's headers except
+//! Header policy toward upstreams (docs/architecture.md §7): forward the client's headers except
 //! credentials (swapped for the upstream key), headers that select an account or project at
 //! the upstream vendor (the upstream key is the gateway's, so they mean nothing there — and a
 //! foreign `OpenAI-Organization` makes OpenAI answer 401), proxy/CF headers and hop-by-hop

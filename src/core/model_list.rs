@@ -1,4 +1,4 @@
-//! Model listings in each dialect's shape (wire-protocols.md §6), built from the route table's
+//! Model listings in each dialect's shape, built from the route table's
 //! model names, with each dialect's pagination.
 
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! The route table and channel choice (DESIGN.md §3.4): priority tiers, weighted random
+//! The route table and channel choice (docs/architecture.md §2): priority tiers, weighted random
 //! (weight + 10, the new-api rule), skipping channels in cooldown or already tried.
 
 use crate::core::learned::{deserialize_gaps, Gap, Serving};
@@ -139,7 +139,7 @@ impl RouteTable {
 /// `cooldown_until(id)` returns when a channel's cooldown ends (ms) if it is cooling down now;
 /// `roll` is a uniform random number (the caller's, so tests are deterministic).
 /// When every untried channel is cooling down, the one whose cooldown ends first is returned
-/// rather than failing outright (DESIGN.md §4). Inside the top priority tier, channels for
+/// rather than failing outright (docs/architecture.md §4). Inside the top priority tier, channels for
 /// which `native` holds (they speak the client's dialect, so no conversion) are preferred.
 pub fn choose_channel<'a>(
     channels: &'a [Channel],

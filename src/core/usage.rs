@@ -22,7 +22,7 @@ fn merge_max(into: &mut Usage, other: Usage) {
 }
 
 /// Reads the usage object of any dialect from a parsed body or stream event, recognising the
-/// dialect by its field names; the §4.7 arithmetic is `convert::Usage`'s, the one place for it.
+/// dialect by its field names; the usage arithmetic is `convert::Usage`'s, the one place for it.
 pub fn usage_from_value(v: &Value) -> Option<Usage> {
     if let Some(meta) = v.get("usageMetadata").filter(|m| m.is_object()) {
         return Some(Usage::from_gemini(meta));
@@ -229,7 +229,7 @@ impl Pricing {
     }
 }
 
-/// A frame that keeps an idle stream open without changing its meaning (§5.5).
+/// A frame that keeps an idle stream open without changing its meaning.
 pub fn keepalive_frame(family: WireFamily) -> &'static [u8] {
     match family {
         WireFamily::Anthropic => b"event: ping\ndata: {\"type\": \"ping\"}\n\n",
@@ -237,7 +237,7 @@ pub fn keepalive_frame(family: WireFamily) -> &'static [u8] {
     }
 }
 
-/// The in-band error that ends a stream whose upstream failed after the first byte (§5.5).
+/// The in-band error that ends a stream whose upstream failed after the first byte.
 /// `sequence_number` is only used by Responses streams (the next number in the stream).
 ///
 /// The bodies are the wire error bodies for a 502 (one builder per family, in `wire_error`) with a machine-readable code where the dialect has one, written by the

@@ -1,5 +1,5 @@
-//! Anthropic Messages: request/response parser and emitter, and the stream steps (§2.4, §5.1
-//! emitter side, §5.2 parser side).
+//! Anthropic Messages: request/response parser and emitter, and the stream steps
+//! (parser side: an Anthropic upstream; emitter side: an Anthropic client).
 
 use crate::core::dialect::Provider;
 use crate::core::sse::SseEvent;
@@ -21,10 +21,10 @@ use super::usage::Usage;
 /// Anthropic Messages (`/v1/messages`).
 pub struct AnthropicMessages;
 
-/// `max_tokens` when the client gave none (Anthropic requires it; NAPI's default, §4.8).
+/// `max_tokens` when the client gave none (Anthropic requires it; NAPI's default).
 pub const DEFAULT_MAX_TOKENS: u64 = 8192;
 
-/// Claude Code's billing line in `system[0]`; never sent to other providers (§4.1 quirk).
+/// Claude Code's billing line in `system[0]`; never sent to other providers.
 const ATTRIBUTION_PREFIX: &str = "x-anthropic-billing-header";
 
 // ---------------------------------------------------------------- requests
@@ -219,7 +219,7 @@ fn emit_block(b: &Block) -> Result<Option<Value>, ConvertError> {
 }
 
 /// Whether every assistant turn that calls tools opens with an Anthropic-signed thinking block,
-/// the condition for enabling thinking on a conversation (§4.9, TV14).
+/// the condition for enabling thinking on a conversation.
 fn history_allows_thinking(messages: &[Message]) -> bool {
     messages
         .iter()
@@ -235,7 +235,7 @@ fn history_allows_thinking(messages: &[Message]) -> bool {
         })
 }
 
-/// Claude 4.6+ take adaptive thinking and reject `budget_tokens` (§4.9).
+/// Claude 4.6+ take adaptive thinking and reject `budget_tokens`.
 fn adaptive_model(model: &str) -> bool {
     ["4-6", "4-7", "4.6", "4.7"]
         .iter()
@@ -273,8 +273,7 @@ fn emit_messages(req: &Request) -> Result<Vec<Value>, ConvertError> {
         .collect())
 }
 
-/// The system blocks; JSON mode has no native form here, so the format becomes an instruction
-/// (§4.10).
+/// The system blocks; JSON mode has no native form here, so the format becomes an instruction.
 fn system_blocks(req: &Request) -> Vec<Value> {
     let mut system: Vec<Value> = req
         .system
@@ -429,7 +428,7 @@ fn message_id(upstream_id: &str) -> String {
 
 // ---------------------------------------------------------------- stream parser (Anthropic upstream)
 
-/// State of the Anthropic-upstream parser (§5.2).
+/// State of the Anthropic-upstream parser.
 #[derive(Debug, Default)]
 pub struct StreamParser {
     usage: Usage,
@@ -457,7 +456,7 @@ enum OpenBlock {
     Tool(u64),
 }
 
-/// State of the Anthropic-client emitter (§5.1): dense indexes, one block open at a time.
+/// State of the Anthropic-client emitter: dense indexes, one block open at a time.
 #[derive(Debug)]
 pub struct StreamEmitter {
     model: String,

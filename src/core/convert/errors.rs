@@ -1,5 +1,5 @@
 //! Conversion errors, and upstream error bodies read and rendered for a client of another
-//! dialect (§7) in the wire vocabulary of `core::wire_error`.
+//! dialect in the wire vocabulary of `core::wire_error`.
 
 use crate::core::dialect::{Dialect, Provider};
 use crate::core::error::GatewayError;
@@ -15,7 +15,7 @@ use std::fmt;
 pub enum ConvertError {
     /// The body is not JSON or not the dialect's shape.
     Malformed(String),
-    /// Valid, but asks for something the target cannot express (§4.11): a 400, never a drop.
+    /// Valid, but asks for something the target cannot express: a 400, never a drop.
     Unsupported(String),
 }
 
@@ -95,7 +95,7 @@ impl UpstreamError {
         }
     }
 
-    /// The error as a client of `client` expects it: status and body (§7.3).
+    /// The error as a client of `client` expects it: status and body.
     pub fn render(&self, client: Dialect) -> (u16, Value) {
         let status = if self.invalid_key { 401 } else { self.status };
         match client.provider() {

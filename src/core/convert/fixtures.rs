@@ -1,4 +1,4 @@
-//! Test-vector fixtures (wire-protocols.md §9 and the extra vectors) replayed against the
+//! Test-vector fixtures replayed against the
 //! converters: request in → expected request out; stream in → expected stream out.
 
 use super::*;

@@ -1,5 +1,5 @@
 //! Gemini generateContent / streamGenerateContent: request/response parser and emitter, and the
-//! stream steps (§2.5, §5.4). Requests accept camelCase and snake_case; output is camelCase.
+//! stream steps. Requests accept camelCase and snake_case; output is camelCase.
 
 use crate::core::dialect::Provider;
 use crate::core::sse::SseEvent;
@@ -69,7 +69,7 @@ fn response_text(response: &Value) -> String {
     }
 }
 
-/// Ids handed to id-less calls of the latest model turn, matched by name then order (§4.4).
+/// Ids handed to id-less calls of the latest model turn, matched by name then order.
 #[derive(Default)]
 struct PendingCalls {
     calls: Vec<(String, String)>,
@@ -244,7 +244,7 @@ fn parse_tool_choice(tool_config: &Value) -> Option<ToolChoice> {
     }
 }
 
-/// Rejects generation settings no other dialect can express (§4.11).
+/// Rejects generation settings no other dialect can express.
 fn reject_unmappable(g: &Value) -> Result<(), ConvertError> {
     if field(g, "candidateCount", "candidate_count")
         .as_u64()
@@ -355,7 +355,7 @@ fn emit_parts(m: &Message, call_order: &[String]) -> Result<Vec<Value>, ConvertE
     let mut parts = Vec::new();
     let mut trailing_media = Vec::new();
     let mut blocks: Vec<&Block> = m.content.iter().collect();
-    // Responses go in the order of the calls they answer (§4.4, TV8).
+    // Responses go in the order of the calls they answer.
     blocks.sort_by_key(|b| match b {
         Block::ToolResult(r) => call_order
             .iter()
@@ -492,7 +492,7 @@ fn generation_config(req: &Request) -> Map<String, Value> {
     g
 }
 
-/// Gemini 3 takes a level, 2.5 a budget; never both (§2.5).
+/// Gemini 3 takes a level, 2.5 a budget; never both.
 fn thinking_config(r: &Reasoning, model: &str) -> Value {
     if model.contains("gemini-3") {
         let level = match r.effort().as_deref() {
@@ -560,7 +560,7 @@ fn candidate_blocks(parts: &[Value], response_id: &str, counter: &mut u64) -> Ve
 
 // ---------------------------------------------------------------- stream parser (Gemini upstream)
 
-/// State of the Gemini-upstream parser (§5.4).
+/// State of the Gemini-upstream parser.
 #[derive(Debug, Default)]
 pub struct StreamParser {
     started: bool,
@@ -581,7 +581,7 @@ struct BufferedCall {
     args: String,
 }
 
-/// State of the Gemini-client emitter: text streams, function calls wait for the finish (§5.4).
+/// State of the Gemini-client emitter: text streams, function calls wait for the finish.
 #[derive(Debug)]
 pub struct StreamEmitter {
     model: String,

@@ -1,6 +1,6 @@
 //! The internal representation every dialect parses into and emits from: a superset that keeps
 //! ordered content blocks, thinking with its signature and origin, tool calls with ids and cache
-//! hints (wire-protocols.md §3).
+//! hints.
 
 use crate::core::dialect::Provider;
 use serde_json::{json, Value};
@@ -67,7 +67,7 @@ impl Media {
 pub struct ToolCall {
     pub id: String,
     pub name: String,
-    /// Always a JSON object (unparseable arguments become `{}`, §4.4).
+    /// Always a JSON object (unparseable arguments become `{}`).
     pub arguments: Value,
     /// Gemini `thoughtSignature` attached to this call.
     pub signature: Option<Blob>,
@@ -158,7 +158,7 @@ pub fn push_blocks(messages: &mut Vec<Message>, role: Role, blocks: Vec<Block>) 
     }
 }
 
-/// Puts tool results first in every user turn (Anthropic requires it, §4.1).
+/// Puts tool results first in every user turn (Anthropic requires it).
 pub fn results_first(messages: &mut [Message]) {
     for msg in messages.iter_mut().filter(|m| m.role == Role::User) {
         msg.content
@@ -313,7 +313,7 @@ pub enum Reasoning {
 }
 
 impl Reasoning {
-    /// Effort name for OpenAI targets (CPA `ConvertBudgetToLevel` thresholds, §4.9).
+    /// Effort name for OpenAI targets (CPA `ConvertBudgetToLevel` thresholds).
     pub fn effort(&self) -> Option<String> {
         match self {
             Reasoning::Effort(e) => Some(e.clone()),
@@ -351,7 +351,7 @@ impl Reasoning {
         }
     }
 
-    /// Token budget for Anthropic/Gemini 2.5 targets (CPA `thinking/convert.go` table, §4.9).
+    /// Token budget for Anthropic/Gemini 2.5 targets (CPA `thinking/convert.go` table).
     pub fn budget(&self) -> Option<i64> {
         match self {
             Reasoning::Budget(b) => Some(*b),
@@ -394,7 +394,7 @@ pub struct Request {
     pub frequency_penalty: Option<f64>,
 }
 
-/// Why generation ended (§4.6).
+/// Why generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
     EndTurn,
@@ -408,7 +408,7 @@ pub enum StopReason {
 
 impl StopReason {
     /// The reason a client sees: any emitted tool call wins, and `ToolUse` without a call is a
-    /// normal end (Claude Code chokes on `tool_use` with zero blocks, §4.6).
+    /// normal end (Claude Code chokes on `tool_use` with zero blocks).
     pub fn settle(reason: Option<StopReason>, saw_tool: bool) -> StopReason {
         match (reason, saw_tool) {
             (_, true) => StopReason::ToolUse,

@@ -42,7 +42,7 @@ pub fn opt_str(v: &Value, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Tool arguments from a JSON string: an object, or `{}` when it is not one (§4.4).
+/// Tool arguments from a JSON string: an object, or `{}` when it is not one.
 pub fn args_object(text: &str) -> Value {
     match serde_json::from_str::<Value>(text) {
         Ok(v @ Value::Object(_)) => v,

@@ -310,7 +310,7 @@ fn read_client_stream(client: Dialect, bytes: &[u8]) -> Seen {
     seen
 }
 
-/// Each client dialect's stream rules (§5): Anthropic frames are named, indexes dense and
+/// Each client dialect's stream rules: Anthropic frames are named, indexes dense and
 /// never interleaved; Chat/Completions end with `[DONE]` and nothing else has it; Responses
 /// sequence numbers run 0..N.
 fn check_rules(client: Dialect, bytes: &[u8], failed: bool) {

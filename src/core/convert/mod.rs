@@ -6,7 +6,7 @@
 //!   (new body, upstream path, and the [`ResponseContext`] the response side needs). Same
 //!   dialect on both sides → the body comes back untouched.
 //! - [`convert_response`]`(&ctx, status, body)` → [`ConvertedResponse`] for non-streaming bodies
-//!   and upstream error bodies (§7.3; the shell copies `Retry-After` and sets `x-should-retry`).
+//!   and upstream error bodies.
 //! - [`StreamConverter`]: `new(ctx)`, `push(bytes)`, `finish()`, `error(msg)`, `usage()`.
 //! - [`usage_from_body`] for converted bodies (pass-through streams: `core::usage::StreamScanner`).
 //! - [`tokens::estimate_tokens`] / [`tokens::count_tokens_body`] for `count_tokens`.
@@ -235,7 +235,7 @@ fn restore_names(resp: &mut Response, names: &ToolNames) {
     }
 }
 
-/// Fills each tool result's function name from the call it answers (Gemini needs it, §4.4).
+/// Fills each tool result's function name from the call it answers (Gemini needs it).
 fn resolve_result_names(req: &mut Request) {
     let mut names: HashMap<String, String> = HashMap::new();
     for msg in &mut req.messages {

@@ -1,5 +1,5 @@
-//! OpenAI Chat Completions: request/response parser and emitter, and the stream steps (§2.1,
-//! §5.1 parser side, §5.2 emitter side).
+//! OpenAI Chat Completions: request/response parser and emitter, and the stream steps
+//! (parser side: a Chat upstream; emitter side: a Chat client).
 
 use crate::core::dialect::Provider;
 use crate::core::sse::SseEvent;
@@ -166,7 +166,7 @@ fn parse_tools(v: &Value) -> Result<Vec<ToolDef>, ConvertError> {
     Ok(tools)
 }
 
-/// Rejects what no non-OpenAI target can express (§4.11).
+/// Rejects what no non-OpenAI target can express.
 pub(crate) fn reject_unmappable(v: &Value) -> Result<(), ConvertError> {
     if v["n"].as_u64().is_some_and(|n| n > 1) {
         return Err(unsupported(
@@ -254,7 +254,7 @@ fn emit_user(blocks: &[Block], out: &mut Vec<Value>) {
             );
         }
     }
-    // Tool messages carry text only: their images follow in a synthetic user message (§4.2).
+    // Tool messages carry text only: their images follow in a synthetic user message.
     if !result_images.is_empty() {
         out.push(json!({"role": "user", "content": content_value(&result_images)}));
     }
@@ -356,7 +356,7 @@ struct PendingTool {
     started: bool,
 }
 
-/// State of the Chat-upstream parser (§5.1).
+/// State of the Chat-upstream parser.
 #[derive(Debug, Default)]
 pub struct StreamParser {
     started: bool,
@@ -571,7 +571,7 @@ impl ChunkHead {
     }
 }
 
-/// State of the Chat-client emitter (§5.2).
+/// State of the Chat-client emitter.
 #[derive(Debug)]
 pub struct StreamEmitter {
     head: ChunkHead,

@@ -1,4 +1,4 @@
-//! OpenAI legacy Completions (§2.2): a prompt in, text out. Parsed into a one-turn chat; what the
+//! OpenAI legacy Completions: a prompt in, text out. Parsed into a one-turn chat; what the
 //! legacy API has and chat lacks (echo, suffix, best_of, token prompts, logprobs) is a 400.
 
 use crate::core::sse::SseEvent;

@@ -1,5 +1,5 @@
 //! OpenAI Responses: request/response parser and emitter, and the stream steps including the
-//! full event lifecycle Codex depends on (§2.3, §5.3).
+//! full event lifecycle Codex depends on.
 
 use crate::core::dialect::Provider;
 use crate::core::sse::SseEvent;
@@ -270,7 +270,7 @@ fn response_id(upstream: &str) -> String {
     }
 }
 
-/// `status` and `incomplete_details` for a final stop reason (§4.6).
+/// `status` and `incomplete_details` for a final stop reason.
 fn status_of(stop: StopReason) -> (&'static str, Value) {
     match stop {
         StopReason::MaxTokens | StopReason::ContextWindow => {
@@ -316,7 +316,7 @@ fn response_object(
 
 // ---------------------------------------------------------------- stream parser (Responses upstream)
 
-/// State of the Responses-upstream parser (§5.3).
+/// State of the Responses-upstream parser.
 #[derive(Debug, Default)]
 pub struct StreamParser {
     /// output_index of calls whose arguments have been seen.

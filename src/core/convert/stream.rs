@@ -1,6 +1,6 @@
 //! Streaming conversion: upstream SSE bytes → per-dialect parser step → [`Delta`]s → per-dialect
 //! emitter step → frames in the client's framing. Both steps are pure `(event, &mut state)`
-//! functions; only the Gemini emitter buffers (function calls until the finish, §5.4).
+//! functions; only the Gemini emitter buffers (function calls until the finish).
 
 use crate::core::dialect::Dialect;
 use crate::core::sse::{SseDecoder, SseEvent};

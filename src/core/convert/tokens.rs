@@ -1,5 +1,5 @@
 //! A local input-token estimate for `count_tokens` on channels that cannot count (never a
-//! constant: a fixed 0 skews clients' context budgeting, §8).
+//! constant: a fixed 0 skews clients' context budgeting).
 //!
 //! Heuristic: one token per 4 characters of text (the usual English average for BPE
 //! tokenizers), 1,000 tokens per inline image or file, 4 tokens of framing per message or

@@ -1,4 +1,4 @@
-//! Tool names, call ids and JSON schemas made acceptable to each target (§4.3, §4.4), with the
+//! Tool names, call ids and JSON schemas made acceptable to each target, with the
 //! map that restores the client's original names on the way back.
 
 use crate::core::dialect::Dialect;
@@ -147,7 +147,7 @@ fn add_properties(v: &mut Value) {
 /// How deep `$ref`s are followed; recursive schemas stop here as `{}`.
 const MAX_REF_DEPTH: usize = 8;
 
-/// Schema for Gemini `parametersJsonSchema` / `responseJsonSchema` (§4.3 option a): full JSON
+/// Schema for Gemini `parametersJsonSchema` / `responseJsonSchema`: full JSON
 /// Schema is accepted, but `$schema` is removed and `$ref`s are inlined from `$defs`.
 pub fn gemini_schema(schema: &Value) -> Value {
     let defs = schema

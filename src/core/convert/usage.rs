@@ -1,4 +1,4 @@
-//! Token usage in one shape and the §4.7 arithmetic to and from every dialect. (Pass-through
+//! Token usage in one shape and the usage arithmetic to and from every dialect. (Pass-through
 //! streams are scanned by `core::usage::StreamScanner`, which uses these readers.)
 
 use crate::core::dialect::Dialect;
@@ -48,7 +48,7 @@ impl Usage {
         }
     }
 
-    /// Merges an Anthropic `usage` object: fields present replace, absent ones stay (§2.4 rule 4).
+    /// Merges an Anthropic `usage` object: fields present replace, absent ones stay.
     pub fn merge_anthropic(&mut self, u: &Value) {
         let mut raw_input = self
             .prompt_tokens

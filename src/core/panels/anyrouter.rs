@@ -1,6 +1,6 @@
 //! AnyRouter (closed-source New API derivative): imported session cookie + lowercase
 //! `new-api-user`, and check-in at `/api/user/sign_in` with the reward in the message. Its
-//! Aliyun WAF challenge page is `waf`'s (upstream-panels.md §6).
+//! Aliyun WAF challenge page is `waf`'s.
 
 use super::family::{Checkin, FamilyProfile, PriceSource, Reward, TokenList};
 use crate::core::platform::Platform;

@@ -1,5 +1,5 @@
 //! `POST /api/provider/detect`, the pure part: which probes to make against a base URL and which
-//! platform the answers point to, by the field-based rules of upstream-panels.md §8 (never by a
+//! platform the answers point to, by the panels' own identifying fields (never by a
 //! page title). The shell loops: `detect(url, &answers)` → `Probe(request)` → fetch → push the
 //! answer → again, until `Done(detection)`. At most three probes.
 
@@ -103,7 +103,7 @@ fn status_data(answer: &ProbeAnswer) -> Option<Value> {
         .then(|| v["data"].clone())
 }
 
-/// §8's field rules, most specific fork first (Veloera and DoneHub also carry their parents' fields).
+/// the field rules, most specific fork first (Veloera and DoneHub also carry their parents' fields).
 fn classify_status_fields(data: &Value, on_anyrouter: bool) -> DetectStep {
     let has = |field: &str| data.get(field).is_some();
     if has("check_in_enabled") || data["system_name"].as_str() == Some("Veloera") {

@@ -119,7 +119,7 @@ impl PanelStatus {
 pub struct PanelBalance {
     pub user_id: i64,
     pub group: String,
-    /// `quota` is what remains (not quota − used: upstream-panels.md §9 #3).
+    /// `quota` is what remains (not quota − used).
     pub balance_usd: f64,
     /// Spent so far; 0 where the panel does not report it (Sub2API).
     pub used_usd: f64,

@@ -1,7 +1,6 @@
 //! The New-API family (New API, One API, OneHub, DoneHub, Veloera, AnyRouter): one
 //! `{success, message, data}` envelope and one set of builders and parsers, with each panel's
 //! differences (user header, paths, pagination, check-in) in its [`FamilyProfile`].
-//! See shared/refs/upstream-panels.md §0–§6.
 
 use super::credential::Credential;
 use super::exchange::{
@@ -17,7 +16,7 @@ use serde_json::Value;
 pub const DEFAULT_QUOTA_PER_UNIT: f64 = 500_000.0;
 /// The most tokens a New API or OneHub page may hold.
 pub const TOKEN_PAGE_SIZE: usize = 100;
-/// One API ignores `size` and always pages by 10 (upstream-panels.md §9 #6).
+/// One API ignores `size` and always pages by 10.
 pub const ONE_API_PAGE_SIZE: usize = 10;
 /// OneHub refuses names over 30 characters; the others allow 50.
 const MAX_TOKEN_NAME_CHARS: usize = 30;
@@ -197,7 +196,7 @@ pub fn parse_envelope(status: u16, body: &str) -> Result<Value, PanelError> {
         return Ok(v);
     }
     let message = v["message"].as_str().unwrap_or_default().to_string();
-    // Bad tokens and sessions come back as HTTP 200 + success:false (upstream-panels.md §1, §4).
+    // Bad tokens and sessions come back as HTTP 200 + success:false.
     let auth_markers = [
         "access token",
         "未登录",

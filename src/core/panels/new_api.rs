@@ -1,4 +1,4 @@
-//! New API (QuantumNous/new-api) management API: see shared/refs/upstream-panels.md §0–§1.
+//! New API (QuantumNous/new-api) management API.
 //! Its profile in the New-API family; the shared family code tolerates the current (paginated,
 //! masked keys) and legacy (array, 0-based, full keys) shapes.
 
@@ -11,7 +11,7 @@ const CHECKIN: Checkin = Checkin {
 };
 
 /// New API and its unnamed derivatives: every derivative's user-id header is sent at once
-/// (upstream-panels.md §8, "safe default for derivatives"); New API itself reads `New-Api-User`.
+/// (the safe default for derivatives); New API itself reads `New-Api-User`.
 pub static PROFILE: FamilyProfile = FamilyProfile {
     platform: Platform::NewApi,
     user_headers: &[

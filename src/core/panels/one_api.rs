@@ -1,5 +1,5 @@
 //! One API (songquanpeng/one-api): no user header, token pages fixed at 10, the created token
-//! comes back with its key, no pricing and no check-in (upstream-panels.md §2).
+//! comes back with its key, no pricing and no check-in.
 
 use super::family::{FamilyProfile, PriceSource, TokenList};
 use crate::core::platform::Platform;

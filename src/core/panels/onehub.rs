@@ -1,6 +1,6 @@
 //! OneHub (MartialBE/one-hub) and its fork DoneHub (deanxv/done-hub): no user header, `page`/`size`
-//! token pagination, models and prices from `/api/available_model`, no check-in
-//! (upstream-panels.md §3–§4). DoneHub differs in `/api/status` fields (detection, and its
+//! token pagination, models and prices from `/api/available_model`, no check-in.
+//! DoneHub differs in `/api/status` fields (detection, and its
 //! `GeminiAPIEnabled`/`ClaudeAPIEnabled`) and in AddToken answering `data:{id, key}`.
 
 use super::exchange::{ModelPrice, PriceBasis};

@@ -1,4 +1,4 @@
-//! Which wire dialects each platform serves, and under which path prefix (upstream-panels.md §10).
+//! Which wire dialects each platform serves, and under which path prefix.
 //! A dialect missing from a platform's row is not served natively: the relay converts instead.
 
 use crate::core::dialect::Dialect;

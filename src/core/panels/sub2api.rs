@@ -1,6 +1,6 @@
 //! Sub2API (Wei-Shaw/sub2api): `{code, message, data}` envelope, email login → 24 h JWT, balance
 //! in USD, its own key API, models and key balance readable with a relay key only; no check-in
-//! and no `/api/status` (upstream-panels.md §7).
+//! and no `/api/status`.
 
 use super::credential::Credential;
 use super::exchange::{

@@ -1,5 +1,5 @@
 //! Veloera (a spring-2025 New API fork): its own `Veloera-User` header, legacy token list, and
-//! check-in at `/api/user/check_in` with the reward in `data.quota` (upstream-panels.md §5, §9 #1–#2).
+//! check-in at `/api/user/check_in` with the reward in `data.quota`.
 
 use super::family::{Checkin, FamilyProfile, PriceSource, Reward, TokenList};
 use crate::core::platform::Platform;

@@ -1,5 +1,5 @@
 //! The Aliyun WAF challenge page some panels (AnyRouter) answer with instead of JSON:
-//! detected, and solved into the `acw_sc__v2` cookie for one retry (upstream-panels.md §6).
+//! detected, and solved into the `acw_sc__v2` cookie for one retry.
 //! A leaf: pure string work, no panel types.
 
 /// The cookie the challenge script computes.
