@@ -15,7 +15,6 @@ mod health;
 mod http;
 mod jobs;
 mod panel_session;
-mod pins;
 mod plans;
 mod probe;
 mod relay;
