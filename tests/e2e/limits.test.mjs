@@ -44,7 +44,9 @@ after(async () => {
   for (const fn of cleanups.reverse()) await fn();
 });
 
-const relayed = () => ctx.stations.main.fake.requests.filter((r) => r.path.startsWith('/v1')).length;
+// Relay calls are POSTs; sync's own model listing (GET /v1/models per key group) is not one.
+const relayed = () =>
+  ctx.stations.main.fake.requests.filter((r) => r.method === 'POST' && r.path.startsWith('/v1')).length;
 const LIMIT_MESSAGE = /^plan_limit_daily_requests: the free plan allows 1000 requests per UTC day/;
 
 test('a Free organization gets exactly 1,000 relay calls a day under concurrency, then a 403 in each dialect', async () => {
