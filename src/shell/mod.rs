@@ -16,7 +16,6 @@ mod health;
 mod http;
 mod jobs;
 mod panel_session;
-mod pins;
 mod plans;
 mod probe;
 mod reencrypt;

@@ -9,8 +9,9 @@ use crate::core::panels::relay_paths::{dialects, DialectRoute};
 use crate::core::platform::Platform;
 use crate::shell::app::{now_ms, App};
 use crate::shell::http::{ok, parse_id, unknown_endpoint};
+use crate::shell::repo::pins;
 use crate::shell::repo::{dialect_gaps, stations, upstream_keys};
-use crate::shell::{pins, routes};
+use crate::shell::routes;
 use serde_json::json;
 use worker::{Method, Request, Response};
 

@@ -8,7 +8,7 @@ use crate::core::endpoint::PinKind;
 use crate::core::error::GatewayError;
 use crate::core::usage::{passthrough_usage, usage_from_tail, Pricing, WireFamily};
 use crate::shell::app::{body_bytes, now_ms, App};
-use crate::shell::pins;
+use crate::shell::repo::pins;
 use crate::shell::stream::{self, StreamJob};
 use crate::shell::upstream::{self, relayed_headers};
 use crate::shell::usage_log::{self, UsageEntry};

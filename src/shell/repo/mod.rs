@@ -7,6 +7,7 @@ pub mod dialect_gaps;
 pub mod gateway_keys;
 pub mod history;
 pub mod organizations;
+pub mod pins;
 pub mod route_entries;
 pub mod stations;
 pub mod upstream_keys;

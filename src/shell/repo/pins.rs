@@ -1,14 +1,15 @@
-//! Pinned resources: files, video tasks and stored responses live on the upstream that
-//! created them, so later calls about them go to that same station and key. Each belongs to
+//! Pinned resources (`pinned_resources`): files, video tasks and stored responses live on the
+//! upstream that created them, so later calls about them go to that same station and key. Each belongs to
 //! its caller: the gateway key that created it, or that key's user (any of the user's keys);
 //! organization admins see all of them through the admin API.
 
-use super::db::{self, num};
 use crate::core::endpoint::PinKind;
 use crate::core::error::GatewayError;
 use crate::core::panels::relay_paths::{deserialize_override, DialectRoute};
 use crate::core::routing::Channel;
 use crate::core::usage::Pricing;
+use crate::shell::app::now_ms;
+use crate::shell::db::{self, num};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wasm_bindgen::JsValue;
@@ -53,7 +54,7 @@ pub async fn store(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT (organization_id, kind, external_id) DO UPDATE SET meta = excluded.meta",
         &[num(owner.org), kind.as_str().into(), external_id.into(), num(station_id), num(upstream_key_id),
-          key, user, object.to_string().into(), num(super::app::now_ms())],
+          key, user, object.to_string().into(), num(now_ms())],
     )
     .await
 }
